@@ -1,0 +1,64 @@
+# segengine — run `make` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SEG := $(VENV)/bin/segengine
+DEMO_DIR ?= demo
+DEMO_PERSONAS ?= 20000
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-dev check-java demo test bench bench-scale lint format package clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+check-java: ## Fail with one clear line unless Java 17+ is installed
+	@v=$$(java -version 2>&1 | awk -F'"' '/version/ {print $$2}' | cut -d. -f1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+	  echo "Java 17 is required (found: $${v:-none}); install it: apt-get install -y openjdk-17-jre-headless"; exit 1; fi
+
+$(VENV)/.runtime: requirements.txt setup.py | check-java
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.runtime ## Create .venv with the pinned runtime dependencies
+
+setup-dev: $(VENV)/.dev ## setup + test, lint and notebook tools
+
+demo: setup ## Generate sample data and run the whole daily pipeline on the embedded default
+	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
+
+test: setup-dev ## Run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench/results.json
+	$(PY) -m bench.run
+
+bench-scale: setup-dev ## 1M and 2M persona end-to-end benchmark (long)
+	$(PY) -m bench.run --scale
+
+lint: setup-dev ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-dev ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+package: setup-dev ## Build dist/segengine.zip (for --py-files) and a wheel
+	$(PY) -m segengine.packaging dist
+
+clean: ## Remove build output (keeps .venv and data)
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""`segengine` commands for pipeline (registered on import by segengine.cli)."""
+
+from __future__ import annotations
+
+from segengine.cli import cli, pass_ctx  # noqa: F401

@@ -1,0 +1,53 @@
+"""The small family of exceptions segengine raises.
+
+Every error names the thing it is about (file, row, field, rule path, table,
+version) so the CLI can print it as one clear line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+
+class SegengineError(Exception):
+    """Base class: the CLI turns any subclass into one line and exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(SegengineError):
+    """A configuration key is unknown, has the wrong type or an invalid value."""
+
+
+class EnvironmentProblem(SegengineError):
+    """The machine lacks something segengine needs (Java 17, a package, …)."""
+
+
+class TableNotFound(SegengineError):
+    """A Delta table was asked for that does not exist at its path."""
+
+
+class TableFeatureUnsupported(SegengineError):
+    """A Delta table uses a feature the active backend cannot honour."""
+
+
+class SchemaMismatch(SegengineError):
+    """Data written to a table does not match the table's schema."""
+
+
+class WriteConflict(SegengineError):
+    """A concurrent writer committed first and the write could not be retried."""
+
+
+class DataContractError(SegengineError):
+    """Input data does not satisfy the bronze data contract."""
+
+
+class SegmentDefinitionError(SegengineError):
+    """A segment document is invalid; the message names the exact place."""
+
+
+class AudienceError(SegengineError):
+    """An audience operation is not allowed (locked, not visible, unknown, …)."""
+
+
+class ModelError(SegengineError):
+    """A model is missing, unregistered or incompatible with the feature catalog."""

@@ -1,0 +1,232 @@
+"""The Delta Lake storage layer every job uses.
+
+``Lake`` maps table names to URIs under the warehouse and delegates to one of two
+backends with the same operations:
+
+* :class:`~segengine.lake.jvm.JvmBackend`: delta-spark, when its jars are present;
+* :class:`~segengine.lake.embedded.EmbeddedBackend`: delta-rs for the log, Spark for data.
+
+Example::
+
+    lake = Lake.open(spark, config)
+    lake.write(df, "customer_features", mode="overwrite",
+               replace_partitions={"snapshot_date": "2025-06-30"})
+    lake.read("customer_features", partitions={"snapshot_date": "2025-06-30"})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from segengine.errors import ConfigError, EnvironmentProblem, SegengineError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.config import Config
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A named table: where it lives and how it is partitioned."""
+
+    name: str
+    path: str
+    layer: str
+    partition_by: tuple[str, ...] = ()
+    description: str = ""
+
+
+# Every table segengine owns. Paths are relative to the warehouse; ``tables:`` in
+# config relocates any of them.
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in [
+        TableSpec("personas", "bronze/personas", "bronze", (), "People, companies and anonymous visitors"),
+        TableSpec("products", "bronze/products", "bronze", (), "Product catalogue"),
+        TableSpec("order_lines", "bronze/order_lines", "bronze", (), "Order lines; refunds are negative quantities"),
+        TableSpec("events", "bronze/events", "bronze", ("event_date",), "Web, app and email events"),
+        TableSpec("quarantine", "bronze/quarantine", "bronze", ("table_name",), "Rejected input rows with reason"),
+        TableSpec("ingest_log", "bronze/ingest_log", "bronze", (), "Files already ingested (idempotence)"),
+        TableSpec("customer_features", "gold/customer_features", "gold", ("snapshot_date",), "One row per persona per snapshot"),
+        TableSpec("recommendations", "gold/recommendations", "gold", ("snapshot_date",), "Top products per customer"),
+        TableSpec("audiences", "gold/audiences", "gold", (), "Audience registry"),
+        TableSpec("audience_members", "gold/audience_members", "gold", ("audience_id",), "Current audience membership"),
+        TableSpec("audience_changes", "gold/audience_changes", "gold", ("snapshot_date",), "Members added/removed per refresh"),
+        TableSpec("insights_segments", "gold/insights_segments", "gold", ("snapshot_date",), "Per segment metrics"),
+        TableSpec("insights_migrations", "gold/insights_migrations", "gold", (), "AI segment transition matrix"),
+        TableSpec("runs", "ops/runs", "ops", (), "Pipeline run summary per step"),
+    ]
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    """The spec of a known table (unknown names get a clear error)."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(TABLES), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SegengineError(f"unknown table {name!r}{hint}") from None
+
+
+class Lake:
+    """Named Delta tables under one warehouse, on the backend the session supports."""
+
+    def __init__(self, spark: SparkSession, config: Config, backend: Any):
+        self.spark = spark
+        self.config = config
+        self.backend = backend
+
+    @classmethod
+    def open(cls, spark: SparkSession, config: Config) -> Lake:
+        """Pick the backend (``delta.backend``: auto | embedded | jvm) and return a Lake."""
+        return cls(spark, config, choose_backend(spark, config))
+
+    # -------------------------------------------------------------- naming
+
+    def uri(self, name: str) -> str:
+        """The URI of table ``name`` (a path for the local warehouse)."""
+        rel = self.config.tables.get(name) or table_spec(name).path
+        if "://" in rel or rel.startswith("/"):
+            return rel
+        return self.config.warehouse_uri.rstrip("/") + "/" + rel
+
+    def _uri(self, name_or_uri: str) -> str:
+        if "/" in name_or_uri or "://" in name_or_uri:
+            return name_or_uri
+        return self.uri(name_or_uri)
+
+    def _partition_by(self, name_or_uri: str, partition_by: Sequence[str] | None) -> Sequence[str] | None:
+        if partition_by is not None:
+            return partition_by
+        spec = TABLES.get(name_or_uri)
+        return spec.partition_by if spec else None
+
+    # -------------------------------------------------------------- operations
+
+    def exists(self, name: str) -> bool:
+        return self.backend.exists(self._uri(name))
+
+    def read(
+        self,
+        name: str,
+        version: int | None = None,
+        timestamp: str | dt.datetime | None = None,
+        partitions: dict[str, Any] | None = None,
+    ) -> DataFrame:
+        """Read the latest snapshot, or one ``version`` / ``timestamp`` (time travel).
+
+        ``partitions`` prunes to those partition values before any file is opened.
+        """
+        return self.backend.read(self._uri(name), version=version, timestamp=timestamp, partitions=partitions)
+
+    def write(
+        self,
+        df: DataFrame,
+        name: str,
+        mode: str = "append",
+        partition_by: Sequence[str] | None = None,
+        replace_partitions: dict[str, Any] | None = None,
+        evolve_schema: bool = False,
+        operation: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Append, overwrite, or overwrite only ``replace_partitions``; returns the new version."""
+        return self.backend.write(
+            df,
+            self._uri(name),
+            mode=mode,
+            partition_by=self._partition_by(name, partition_by),
+            replace_partitions=replace_partitions,
+            evolve_schema=evolve_schema,
+            operation=operation,
+            metadata=metadata,
+        )
+
+    def overwrite_partition(self, df: DataFrame, name: str, **partition: Any) -> int:
+        """Replace exactly one partition (e.g. ``snapshot_date=...``); a rerun never duplicates."""
+        return self.write(df, name, mode="overwrite", replace_partitions=partition)
+
+    def merge(
+        self,
+        df: DataFrame,
+        name: str,
+        keys: Sequence[str],
+        delete_missing_in: dict[str, Any] | None = None,
+        evolve_schema: bool = False,
+        operation: str = "MERGE",
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Upsert ``df`` by ``keys``; optionally delete rows of one slice absent from ``df``."""
+        return self.backend.merge(
+            df,
+            self._uri(name),
+            keys,
+            partition_by=self._partition_by(name, None),
+            delete_missing_in=delete_missing_in,
+            evolve_schema=evolve_schema,
+            operation=operation,
+            metadata=metadata,
+        )
+
+    def delete_where(self, name: str, condition: Any) -> int:
+        """Delete rows matching a Column condition."""
+        return self.backend.delete_where(self._uri(name), condition)
+
+    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commit history, newest first."""
+        return self.backend.history(self._uri(name), limit)
+
+    def version(self, name: str) -> int:
+        return self.backend.version(self._uri(name))
+
+
+def choose_backend(spark: SparkSession, config: Config) -> Any:
+    """The backend for ``config.delta.backend`` on this session.
+
+    ``auto`` takes the JVM connector when its classes load and its SQL extension is
+    on, otherwise the embedded backend. ``jvm`` without the jars is an error that says
+    how to provide them.
+    """
+    from segengine.session import delta_extension_enabled, delta_jars_available
+
+    choice = config.delta.backend
+    if choice not in {"auto", "embedded", "jvm"}:
+        raise ConfigError(f"delta.backend: expected auto, embedded or jvm, got {choice!r}")
+    if choice == "embedded":
+        return _embedded(spark, config)
+    jars = delta_jars_available(spark)
+    if choice == "jvm":
+        if not jars:
+            raise EnvironmentProblem(
+                "delta.backend=jvm but Delta's jars are not on the classpath: run with "
+                f"--packages {config.delta.jvm_package} (or a cluster image that ships them), "
+                "or set delta.backend=embedded"
+            )
+        if not delta_extension_enabled(spark):
+            raise EnvironmentProblem(
+                "delta.backend=jvm needs spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+                "and spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog"
+            )
+        return _jvm(spark)
+    if jars and delta_extension_enabled(spark):
+        return _jvm(spark)
+    return _embedded(spark, config)
+
+
+def _embedded(spark: SparkSession, config: Config) -> Any:
+    from segengine.lake.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(spark, config.delta.storage_options, config.delta.commit_retries)
+
+
+def _jvm(spark: SparkSession) -> Any:
+    from segengine.lake.jvm import JvmBackend
+
+    return JvmBackend(spark)

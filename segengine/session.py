@@ -1,0 +1,121 @@
+"""Build the SparkSession from configuration; never at import time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+from segengine.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+
+JAVA_HINT = (
+    "Java 17 is required by Spark 4 but was not found: install it "
+    "(Debian/Ubuntu: apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME"
+)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def java_major_version() -> int | None:
+    """The major version of the ``java`` Spark will launch, or None if there is none."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = out.stderr + out.stdout
+    for token in text.replace('"', " ").split():
+        head = token.split(".")[0]
+        if head.isdigit() and ("." in token or token.isdigit()):
+            major = int(head)
+            return int(token.split(".")[1]) if major == 1 else major
+    return None
+
+
+def check_java() -> None:
+    """Raise a one-line :class:`EnvironmentProblem` unless Java 17+ is available."""
+    major = java_major_version()
+    if major is None:
+        raise EnvironmentProblem(JAVA_HINT)
+    if major < 17:
+        raise EnvironmentProblem(f"Java {major} found; {JAVA_HINT}")
+
+
+def spark_conf(config: Config) -> dict[str, str]:
+    """The Spark settings segengine applies, before the user's ``spark.conf``."""
+    conf = {
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        "spark.ui.enabled": str(config.spark.ui_enabled).lower(),
+        "spark.sql.session.timeZone": config.features.timezone,
+        # Delta readers (delta-rs, Trino, …) expect INT64 microsecond timestamps.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # The embedded Delta writer lists what a job wrote; no _SUCCESS markers.
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    if config.is_local_warehouse:
+        conf["spark.sql.warehouse.dir"] = os.path.join(config.warehouse_uri, "spark-warehouse")
+        # Local runs spill to the warehouse disk, not /tmp on a small root volume.
+        conf["spark.local.dir"] = os.path.join(config.warehouse_uri, ".spark-tmp")
+    if config.spark.driver_memory and config.spark.master and config.spark.master.startswith("local"):
+        conf["spark.driver.memory"] = config.spark.driver_memory
+    if config.delta.backend == "jvm":
+        conf.setdefault("spark.sql.extensions", DELTA_EXTENSION)
+        conf.setdefault("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+    conf.update({k: str(v) for k, v in config.spark.conf.items()})
+    return conf
+
+
+def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
+    """Create (or reuse) the SparkSession described by ``config``.
+
+    Embedded default: ``local[*]``, warehouse under a local directory, quiet logs.
+    On a cluster ``spark.master`` is null and spark-submit's ``--master`` applies.
+
+    Args:
+        config: the loaded configuration.
+        app_name: overrides ``spark.app_name`` (jobs pass their own name).
+
+    Returns:
+        The active SparkSession.
+    """
+    from pyspark.sql import SparkSession
+
+    if config.spark.master is None or config.spark.master.startswith("local"):
+        # A cluster driver has Java by construction; a local run may not.
+        if not os.environ.get("SPARK_HOME") or config.spark.master:
+            check_java()
+    builder = SparkSession.builder.appName(app_name or config.spark.app_name)
+    if config.spark.master:
+        builder = builder.master(config.spark.master)
+    for key, value in spark_conf(config).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    return spark
+
+
+def delta_jars_available(spark: SparkSession) -> bool:
+    """True when Delta's JVM classes can be loaded by this session's driver."""
+    try:
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
+        return True
+    except Exception:  # noqa: BLE001 - Py4J raises its own error types
+        return False
+
+
+def delta_extension_enabled(spark: SparkSession) -> bool:
+    """True when the session was built with Delta's SQL extension."""
+    return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")

@@ -1,0 +1,210 @@
+"""The embedded Delta backend: delta-rs log, Spark data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from segengine.errors import SchemaMismatch, TableFeatureUnsupported, TableNotFound
+
+D1 = dt.date(2025, 1, 1)
+D2 = dt.date(2025, 1, 2)
+SCHEMA = "persona_id string, value double, snapshot_date date"
+
+
+def rows(spark, data):
+    return spark.createDataFrame(data, SCHEMA)
+
+
+def sorted_rows(df):
+    return sorted(tuple(r) for r in df.collect())
+
+
+def test_write_then_read_same_rows(spark, lake):
+    df = rows(spark, [("a", 1.0, D1), ("b", 2.0, D1)])
+    lake.write(df, "customer_features", mode="overwrite")
+    assert_df_equality(lake.read("customer_features"), df, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_table_is_read_by_plain_deltalake_with_same_rows(spark, lake):
+    from deltalake import DeltaTable
+
+    df = rows(spark, [("a", 1.0, D1), ("b", None, D2), ("c", 3.5, D2)])
+    lake.write(df, "customer_features", mode="overwrite")
+    pdf = DeltaTable(lake.uri("customer_features")).to_pandas().sort_values("persona_id")
+    assert list(pdf["persona_id"]) == ["a", "b", "c"]
+    assert [None if v != v else v for v in pdf["value"]] == [1.0, None, 3.5]
+    assert list(pdf["snapshot_date"].astype(str)) == ["2025-01-01", "2025-01-02", "2025-01-02"]
+
+
+def test_table_written_by_deltalake_is_read_by_spark(spark, lake, tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    uri = str(tmp_path / "external")
+    data = pa.table({"k": ["x", "y"], "d": pa.array([D1, D2], pa.date32()), "n": [1, 2]})
+    write_deltalake(uri, data, partition_by=["d"])
+    got = sorted_rows(lake.read(uri))
+    assert got == [("x", D1, 1), ("y", D2, 2)]
+
+
+def test_overwrite_one_partition_keeps_the_others(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D2)]), "customer_features", mode="overwrite")
+    lake.overwrite_partition(rows(spark, [("c", 9.0, D2)]), "customer_features", snapshot_date=D2)
+    assert sorted_rows(lake.read("customer_features")) == [("a", 1.0, D1), ("c", 9.0, D2)]
+
+
+def test_rerun_of_same_partition_overwrite_gives_same_table(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    day2 = rows(spark, [("b", 2.0, D2), ("c", 3.0, D2)])
+    lake.overwrite_partition(day2, "customer_features", snapshot_date=D2)
+    first = sorted_rows(lake.read("customer_features"))
+    lake.overwrite_partition(day2, "customer_features", snapshot_date=D2)
+    assert sorted_rows(lake.read("customer_features")) == first
+    assert len(first) == 3
+
+
+def test_partition_overwrite_refuses_rows_outside_the_partition(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    before = lake.version("customer_features")
+    with pytest.raises(Exception, match="outside the partition"):
+        lake.overwrite_partition(rows(spark, [("b", 2.0, D1)]), "customer_features", snapshot_date=D2)
+    assert lake.version("customer_features") == before
+
+
+def test_read_partition_prunes(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D2)]), "customer_features", mode="overwrite")
+    assert sorted_rows(lake.read("customer_features", partitions={"snapshot_date": D2})) == [("b", 2.0, D2)]
+
+
+def test_time_travel_by_version_and_timestamp(spark, lake):
+    import time
+
+    v0 = lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    time.sleep(0.05)
+    mid = dt.datetime.now(dt.timezone.utc)
+    time.sleep(0.05)
+    lake.write(rows(spark, [("b", 2.0, D1)]), "customer_features", mode="append")
+    assert sorted_rows(lake.read("customer_features", version=v0)) == [("a", 1.0, D1)]
+    assert sorted_rows(lake.read("customer_features", timestamp=mid)) == [("a", 1.0, D1)]
+    assert len(lake.read("customer_features").collect()) == 2
+    with pytest.raises(TableNotFound):
+        lake.read("customer_features", version=99)
+
+
+def test_failure_during_write_leaves_previous_version(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    before = lake.version("customer_features")
+    bad = rows(spark, [("b", 2.0, D1), ("boom", 3.0, D1)]).withColumn(
+        "value", F.when(F.col("persona_id") == "boom", F.raise_error(F.lit("task failed"))).otherwise(F.col("value"))
+    )
+    with pytest.raises(Exception, match="task failed"):
+        lake.write(bad, "customer_features", mode="overwrite")
+    assert lake.version("customer_features") == before
+    assert sorted_rows(lake.read("customer_features")) == [("a", 1.0, D1)]
+
+
+def test_failure_before_commit_leaves_previous_version(spark, lake, monkeypatch):
+    from segengine.lake.embedded import EmbeddedBackend
+
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    before = lake.version("customer_features")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("driver died before commit")
+
+    monkeypatch.setattr(EmbeddedBackend, "_commit", crash)
+    with pytest.raises(RuntimeError):
+        lake.write(rows(spark, [("z", 9.0, D1)]), "customer_features", mode="overwrite")
+    monkeypatch.undo()
+    assert lake.version("customer_features") == before
+    assert sorted_rows(lake.read("customer_features")) == [("a", 1.0, D1)]
+
+
+def test_schema_mismatch_is_a_clear_error(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    extra = rows(spark, [("b", 2.0, D1)]).withColumn("new_col", F.lit(1))
+    with pytest.raises(SchemaMismatch, match="new_col"):
+        lake.write(extra, "customer_features")
+    wrong = spark.createDataFrame([("b", "x", D1)], "persona_id string, value string, snapshot_date date")
+    with pytest.raises(SchemaMismatch, match="value: table has double, data has string"):
+        lake.write(wrong, "customer_features")
+
+
+def test_schema_evolution_when_asked(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    extra = rows(spark, [("b", 2.0, D1)]).withColumn("new_col", F.lit(7))
+    lake.write(extra, "customer_features", evolve_schema=True)
+    got = sorted_rows(lake.read("customer_features").select("persona_id", "new_col"))
+    assert got == [("a", None), ("b", 7)]
+
+
+def test_merge_upserts_by_key(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D1), ("c", 3.0, D2)]), "customer_features", mode="overwrite")
+    lake.merge(rows(spark, [("b", 20.0, D1), ("d", 4.0, D2)]), "customer_features", keys=["persona_id", "snapshot_date"])
+    assert sorted_rows(lake.read("customer_features")) == [
+        ("a", 1.0, D1),
+        ("b", 20.0, D1),
+        ("c", 3.0, D2),
+        ("d", 4.0, D2),
+    ]
+
+
+def test_merge_with_delete_missing_in_slice(spark, lake, tmp_path):
+    uri = str(tmp_path / "members")
+    df = spark.createDataFrame([("A", "p1"), ("A", "p2"), ("B", "p1")], "audience_id string, persona_id string")
+    lake.write(df, uri, mode="overwrite")
+    new = spark.createDataFrame([("A", "p2"), ("A", "p3")], "audience_id string, persona_id string")
+    lake.merge(new, uri, keys=["audience_id", "persona_id"], delete_missing_in={"audience_id": "A"})
+    assert sorted_rows(lake.read(uri)) == [("A", "p2"), ("A", "p3"), ("B", "p1")]
+
+
+def test_merge_rejects_duplicate_source_keys(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    with pytest.raises(Exception, match="more than one row"):
+        lake.merge(rows(spark, [("a", 1.0, D1), ("a", 2.0, D1)]), "customer_features", keys=["persona_id"])
+
+
+def test_history_lists_commits_newest_first(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    lake.overwrite_partition(rows(spark, [("a", 2.0, D1)]), "customer_features", snapshot_date=D1)
+    hist = lake.history("customer_features")
+    assert hist[0]["segengine.operation"] == "REPLACE PARTITION"
+    assert [h["version"] for h in hist] == sorted((h["version"] for h in hist), reverse=True)
+
+
+def test_missing_table_is_a_clear_error(lake):
+    with pytest.raises(TableNotFound, match="no Delta table"):
+        lake.read("customer_features")
+
+
+def test_deletion_vectors_are_refused(spark, lake, tmp_path):
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    uri = str(tmp_path / "dv")
+    write_deltalake(uri, pa.table({"k": [1, 2]}), configuration={"delta.enableDeletionVectors": "true"})
+    proto = DeltaTable(uri).protocol()
+    assert "deletionVectors" in (proto.reader_features or [])
+    with pytest.raises(TableFeatureUnsupported, match="deletionVectors"):
+        lake.read(uri)
+
+
+def test_column_mapping_is_refused(spark, lake, tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    uri = str(tmp_path / "cm")
+    write_deltalake(uri, pa.table({"k": [1]}))
+    from deltalake import DeltaTable
+
+    table = DeltaTable(uri)
+    try:
+        table.alter.set_table_properties({"delta.columnMapping.mode": "name"})
+    except Exception:  # older delta-rs cannot enable it: fake the metadata check instead
+        pytest.skip("delta-rs cannot enable column mapping here")
+    with pytest.raises(TableFeatureUnsupported, match="column mapping"):
+        lake.read(uri)
