@@ -1,0 +1,95 @@
+"""The one way a spark-submit job starts: arguments, config, session, one call, exit code.
+
+Each ``jobs/*.py`` file is::
+
+    from segengine.pipeline.entry import job_main
+    from segengine.features import run_features_job
+
+    if __name__ == "__main__":
+        raise SystemExit(job_main("compute_features", run_features_job, needs_date=True))
+
+``job_main`` parses the common options (``--date``, ``--env``, ``--config``,
+``--conf``), builds the config, the SparkSession and the Lake, calls
+``run(ctx)`` and turns the outcome into an exit code: 0 on success, 2 with one line
+on a :class:`~segengine.errors.SegengineError`, 1 with one line on anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from segengine.errors import SegengineError
+
+log = logging.getLogger("segengine.job")
+
+
+@dataclass
+class JobContext:
+    """What a job function receives."""
+
+    spark: Any
+    config: Any
+    lake: Any
+    snapshot_date: dt.date | None
+    args: argparse.Namespace
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--date expects YYYY-MM-DD, got {text!r}") from exc
+
+
+def base_parser(name: str, needs_date: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=name, description=f"segengine job: {name}")
+    parser.add_argument("--date", type=parse_date, required=needs_date, help="Snapshot date YYYY-MM-DD")
+    parser.add_argument("--env", default=None, help="Config overlay: local or cluster")
+    parser.add_argument("--config", action="append", default=[], help="Extra YAML config file")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="Config override")
+    return parser
+
+
+def job_main(
+    name: str,
+    run: Callable[[JobContext], Any],
+    needs_date: bool = True,
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Run one job; return its exit code (see module docstring)."""
+    parser = base_parser(name, needs_date)
+    if add_args:
+        add_args(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='{"ts":"%(asctime)s","level":"%(levelname)s","job":"' + name + '","msg":"%(message)s"}')
+    started = time.time()
+    try:
+        from segengine.config import load_config
+        from segengine.lake import Lake
+        from segengine.session import build_spark
+
+        config = load_config(args.env, args.config, args.conf)
+        spark = build_spark(config, app_name=f"segengine-{name}")
+        lake = Lake.open(spark, config)
+        log.info("start backend=%s date=%s", lake.backend.name, args.date)
+        result = run(JobContext(spark, config, lake, args.date, args))
+        if result is not None:
+            print(json.dumps({"job": name, "status": "ok", "seconds": round(time.time() - started, 1), "result": result}, default=str))
+        return 0
+    except SegengineError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the job's last line of defence
+        log.exception("job failed")
+        print(f"{name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
