@@ -1,0 +1,1 @@
+"""Models: AI segments, CLV, recommendations, lookalike (MLlib, tracked in MLflow)."""
