@@ -197,26 +197,28 @@ class Config:
 # ---------------------------------------------------------------- loading
 
 
-def conf_dir() -> Path:
-    """Where ``default.yaml`` and the overlays live.
+def conf_dir() -> Any:
+    """Where ``default.yaml`` and the overlays live (a Path or a package resource).
 
-    A checkout's ``conf/`` wins (so edits are picked up); an installed package falls
-    back to the copy shipped as package data.
+    ``$SEGENGINE_CONF_DIR`` wins; then a checkout's ``conf/`` (so edits are picked
+    up); then the copy shipped inside the package, which also works when segengine
+    runs from the ``--py-files`` zip on a cluster.
     """
     env_dir = os.environ.get("SEGENGINE_CONF_DIR")
     if env_dir:
         return Path(env_dir)
     repo_conf = Path(__file__).resolve().parent.parent / "conf"
-    if (repo_conf / "default.yaml").exists():
+    if (repo_conf / "default.yaml").is_file():
         return repo_conf
-    return Path(__file__).resolve().parent / "conf"
+    from importlib.resources import files
+
+    return files("segengine") / "conf"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Any) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except FileNotFoundError as exc:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (FileNotFoundError, NotADirectoryError) as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
@@ -358,7 +360,7 @@ def load_config(
     cdir = conf_dir()
     data = _read_yaml(cdir / "default.yaml")
     overlay = cdir / f"{env}.yaml"
-    if not overlay.exists():
+    if not overlay.is_file():
         raise ConfigError(f"unknown environment {env!r}: no {overlay.name} in {cdir}")
     data = _deep_merge(data, _read_yaml(overlay))
     for path in files:

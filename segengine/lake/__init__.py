@@ -57,7 +57,8 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("audience_members", "gold/audience_members", "gold", ("audience_id",), "Current audience membership"),
         TableSpec("audience_changes", "gold/audience_changes", "gold", ("snapshot_date",), "Members added/removed per refresh"),
         TableSpec("insights_segments", "gold/insights_segments", "gold", ("snapshot_date",), "Per segment metrics"),
-        TableSpec("insights_migrations", "gold/insights_migrations", "gold", (), "AI segment transition matrix"),
+        TableSpec("insights_migrations", "gold/insights_migrations", "gold", ("to_date",), "AI segment transition matrix"),
+        TableSpec("insights_industry", "gold/insights_industry", "gold", ("snapshot_date",), "Monthly transaction value by industry"),
         TableSpec("runs", "ops/runs", "ops", (), "Pipeline run summary per step"),
     ]
 }

@@ -1,0 +1,19 @@
+"""spark-submit entry point: the scheduled daily pipeline for one snapshot date."""
+
+from segengine.pipeline.entry import job_main
+
+
+def _args(parser):
+    parser.add_argument("--resume", action="store_true", help="Skip steps already ok for this date")
+    parser.add_argument("--steps", default="", help="Comma-separated subset of steps")
+
+
+def _run(ctx):
+    from segengine.pipeline.daily import run_daily
+
+    steps = [s for s in ctx.args.steps.split(",") if s] or None
+    return run_daily(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, steps=steps, resume=ctx.args.resume)["steps"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(job_main("daily_pipeline", _run, needs_date=True, add_args=_args))

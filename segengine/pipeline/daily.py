@@ -1,0 +1,208 @@
+"""The daily pipeline: ingest → features → score → recommendations → audiences → insights.
+
+Every step is idempotent for a snapshot date (it replaces that date's output), so a
+rerun never duplicates. Each step's outcome (rows, seconds, status, message) is
+appended to the Delta ``runs`` table and printed; ``resume=True`` skips the steps
+that already succeeded for that date in the latest run, so a failed run continues
+from the step that failed.
+
+Training jobs (segments, CLV, recommendations) run on their own schedule; scoring
+loads the models by their registered alias.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from segengine.errors import SegengineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: a name and the ``module:function`` that runs it."""
+
+    name: str
+    target: str  # "package.module:function(spark, lake, config, snapshot_date) -> dict"
+    description: str
+
+    def function(self) -> Callable[..., dict[str, Any]]:
+        module, func = self.target.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+DAILY_STEPS: tuple[Step, ...] = (
+    Step("ingest", "segengine.pipeline.daily:ingest_step", "Load new raw files into bronze Delta tables"),
+    Step("features", "segengine.features:compute_features", "Customer feature table for the date"),
+    Step("score_segments", "segengine.models.segments:score_segments", "AI segment of every customer"),
+    Step("score_clv", "segengine.models.clv:score_clv", "Predicted CLV and its percentile"),
+    Step("recommendations", "segengine.models.recommend:score_recommendations", "Top 10 products per customer"),
+    Step("audiences", "segengine.audiences:refresh_all", "Refresh every dynamic audience"),
+    Step("insights", "segengine.insights:build_insights", "Insight tables and the HTML report"),
+)
+TRAINING_STEPS: tuple[Step, ...] = (
+    Step("train_segments", "segengine.models.segments:train_segments", "k-means RFMT segments"),
+    Step("train_clv", "segengine.models.clv:train_clv", "CLV regressor"),
+    Step("train_recommendations", "segengine.models.recommend:train_recommendations", "ALS recommender"),
+)
+STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS}
+
+
+def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+    """Ingest whatever raw files are new (already-ingested files are skipped)."""
+    from segengine.ingest import ingest
+
+    raw_dir = config.ingest.raw_dir or f"{config.warehouse_uri}/raw"
+    return ingest(spark, lake, config, raw_dir)
+
+
+def _rows_of(result: Any) -> int | None:
+    """Best-effort row count from a step's summary dict."""
+    if not isinstance(result, dict):
+        return None
+    for key in ("rows", "rows_written", "personas", "loaded", "members", "scored"):
+        value = result.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, dict):
+            nums = [v for v in value.values() if isinstance(v, int)]
+            if nums:
+                return sum(nums)
+    return None
+
+
+def _runs_schema() -> str:
+    return (
+        "run_id string, snapshot_date date, step string, status string, rows long, "
+        "seconds double, started_at timestamp, message string"
+    )
+
+
+def _record(spark: Any, lake: Any, rows: list[tuple]) -> None:
+    df = spark.createDataFrame(rows, _runs_schema())
+    lake.write(df, "runs", mode="append", operation="RUN SUMMARY")
+
+
+def completed_steps(spark: Any, lake: Any, snapshot_date: dt.date) -> set[str]:
+    """Steps whose latest outcome for ``snapshot_date`` is ``ok``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if not lake.exists("runs"):
+        return set()
+    runs = lake.read("runs").filter(F.col("snapshot_date") == F.lit(snapshot_date))
+    w = Window.partitionBy("step").orderBy(F.col("started_at").desc())
+    latest = runs.withColumn("rn", F.row_number().over(w)).filter("rn = 1 AND status = 'ok'")
+    return {r["step"] for r in latest.select("step").collect()}  # a handful of step names
+
+
+def run_steps(
+    spark: Any,
+    lake: Any,
+    config: Any,
+    snapshot_date: dt.date,
+    steps: Sequence[Step],
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``steps`` in order for ``snapshot_date``; stop at the first failure.
+
+    Returns:
+        ``{"run_id", "status", "steps": [{"step", "status", "rows", "seconds", "message"}]}``.
+    """
+    run_id = uuid.uuid4().hex[:12]
+    done = completed_steps(spark, lake, snapshot_date) if resume else set()
+    summary: list[dict[str, Any]] = []
+    status = "ok"
+    for step in steps:
+        started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        if step.name in done:
+            outcome = {"step": step.name, "status": "skipped", "rows": None, "seconds": 0.0, "message": "already ok"}
+        else:
+            spark.sparkContext.setJobDescription(f"segengine {step.name} {snapshot_date}")
+            echo(f"[{run_id}] {step.name}: {step.description} …")
+            t0 = time.time()
+            try:
+                result = step.function()(spark, lake, config, snapshot_date)
+                outcome = {
+                    "step": step.name,
+                    "status": "ok",
+                    "rows": _rows_of(result),
+                    "seconds": round(time.time() - t0, 2),
+                    "message": "",
+                    "result": result,
+                }
+            except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as the run's outcome
+                first_line = (str(exc).splitlines() or [""])[0][:500]
+                outcome = {
+                    "step": step.name,
+                    "status": "failed",
+                    "rows": None,
+                    "seconds": round(time.time() - t0, 2),
+                    "message": f"{type(exc).__name__}: {first_line}",
+                }
+                log.exception("step %s failed", step.name)
+        _record(
+            spark,
+            lake,
+            [
+                (
+                    run_id,
+                    snapshot_date,
+                    outcome["step"],
+                    outcome["status"],
+                    outcome["rows"],
+                    float(outcome["seconds"]),
+                    started,
+                    outcome["message"],
+                )
+            ],
+        )
+        echo(
+            f"[{run_id}] {outcome['step']:16s} {outcome['status']:8s} rows={outcome['rows']} "
+            f"{outcome['seconds']:.1f}s {outcome['message']}"
+        )
+        summary.append(outcome)
+        if outcome["status"] == "failed":
+            status = "failed"
+            break
+    spark.sparkContext.setJobDescription(None)
+    return {"run_id": run_id, "snapshot_date": str(snapshot_date), "status": status, "steps": summary}
+
+
+def select_steps(names: Sequence[str] | None, pool: Sequence[Step] = DAILY_STEPS) -> list[Step]:
+    """The steps named (in pipeline order), or all of ``pool``."""
+    if not names:
+        return list(pool)
+    unknown = [n for n in names if n not in STEPS_BY_NAME]
+    if unknown:
+        raise SegengineError(f"unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS_BY_NAME)}")
+    return [STEPS_BY_NAME[n] for n in names]
+
+
+def run_daily(
+    spark: Any,
+    lake: Any,
+    config: Any,
+    snapshot_date: dt.date,
+    steps: Sequence[str] | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the scheduled daily steps for ``snapshot_date`` (see module docstring)."""
+    result = run_steps(spark, lake, config, snapshot_date, select_steps(steps), resume=resume, echo=echo)
+    if result["status"] != "ok":
+        failed = result["steps"][-1]
+        raise SegengineError(
+            f"daily pipeline for {snapshot_date} failed at step {failed['step']}: {failed['message']} "
+            "(rerun with --resume to continue from there)"
+        )
+    return result

@@ -1,0 +1,105 @@
+"""Configuration: overlays, overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from segengine.config import load_config
+from segengine.errors import ConfigError
+
+
+def test_default_local_overlay():
+    cfg = load_config("local", environ={})
+    assert cfg.env == "local"
+    assert cfg.spark.master == "local[*]"
+    assert cfg.features.cycle_months == 6
+    assert cfg.delta.backend == "auto"
+
+
+def test_cluster_overlay_takes_master_from_spark_submit():
+    cfg = load_config("cluster", environ={})
+    assert cfg.spark.master is None
+    assert cfg.delta.backend == "jvm"
+    assert cfg.spark.conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert cfg.warehouse.startswith("s3a://")
+
+
+def test_cli_override_wins_over_env_var_and_files(tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("features:\n  cycle_months: 3\n")
+    cfg = load_config("local", files=[extra], environ={})
+    assert cfg.features.cycle_months == 3
+    cfg = load_config("local", files=[extra], environ={"SEGENGINE__FEATURES__CYCLE_MONTHS": "4"})
+    assert cfg.features.cycle_months == 4
+    cfg = load_config(
+        "local",
+        files=[extra],
+        overrides=["features.cycle_months=5"],
+        environ={"SEGENGINE__FEATURES__CYCLE_MONTHS": "4"},
+    )
+    assert cfg.features.cycle_months == 5
+
+
+def test_unknown_key_names_the_key_and_suggests():
+    with pytest.raises(ConfigError, match=r"unknown configuration key features\.cycle_month \(did you mean features\.cycle_months\?\)"):
+        load_config("local", overrides=["features.cycle_month=3"], environ={})
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigError, match=r"features\.cycle_months: expected an integer, got 'six'"):
+        load_config("local", overrides=["features.cycle_months=six"], environ={})
+    with pytest.raises(ConfigError, match=r"spark\.ui_enabled: expected true or false"):
+        load_config("local", environ={"SEGENGINE__SPARK__UI_ENABLED": "maybe"})
+
+
+def test_unknown_environment_is_an_error():
+    with pytest.raises(ConfigError, match="unknown environment 'prod'"):
+        load_config("prod", environ={})
+
+
+def test_override_without_equals_is_an_error():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config("local", overrides=["spark.master"], environ={})
+
+
+def test_null_master_override():
+    cfg = load_config("local", overrides=["spark.master=null"], environ={})
+    assert cfg.spark.master is None
+
+
+def test_spark_conf_embedded_defaults(tmp_path):
+    from segengine.session import spark_conf
+
+    cfg = load_config("local", overrides=[f"warehouse={tmp_path}"], environ={})
+    conf = spark_conf(cfg)
+    assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.sql.warehouse.dir"].startswith(str(tmp_path))
+    assert "spark.sql.extensions" not in conf
+
+
+def test_spark_conf_cluster_has_delta_extensions_and_no_local_dirs():
+    from segengine.session import spark_conf
+
+    conf = spark_conf(load_config("cluster", environ={}))
+    assert conf["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert "spark.local.dir" not in conf
+    assert "spark.driver.memory" not in conf
+
+
+def test_missing_java_is_one_clear_line(monkeypatch):
+    from segengine import session
+    from segengine.errors import EnvironmentProblem
+
+    monkeypatch.setattr(session, "java_major_version", lambda: None)
+    with pytest.raises(EnvironmentProblem, match="Java 17 is required.*apt-get install -y openjdk-17-jre-headless"):
+        session.check_java()
+    monkeypatch.setattr(session, "java_major_version", lambda: 11)
+    with pytest.raises(EnvironmentProblem, match="Java 11 found"):
+        session.check_java()
+
+
+def test_this_machine_has_java_17_or_newer():
+    from segengine.session import java_major_version
+
+    assert (java_major_version() or 0) >= 17
