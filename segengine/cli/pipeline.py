@@ -1,5 +1,85 @@
-"""`segengine` commands for pipeline (registered on import by segengine.cli)."""
+"""`segengine pipeline …`, `segengine runs` and `segengine demo`."""
 
 from __future__ import annotations
 
-from segengine.cli import cli, pass_ctx  # noqa: F401
+import datetime as dt
+
+import click
+
+from segengine.cli import cli, pass_ctx
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+@cli.group()
+def pipeline() -> None:
+    """Run the scheduled daily pipeline or the training jobs."""
+
+
+@pipeline.command("daily")
+@click.option("--date", "date_", required=True, help="Snapshot date YYYY-MM-DD.")
+@click.option("--resume", is_flag=True, help="Skip steps that already succeeded for this date.")
+@click.option("--steps", default="", help="Comma-separated subset of steps (default: all).")
+@pass_ctx
+def daily(ctx, date_: str, resume: bool, steps: str) -> None:
+    """ingest → features → score → recommendations → audiences → insights for one date."""
+    from segengine.pipeline.daily import run_daily
+
+    names = [s for s in steps.split(",") if s] or None
+    run_daily(ctx.spark, ctx.lake, ctx.config, _date(date_), steps=names, resume=resume, echo=click.echo)
+
+
+@pipeline.command("train")
+@click.option("--date", "date_", required=True, help="Snapshot date YYYY-MM-DD the models learn from.")
+@pass_ctx
+def train(ctx, date_: str) -> None:
+    """Train (and register) the segment, CLV and recommendation models."""
+    from segengine.errors import SegengineError
+    from segengine.pipeline.daily import TRAINING_STEPS, run_steps
+
+    result = run_steps(ctx.spark, ctx.lake, ctx.config, _date(date_), TRAINING_STEPS, echo=click.echo)
+    if result["status"] != "ok":
+        raise SegengineError(f"training failed at {result['steps'][-1]['step']}: {result['steps'][-1]['message']}")
+
+
+@pipeline.command("steps")
+def list_steps() -> None:
+    """List the pipeline steps in order."""
+    from segengine.pipeline.daily import DAILY_STEPS, TRAINING_STEPS
+
+    for s in DAILY_STEPS:
+        click.echo(f"daily    {s.name:22s} {s.description}")
+    for s in TRAINING_STEPS:
+        click.echo(f"training {s.name:22s} {s.description}")
+
+
+@cli.command("runs")
+@click.option("--date", "date_", default=None, help="Only this snapshot date.")
+@click.option("--limit", default=30, show_default=True, help="Rows to show.")
+@pass_ctx
+def runs(ctx, date_: str | None, limit: int) -> None:
+    """Show the run summary table (per step: rows, seconds, status)."""
+    from pyspark.sql import functions as F
+
+    df = ctx.lake.read("runs")
+    if date_:
+        df = df.filter(F.col("snapshot_date") == F.lit(_date(date_)))
+    df.orderBy(F.col("started_at").desc()).show(limit, truncate=80)
+
+
+@cli.command("demo")
+@click.option("--personas", default=20000, show_default=True, help="Sample personas to generate.")
+@click.option("--seed", default=42, show_default=True, help="Generator seed.")
+@pass_ctx
+def demo(ctx, personas: int, seed: int) -> None:
+    """Generate sample data and run the whole pipeline on the embedded default."""
+    from segengine.pipeline.demo import run_demo
+
+    run_demo(ctx.spark, ctx.lake, ctx.config, personas, echo=click.echo, seed=seed)
