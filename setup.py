@@ -5,7 +5,6 @@ from pathlib import Path
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
-
 HERE = Path(__file__).parent
 
 

@@ -26,14 +26,26 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
             t0 = time.time()
             result = fn(*args)
             secs = time.time() - t0
-        rows.append({"benchmark": "pipeline", "metric": f"{name} seconds", "value": round(secs, 1), "unit": "s", "notes": ""})
-        rows.append({"benchmark": "pipeline", "metric": f"{name} peak MB", "value": mem.peak_mb, "unit": "MB", "notes": "driver python + JVM RSS"})
+        rows.append(
+            {"benchmark": "pipeline", "metric": f"{name} seconds", "value": round(secs, 1), "unit": "s", "notes": ""}
+        )
+        rows.append(
+            {
+                "benchmark": "pipeline",
+                "metric": f"{name} peak MB",
+                "value": mem.peak_mb,
+                "unit": "MB",
+                "notes": "driver python + JVM RSS",
+            }
+        )
         print(f"   {name}: {secs:.1f}s peak {mem.peak_mb} MB")
         return result
 
     gen = measure("generate+ingest", generate_bronze, spark, lake, config, scale)
     lines = gen.get("order_lines") if isinstance(gen, dict) else None
-    rows.append({"benchmark": "pipeline", "metric": "order lines generated", "value": str(lines), "unit": "rows", "notes": ""})
+    rows.append(
+        {"benchmark": "pipeline", "metric": "order lines generated", "value": str(lines), "unit": "rows", "notes": ""}
+    )
     measure(f"features {day1}", compute_features, spark, lake, config, day1)
     for step in TRAINING_STEPS:
         measure(step.name, step.function(), spark, lake, config, day1)
@@ -42,5 +54,13 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
         t0 = time.time()
         measure(f"daily {step.name}", step.function(), spark, lake, config, day2)
         total += time.time() - t0
-    rows.append({"benchmark": "pipeline", "metric": "daily refresh total seconds", "value": round(total, 1), "unit": "s", "notes": "goal <= 300 s at 1M"})
+    rows.append(
+        {
+            "benchmark": "pipeline",
+            "metric": "daily refresh total seconds",
+            "value": round(total, 1),
+            "unit": "s",
+            "notes": "goal <= 300 s at 1M",
+        }
+    )
     return rows

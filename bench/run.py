@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 failures += 1
                 continue
-            when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             for row in rows:
                 row.setdefault("scale", scale)
                 row.update(when=when, command=command, cores=os.cpu_count(), python=platform.python_version())

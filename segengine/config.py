@@ -73,6 +73,10 @@ class GeneratorConfig:
     malformed_share: float = 0.0
     events_per_persona: float = 12.0
     chunk_personas: int = 50000
+    b2b_share: float = 0.25  # share of customers/prospects with company attributes
+    refund_share: float = 0.03  # share of order lines that are refunds
+    orders_per_year: float = 4.0  # median purchase rate of an active customer (lognormal)
+    lines_per_order: float = 2.2  # mean lines per order (1 + Poisson)
 
 
 @dataclass
@@ -137,6 +141,14 @@ class RecommendConfig:
     block_size: int = 4096
     seed: int = 5
     model_name: str = "segengine-recommend"
+    # Who gets recommendations; the rest of the personas are skipped.
+    persona_types: list[str] = field(default_factory=lambda: ["customer", "prospect"])
+    # Extra candidates fetched per user beyond top_k so excluding bought items leaves top_k.
+    max_overfetch: int = 40
+    # Evaluation: train before snapshot_date - eval_test_days, test on the purchases after.
+    eval_test_days: int = 30
+    # Non-personalised (popular-in-segment) recommendations score at most this (1-100).
+    fallback_max_score: int = 50
 
 
 @dataclass
@@ -145,6 +157,8 @@ class LookalikeConfig:
     num_hash_tables: int = 3
     max_widenings: int = 6
     seed: int = 3
+    # Candidates/seeds sampled to estimate the first LSH distance threshold.
+    sample_size: int = 2000
 
 
 @dataclass

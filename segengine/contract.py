@@ -81,7 +81,9 @@ CONTRACTS: dict[str, TableContract] = {
             "personas",
             (
                 ColumnSpec("persona_id", "string", True, "Stable id of a person or company contact"),
-                ColumnSpec("email", "string", description="Email address (lower-cased on ingest)", pattern=EMAIL_PATTERN),
+                ColumnSpec(
+                    "email", "string", description="Email address (lower-cased on ingest)", pattern=EMAIL_PATTERN
+                ),
                 ColumnSpec("phone", "string", description="Phone number, E.164 preferred"),
                 ColumnSpec("cookie_id", "string", description="First-party cookie of an anonymous visitor"),
                 ColumnSpec("created_at", "timestamp", True, "When the persona was first seen"),

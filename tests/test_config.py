@@ -41,7 +41,9 @@ def test_cli_override_wins_over_env_var_and_files(tmp_path):
 
 
 def test_unknown_key_names_the_key_and_suggests():
-    with pytest.raises(ConfigError, match=r"unknown configuration key features\.cycle_month \(did you mean features\.cycle_months\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown configuration key features\.cycle_month \(did you mean features\.cycle_months\?\)"
+    ):
         load_config("local", overrides=["features.cycle_month=3"], environ={})
 
 

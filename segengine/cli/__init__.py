@@ -69,10 +69,18 @@ class SegengineGroup(click.Group):
 @click.group(cls=SegengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env", envvar="SEGENGINE_ENV", default=None, help="Config overlay: local (default) or cluster.")
 @click.option("--config", "config_files", multiple=True, type=click.Path(), help="Extra YAML config file(s).")
-@click.option("--conf", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config key, e.g. spark.master=local[2].")
+@click.option(
+    "--conf",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config key, e.g. spark.master=local[2].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 @click.pass_context
-def cli(ctx: click.Context, env: str | None, config_files: tuple[str, ...], overrides: tuple[str, ...], verbose: bool) -> None:
+def cli(
+    ctx: click.Context, env: str | None, config_files: tuple[str, ...], overrides: tuple[str, ...], verbose: bool
+) -> None:
     """segengine: customer segmentation on your own Spark and Delta Lake."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

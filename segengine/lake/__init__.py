@@ -51,14 +51,33 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("events", "bronze/events", "bronze", ("event_date",), "Web, app and email events"),
         TableSpec("quarantine", "bronze/quarantine", "bronze", ("table_name",), "Rejected input rows with reason"),
         TableSpec("ingest_log", "bronze/ingest_log", "bronze", (), "Files already ingested (idempotence)"),
-        TableSpec("customer_features", "gold/customer_features", "gold", ("snapshot_date",), "One row per persona per snapshot"),
+        TableSpec(
+            "customer_features",
+            "gold/customer_features",
+            "gold",
+            ("snapshot_date",),
+            "One row per persona per snapshot",
+        ),
         TableSpec("recommendations", "gold/recommendations", "gold", ("snapshot_date",), "Top products per customer"),
         TableSpec("audiences", "gold/audiences", "gold", (), "Audience registry"),
         TableSpec("audience_members", "gold/audience_members", "gold", ("audience_id",), "Current audience membership"),
-        TableSpec("audience_changes", "gold/audience_changes", "gold", ("snapshot_date",), "Members added/removed per refresh"),
+        TableSpec(
+            "audience_changes", "gold/audience_changes", "gold", ("snapshot_date",), "Members added/removed per refresh"
+        ),
+        TableSpec(
+            "audience_refreshes", "gold/audience_refreshes", "gold", (), "Size, added, removed per audience refresh"
+        ),
         TableSpec("insights_segments", "gold/insights_segments", "gold", ("snapshot_date",), "Per segment metrics"),
-        TableSpec("insights_migrations", "gold/insights_migrations", "gold", ("to_date",), "AI segment transition matrix"),
-        TableSpec("insights_industry", "gold/insights_industry", "gold", ("snapshot_date",), "Monthly transaction value by industry"),
+        TableSpec(
+            "insights_migrations", "gold/insights_migrations", "gold", ("to_date",), "AI segment transition matrix"
+        ),
+        TableSpec(
+            "insights_industry",
+            "gold/insights_industry",
+            "gold",
+            ("snapshot_date",),
+            "Monthly transaction value by industry",
+        ),
         TableSpec("runs", "ops/runs", "ops", (), "Pipeline run summary per step"),
     ]
 }

@@ -298,7 +298,9 @@ class EmbeddedBackend:
             # (a filter, so the optimizer cannot prune the check away)
             df = df.filter(
                 F.when(cond, F.lit(True)).otherwise(
-                    F.raise_error(F.lit(f"{uri}: a row falls outside the partition being replaced {replace_partitions}"))
+                    F.raise_error(
+                        F.lit(f"{uri}: a row falls outside the partition being replaced {replace_partitions}")
+                    )
                 )
             )
             filters = [(c, "=", _partition_string(v)) for c, v in replace_partitions.items()]
@@ -344,11 +346,11 @@ class EmbeddedBackend:
         keys = list(keys)
         dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).collect()
         if dupes:
-            raise SegengineError(
-                f"{uri}: merge source has more than one row for key {dict(zip(keys, dupes[0][:-1]))}"
-            )
+            raise SegengineError(f"{uri}: merge source has more than one row for key {dict(zip(keys, dupes[0][:-1]))}")
         if not self.exists(uri):
-            return self.write(source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata)
+            return self.write(
+                source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata
+            )
         for attempt in range(self.commit_retries + 1):
             table = self._table(uri)
             self._check_features(uri, table, writing=True)
@@ -410,7 +412,9 @@ class EmbeddedBackend:
         adds = self._write_files(kept.drop(PATH_COL), uri, part_cols)
         info = {f["path"]: f for f in self._active_files(table, None)}
         removes = [_remove_action(info[p]) for p in touched_files]
-        return self._commit(uri, table, adds, removes, "append", _delta_schema_of(kept.drop(PATH_COL)), part_cols, None, operation, None)
+        return self._commit(
+            uri, table, adds, removes, "append", _delta_schema_of(kept.drop(PATH_COL)), part_cols, None, operation, None
+        )
 
     # ------------------------------------------------------------ internals
 
@@ -423,8 +427,7 @@ class EmbeddedBackend:
         extra = [n for n in incoming if n not in table_fields]
         if extra and not evolve:
             raise SchemaMismatch(
-                f"{uri}: column(s) {', '.join(extra)} are not in the table schema; "
-                "pass evolve_schema=True to add them"
+                f"{uri}: column(s) {', '.join(extra)} are not in the table schema; pass evolve_schema=True to add them"
             )
         if extra:
             self._add_columns(uri, [incoming[n] for n in extra])
@@ -441,7 +444,11 @@ class EmbeddedBackend:
         cols = []
         for name, field in table_fields.items():
             if name in incoming:
-                cols.append(F.col(name).cast(field.dataType).alias(name) if incoming[name].dataType != field.dataType else F.col(name))
+                cols.append(
+                    F.col(name).cast(field.dataType).alias(name)
+                    if incoming[name].dataType != field.dataType
+                    else F.col(name)
+                )
             else:
                 cols.append(F.lit(None).cast(field.dataType).alias(name))
         cols += [F.col(n) for n in extra]
@@ -515,7 +522,7 @@ class EmbeddedBackend:
                 return ""  # object stores: skip the extra footer read
             meta = pq.read_metadata(local)
             return json.dumps({"numRecords": meta.num_rows})
-        except Exception:  # stats are optional in the Delta protocol
+        except Exception:  # noqa: BLE001 - stats are optional in the Delta protocol
             return ""
 
     def _commit(
@@ -538,8 +545,12 @@ class EmbeddedBackend:
         from deltalake.transaction import create_table_with_add_actions
 
         custom = {"operation_source": "segengine", "segengine.operation": operation}
-        custom.update({k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v)) for k, v in (metadata or {}).items()})
-        props = CommitProperties(custom_metadata=custom, max_commit_retries=self.commit_retries if retries is None else retries)
+        custom.update(
+            {k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v)) for k, v in (metadata or {}).items()}
+        )
+        props = CommitProperties(
+            custom_metadata=custom, max_commit_retries=self.commit_retries if retries is None else retries
+        )
         try:
             if table is None:
                 create_table_with_add_actions(

@@ -55,9 +55,7 @@ def merge_condition(keys: Sequence[str], target: str = "t", source: str = "s") -
     return " AND ".join(f"{target}.{quote_identifier(k)} <=> {source}.{quote_identifier(k)}" for k in keys)
 
 
-def writer_options(
-    mode: str, replace_partitions: dict[str, Any] | None, evolve_schema: bool
-) -> dict[str, str]:
+def writer_options(mode: str, replace_partitions: dict[str, Any] | None, evolve_schema: bool) -> dict[str, str]:
     """The DataFrameWriter options for a Delta write with these semantics."""
     options: dict[str, str] = {}
     if replace_partitions:
@@ -164,7 +162,9 @@ class JvmBackend:
         if not self.exists(uri):
             return self.write(source, uri, mode="append", partition_by=partition_by)
         target = self._delta_table(uri).alias("t")
-        builder = target.merge(source.alias("s"), merge_condition(keys)).whenMatchedUpdateAll().whenNotMatchedInsertAll()
+        builder = (
+            target.merge(source.alias("s"), merge_condition(keys)).whenMatchedUpdateAll().whenNotMatchedInsertAll()
+        )
         if delete_missing_in:
             cond = " AND ".join(f"t.{quote_identifier(k)} = {sql_literal(v)}" for k, v in delete_missing_in.items())
             builder = builder.whenNotMatchedBySourceDelete(cond)

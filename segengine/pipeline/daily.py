@@ -123,7 +123,7 @@ def run_steps(
     summary: list[dict[str, Any]] = []
     status = "ok"
     for step in steps:
-        started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if step.name in done:
             outcome = {"step": step.name, "status": "skipped", "rows": None, "seconds": 0.0, "message": "already ok"}
         else:

@@ -71,7 +71,10 @@ def job_main(
     if add_args:
         add_args(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format='{"ts":"%(asctime)s","level":"%(levelname)s","job":"' + name + '","msg":"%(message)s"}')
+    logging.basicConfig(
+        level=logging.INFO,
+        format='{"ts":"%(asctime)s","level":"%(levelname)s","job":"' + name + '","msg":"%(message)s"}',
+    )
     started = time.time()
     try:
         from segengine.config import load_config
@@ -84,7 +87,12 @@ def job_main(
         log.info("start backend=%s date=%s", lake.backend.name, args.date)
         result = run(JobContext(spark, config, lake, args.date, args))
         if result is not None:
-            print(json.dumps({"job": name, "status": "ok", "seconds": round(time.time() - started, 1), "result": result}, default=str))
+            print(
+                json.dumps(
+                    {"job": name, "status": "ok", "seconds": round(time.time() - started, 1), "result": result},
+                    default=str,
+                )
+            )
         return 0
     except SegengineError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)

@@ -56,7 +56,16 @@ def standalone_cluster(tmp_path_factory):
     master_log = logs / "master.log"
     worker_log = logs / "worker.log"
     master = subprocess.Popen(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(master_ui)],
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(master_ui),
+        ],
         stdout=open(master_log, "w"),
         stderr=subprocess.STDOUT,
         env=env,
@@ -67,7 +76,19 @@ def standalone_cluster(tmp_path_factory):
         _wait_for(master_log, "I have been elected leader", master)
         url = f"spark://127.0.0.1:{port}"
         worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "2", "--memory", "3g", "--webui-port", str(worker_ui)],
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "2",
+                "--memory",
+                "3g",
+                "--webui-port",
+                str(worker_ui),
+            ],
             stdout=open(worker_log, "w"),
             stderr=subprocess.STDOUT,
             env=env,
@@ -106,17 +127,27 @@ def test_daily_pipeline_on_standalone_cluster(spark, config, standalone_cluster,
     submit = str(_spark_home() / "bin" / "spark-submit")
     cmd = [
         submit,
-        "--master", standalone_cluster["url"],
-        "--deploy-mode", "client",
-        "--py-files", str(zip_path),
-        "--conf", "spark.executor.memory=1g",
-        "--conf", "spark.ui.enabled=false",
+        "--master",
+        standalone_cluster["url"],
+        "--deploy-mode",
+        "client",
+        "--py-files",
+        str(zip_path),
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.ui.enabled=false",
         str(ROOT / "jobs" / "daily_pipeline.py"),
-        "--date", day2.isoformat(),
-        "--conf", f"warehouse={config.warehouse_uri}",
-        "--conf", "spark.master=null",
-        "--conf", "spark.shuffle_partitions=4",
-        "--conf", "delta.backend=embedded",
+        "--date",
+        day2.isoformat(),
+        "--conf",
+        f"warehouse={config.warehouse_uri}",
+        "--conf",
+        "spark.master=null",
+        "--conf",
+        "spark.shuffle_partitions=4",
+        "--conf",
+        "delta.backend=embedded",
     ]
     # Outside the checkout, so the job can only import segengine from the zip.
     env = dict(standalone_cluster["env"], PYTHONPATH="")

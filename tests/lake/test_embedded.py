@@ -85,7 +85,7 @@ def test_time_travel_by_version_and_timestamp(spark, lake):
 
     v0 = lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
     time.sleep(0.05)
-    mid = dt.datetime.now(dt.timezone.utc)
+    mid = dt.datetime.now(dt.UTC)
     time.sleep(0.05)
     lake.write(rows(spark, [("b", 2.0, D1)]), "customer_features", mode="append")
     assert sorted_rows(lake.read("customer_features", version=v0)) == [("a", 1.0, D1)]
@@ -144,7 +144,9 @@ def test_schema_evolution_when_asked(spark, lake):
 
 def test_merge_upserts_by_key(spark, lake):
     lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D1), ("c", 3.0, D2)]), "customer_features", mode="overwrite")
-    lake.merge(rows(spark, [("b", 20.0, D1), ("d", 4.0, D2)]), "customer_features", keys=["persona_id", "snapshot_date"])
+    lake.merge(
+        rows(spark, [("b", 20.0, D1), ("d", 4.0, D2)]), "customer_features", keys=["persona_id", "snapshot_date"]
+    )
     assert sorted_rows(lake.read("customer_features")) == [
         ("a", 1.0, D1),
         ("b", 20.0, D1),
@@ -204,7 +206,7 @@ def test_column_mapping_is_refused(spark, lake, tmp_path):
     table = DeltaTable(uri)
     try:
         table.alter.set_table_properties({"delta.columnMapping.mode": "name"})
-    except Exception:  # older delta-rs cannot enable it: fake the metadata check instead
+    except Exception:  # noqa: BLE001 - this delta-rs cannot enable it
         pytest.skip("delta-rs cannot enable column mapping here")
     with pytest.raises(TableFeatureUnsupported, match="column mapping"):
         lake.read(uri)
