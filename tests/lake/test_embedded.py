@@ -196,17 +196,26 @@ def test_deletion_vectors_are_refused(spark, lake, tmp_path):
 
 
 def test_column_mapping_is_refused(spark, lake, tmp_path):
+    """A table switched to column-mapping mode 'name' (as Spark's Delta does) is refused."""
+    import json
+
     import pyarrow as pa
     from deltalake import write_deltalake
 
     uri = str(tmp_path / "cm")
     write_deltalake(uri, pa.table({"k": [1]}))
-    from deltalake import DeltaTable
-
-    table = DeltaTable(uri)
-    try:
-        table.alter.set_table_properties({"delta.columnMapping.mode": "name"})
-    except Exception:  # noqa: BLE001 - this delta-rs cannot enable it
-        pytest.skip("delta-rs cannot enable column mapping here")
+    log0 = [json.loads(line) for line in open(f"{uri}/_delta_log/00000000000000000000.json")]
+    meta = next(a["metaData"] for a in log0 if "metaData" in a)
+    schema = json.loads(meta["schemaString"])
+    for i, field in enumerate(schema["fields"]):
+        field["metadata"] = {"delta.columnMapping.id": i + 1, "delta.columnMapping.physicalName": f"col-{i}"}
+    meta["schemaString"] = json.dumps(schema)
+    meta["configuration"] = {"delta.columnMapping.mode": "name", "delta.columnMapping.maxColumnId": "1"}
+    with open(f"{uri}/_delta_log/00000000000000000001.json", "w") as fh:
+        fh.write(json.dumps({"protocol": {"minReaderVersion": 2, "minWriterVersion": 5}}) + "\n")
+        fh.write(json.dumps({"metaData": meta}) + "\n")
+        fh.write(json.dumps({"commitInfo": {"timestamp": 1, "operation": "SET TBLPROPERTIES"}}) + "\n")
     with pytest.raises(TableFeatureUnsupported, match="column mapping"):
         lake.read(uri)
+    with pytest.raises(TableFeatureUnsupported, match="column mapping"):
+        lake.write(spark.createDataFrame([(2,)], "k long"), uri)
