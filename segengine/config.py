@@ -75,7 +75,7 @@ class GeneratorConfig:
     chunk_personas: int = 50000
     b2b_share: float = 0.25  # share of customers/prospects with company attributes
     refund_share: float = 0.03  # share of order lines that are refunds
-    orders_per_year: float = 4.0  # median purchase rate of an active customer (lognormal)
+    orders_per_year: float = 8.0  # median purchase rate of an active customer (lognormal)
     lines_per_order: float = 2.2  # mean lines per order (1 + Poisson)
 
 

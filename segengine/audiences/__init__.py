@@ -1,0 +1,53 @@
+"""Audiences: saved segments, static and dynamic membership, upload, top-N, set operations,
+export and scheduled refresh.
+
+The public entry points are re-exported here; see each module for details.
+"""
+
+from __future__ import annotations
+
+from segengine.audiences.export import export_audience
+from segengine.audiences.membership import (
+    RulesEvaluator,
+    apply_membership,
+    compute_membership,
+    create_audience,
+)
+from segengine.audiences.refresh import refresh_all, refresh_audience, run_refresh_job
+from segengine.audiences.registry import (
+    Audience,
+    delete_audience,
+    get_audience,
+    list_audiences,
+    members,
+    resolver,
+    set_sync,
+    update_audience,
+)
+from segengine.audiences.setops import combine_audiences, combine_frames
+from segengine.audiences.topn import top_n_audience, top_n_frame
+from segengine.audiences.upload import upload_audience
+
+__all__ = [
+    "Audience",
+    "RulesEvaluator",
+    "apply_membership",
+    "combine_audiences",
+    "combine_frames",
+    "compute_membership",
+    "create_audience",
+    "delete_audience",
+    "export_audience",
+    "get_audience",
+    "list_audiences",
+    "members",
+    "refresh_all",
+    "refresh_audience",
+    "resolver",
+    "run_refresh_job",
+    "set_sync",
+    "top_n_audience",
+    "top_n_frame",
+    "update_audience",
+    "upload_audience",
+]

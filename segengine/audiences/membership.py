@@ -1,0 +1,282 @@
+"""Audience membership: evaluate a definition, apply it as a merge, record the changes.
+
+Applying a membership is one Delta merge into ``audience_members`` (upsert the new
+members, delete the audience's rows that are no longer members). The added/removed
+rows are then derived by comparing the audience's slice at the merge's version with
+the version just before it. Because the storage layer commits a merge only on top
+of the exact snapshot it read (a concurrent commit makes it re-read and recompute),
+the version before ours is the state our merge replaced, so the changes recorded
+are exactly the changes committed, even when two refreshes race, and a rerun that
+changes nothing records nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from segengine.audiences.registry import (
+    Audience,
+    ensure_tables,
+    get_audience,
+    register_audience,
+    resolver,
+    stored_members,
+)
+from segengine.errors import AudienceError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
+
+DYNAMIC_SOURCES = ("rules", "top_n", "set_operation")
+
+
+class Evaluator(Protocol):
+    """Turns a rules definition into members; the refresh job shares one across audiences."""
+
+    def prepare(self, spark: SparkSession, lake: Lake, snapshot_date: dt.date) -> None: ...
+
+    def __call__(
+        self, spark: SparkSession, lake: Lake, definition: dict[str, Any], snapshot_date: dt.date, resolve: Any
+    ) -> DataFrame: ...
+
+
+class RulesEvaluator:
+    """The rule compiler (``segengine.rules``) as an :class:`Evaluator`.
+
+    ``prepare`` registers the temp views once for a date, so every audience of a
+    refresh run is evaluated against the same (cached) feature partition.
+    """
+
+    def __init__(self) -> None:
+        self._prepared: dt.date | None = None
+
+    def prepare(self, spark: SparkSession, lake: Lake, snapshot_date: dt.date) -> None:
+        from segengine.rules import register_views
+
+        register_views(spark, lake, snapshot_date)
+        self._prepared = snapshot_date
+
+    def __call__(
+        self, spark: SparkSession, lake: Lake, definition: dict[str, Any], snapshot_date: dt.date, resolve: Any
+    ) -> DataFrame:
+        from segengine.rules import evaluate_segment, parse_segment
+
+        segment = parse_segment(definition)
+        return evaluate_segment(
+            spark,
+            lake,
+            segment,
+            snapshot_date,
+            resolver=resolve,
+            views_registered=self._prepared == snapshot_date,
+        ).select("persona_id")
+
+
+def compute_membership(
+    spark: SparkSession,
+    lake: Lake,
+    aud: Audience,
+    snapshot_date: dt.date | None,
+    evaluator: Evaluator | None = None,
+    memo: dict[str, DataFrame] | None = None,
+    _stack: tuple[str, ...] = (),
+) -> DataFrame:
+    """The members an audience's definition selects on ``snapshot_date``.
+
+    Static audiences return their stored members. Dynamic ones evaluate: ``rules``
+    through the evaluator; ``set_operation`` and ``top_n`` from their operands'
+    (freshly computed, when dynamic) membership. Operands are resolved with the
+    audience owner's rights, so a private operand of another user is refused.
+
+    Args:
+        memo: audience_id -> DataFrame already computed in this run (shared work).
+
+    Returns:
+        DataFrame(persona_id), distinct.
+    """
+    from segengine.audiences.setops import combine_frames
+    from segengine.audiences.topn import top_n_frame
+
+    memo = {} if memo is None else memo
+    if aud.audience_id in memo:
+        return memo[aud.audience_id]
+    if aud.audience_id in _stack:
+        raise AudienceError(f"audience {aud.name!r} refers to itself through {' -> '.join(_stack)}")
+    if aud.kind == "static":
+        return stored_members(lake, aud.audience_id).select("persona_id")
+    if snapshot_date is None:
+        raise AudienceError(f"audience {aud.name!r}: a snapshot date is needed to evaluate a dynamic definition")
+    defn = aud.definition_dict
+    stack = (*_stack, aud.audience_id)
+
+    def operand(ref: str) -> DataFrame:
+        op_aud = get_audience(spark, lake, ref, aud.owner)
+        return compute_membership(spark, lake, op_aud, snapshot_date, evaluator, memo, stack)
+
+    if aud.source == "rules":
+        evaluator = evaluator or RulesEvaluator()
+        df = evaluator(spark, lake, defn, snapshot_date, resolver(spark, lake, aud.owner)).select("persona_id").distinct()
+    elif aud.source == "set_operation":
+        refs = defn.get("audiences") or []
+        df = combine_frames(defn.get("op", ""), [operand(r) for r in refs])
+    elif aud.source == "top_n":
+        df = top_n_frame(
+            lake, operand(defn["from"]), int(defn["n"]), defn["by"], defn.get("order", "desc"), snapshot_date
+        )
+    else:
+        raise AudienceError(f"audience {aud.name!r}: a {aud.source} audience cannot be dynamic")
+    memo[aud.audience_id] = df
+    return df
+
+
+def apply_membership(
+    spark: SparkSession, lake: Lake, audience_id: str, new_members: DataFrame, snapshot_date: dt.date
+) -> dict[str, Any]:
+    """Make ``new_members`` the audience's membership and record who joined and left.
+
+    Args:
+        new_members: DataFrame with a persona_id column (duplicates are fine).
+        snapshot_date: the date recorded for the changes (and ``since`` of new members).
+
+    Returns:
+        {"size", "added", "removed", "version"} where version is the membership commit.
+    """
+    from pyspark.sql import functions as F
+
+    current = stored_members(lake, audience_id).select("persona_id", "since")
+    source = (
+        new_members.select("persona_id")
+        .filter(F.col("persona_id").isNotNull())
+        .distinct()
+        .join(current, "persona_id", "left")
+        .select(
+            F.lit(audience_id).alias("audience_id"),
+            "persona_id",
+            F.coalesce(F.col("since"), F.lit(snapshot_date)).alias("since"),
+        )
+    )
+    version = lake.merge(
+        source,
+        "audience_members",
+        keys=["audience_id", "persona_id"],
+        delete_missing_in={"audience_id": audience_id},
+        operation="REFRESH AUDIENCE",
+        metadata={"audience_id": audience_id, "snapshot_date": snapshot_date.isoformat()},
+    )
+    before = lake.read("audience_members", version=version - 1, partitions={"audience_id": audience_id})
+    after = lake.read("audience_members", version=version, partitions={"audience_id": audience_id})
+    b, a = before.select("persona_id"), after.select("persona_id")
+    changes = (
+        a.join(b, "persona_id", "left_anti")
+        .withColumn("change", F.lit("added"))
+        .unionByName(b.join(a, "persona_id", "left_anti").withColumn("change", F.lit("removed")))
+        .select(
+            F.lit(audience_id).alias("audience_id"),
+            "persona_id",
+            "change",
+            F.lit(snapshot_date).cast("date").alias("snapshot_date"),
+        )
+    )
+    counts = {r["change"]: r["count"] for r in changes.groupBy("change").count().collect()}
+    if counts:
+        lake.write(changes, "audience_changes", mode="append", operation="AUDIENCE CHANGES")
+    size = after.count()
+    return {"size": size, "added": counts.get("added", 0), "removed": counts.get("removed", 0), "version": version}
+
+
+def record_refresh(spark: SparkSession, lake: Lake, stats: list[dict[str, Any]]) -> None:
+    """Upsert one ``audience_refreshes`` row per (audience, date): a rerun replaces it."""
+    from segengine.audiences.registry import _now, refreshes_schema
+
+    if not stats:
+        return
+    now = _now()
+    rows = [
+        (s["audience_id"], s["snapshot_date"], s["size"], s["added"], s["removed"], float(s["seconds"]), now)
+        for s in stats
+    ]
+    df = spark.createDataFrame(rows, refreshes_schema())
+    lake.merge(df, "audience_refreshes", keys=["audience_id", "snapshot_date"], operation="AUDIENCE REFRESH STATS")
+
+
+def create_audience(
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    name: str,
+    owner: str,
+    kind: str,
+    source: str,
+    definition: dict[str, Any],
+    members: DataFrame | None = None,
+    visibility: str = "shared",
+    snapshot_date: dt.date | None = None,
+    evaluator: Evaluator | None = None,
+) -> str:
+    """Save a new audience and (for static ones, or when a date is given) its members.
+
+    Args:
+        kind: ``static`` (membership frozen now) or ``dynamic`` (recomputed by refresh).
+        source: rules | upload | top_n | lookalike | set_operation.
+        definition: the segment document (rules), or the recipe (``{"op", "audiences"}``
+            for set operations, ``{"from", "n", "by", "order"}`` for top-N, file details
+            for uploads, seed and size for lookalikes).
+        members: DataFrame(persona_id) for a static audience; when omitted a static
+            rules/top_n/set_operation audience is evaluated on ``snapshot_date``.
+        snapshot_date: the date the membership describes (default today); a dynamic
+            audience is refreshed at once when a date is given.
+
+    Returns:
+        The new audience_id.
+    """
+    import time
+
+    ensure_tables(spark, lake)
+    if kind == "dynamic" and source not in DYNAMIC_SOURCES:
+        raise AudienceError(f"audience {name!r}: a {source} audience can only be static")
+    if source == "rules" and (evaluator is None or isinstance(evaluator, RulesEvaluator)):
+        _validate_rules(definition, name)
+    if source == "set_operation":
+        from segengine.audiences.setops import OPERATIONS
+
+        if definition.get("op") not in OPERATIONS or not definition.get("audiences"):
+            raise AudienceError(
+                f"audience {name!r}: a set operation needs op ({', '.join(OPERATIONS)}) and audiences, got {definition}"
+            )
+    if kind == "static" and members is None and (source not in DYNAMIC_SOURCES or snapshot_date is None):
+        raise AudienceError(
+            f"audience {name!r}: a static {source} audience needs its members (or a snapshot date to evaluate on)"
+        )
+    aud = register_audience(spark, lake, name, owner, kind, source, definition, visibility)
+    date = snapshot_date or dt.date.today()
+    started = time.time()
+    if kind == "static":
+        if members is None:
+            members = compute_membership(spark, lake, replace(aud, kind="dynamic"), snapshot_date, evaluator)
+        stats = apply_membership(spark, lake, aud.audience_id, members, date)
+    elif snapshot_date is not None:
+        stats = apply_membership(
+            spark, lake, aud.audience_id, compute_membership(spark, lake, aud, snapshot_date, evaluator), date
+        )
+    else:
+        return aud.audience_id
+    stats.update(audience_id=aud.audience_id, snapshot_date=date, seconds=time.time() - started)
+    record_refresh(spark, lake, [stats])
+    return aud.audience_id
+
+
+def _validate_rules(definition: dict[str, Any], name: str) -> None:
+    """Validate a segment document eagerly, when the rule compiler is available."""
+    try:
+        from segengine.rules import parse_segment
+    except ImportError:  # the compiler is optional for static uploads/tests with a stub
+        return
+    if not isinstance(definition, dict):
+        raise AudienceError(f"audience {name!r}: a rules definition must be a mapping, got {json.dumps(definition)}")
+    parse_segment(definition)

@@ -1,0 +1,63 @@
+"""Dates and time windows of a snapshot, in the configured time zone.
+
+All features describe "data up to the end of the snapshot date" in
+``features.timezone``. Timestamps are instants; each one is turned into its *local
+date* in that zone, and every window is a closed range of local dates.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def local_date(ts: Column, tz: str, session_tz: str) -> Column:
+    """The calendar date of instant ``ts`` in time zone ``tz``.
+
+    Spark renders timestamps in the session time zone, so ``to_date`` alone is only
+    right when ``tz`` is the session zone (the default: ``build_spark`` sets the
+    session zone from ``features.timezone``). Otherwise the instant is shifted to
+    ``tz`` wall-clock and back into the session zone before taking the date.
+
+    Args:
+        ts: a timestamp column.
+        tz: the zone features are computed in (e.g. ``Europe/Berlin``).
+        session_tz: ``spark.sql.session.timeZone`` of the running session.
+
+    Returns:
+        A date column.
+    """
+    if tz == session_tz:
+        return F.to_date(ts)
+    return F.to_date(F.to_utc_timestamp(F.from_utc_timestamp(ts, tz), session_tz))
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by ``months`` calendar months, clamped to the month's last day.
+
+    Same result as Spark's ``add_months`` (2025-08-31 minus 6 months is 2025-02-28).
+    """
+    index = day.year * 12 + (day.month - 1) + months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def cycle_start(snapshot_date: dt.date, cycle_months: int) -> dt.date:
+    """First local date of the cycle: ``snapshot_date`` minus ``cycle_months`` months.
+
+    The boundary day is *included*: with a 6-month cycle, snapshot 2025-06-30 covers
+    2024-12-30 .. 2025-06-30 (both ends inclusive).
+    """
+    return add_months(snapshot_date, -cycle_months)
+
+
+def last_days_start(snapshot_date: dt.date, days: int) -> dt.date:
+    """First local date of the "last ``days`` days" window (which includes the snapshot day).
+
+    ``last_days_start(2025-06-30, 30)`` is 2025-06-01: 30 dates, both ends inclusive.
+    """
+    return snapshot_date - dt.timedelta(days=days - 1)

@@ -1,0 +1,382 @@
+"""The vectorised simulation behind the generator (numpy, one chunk of personas at a time).
+
+Each chunk of ``chunk_personas`` consecutive personas is simulated by one Spark task
+from its own random streams ``default_rng([seed, chunk, stream])``, so the output
+depends only on the seed, the persona count and the chunk size, never on how Spark
+schedules the tasks. Every table regenerates the persona block of its chunk from the
+same stream, which is cheaper than joining personas back to their orders.
+
+The functions here return integer codes, epoch seconds and flags as Arrow record
+batches; Spark turns them into the raw files' strings with built-in functions.
+A ``bad`` column (0 = clean, k = kind of damage) marks the rows the malformed share
+selected; Spark applies the damage so the counts are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from segengine.generate import reference as ref
+
+DAY = 86400
+# Random streams of a chunk: one per table so adding events never changes orders.
+STREAM_PERSONAS, STREAM_ORDERS, STREAM_EVENTS, STREAM_BAD = 0, 1, 2, 3
+# Ids are chunk * ID_STRIDE + a counter within the chunk (unique, reproducible).
+ID_STRIDE = 1_000_000_000
+BATCH_ROWS = 250_000
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """Everything a task needs; small and picklable (shipped in the task closure)."""
+
+    seed: int
+    personas: int
+    chunk_personas: int
+    start_day: int  # days since 1970-01-01
+    end_day: int  # inclusive
+    customer_share: float
+    prospect_share: float
+    b2b_share: float
+    refund_share: float
+    orders_per_year: float
+    lines_per_order: float
+    events_per_persona: float
+    malformed_share: float
+    product_category: tuple[int, ...]
+    product_price: tuple[float, ...]
+    product_weight: tuple[float, ...]
+
+    @property
+    def chunks(self) -> int:
+        return max(1, -(-self.personas // self.chunk_personas))
+
+
+def _rng(p: SimParams, chunk: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([p.seed, chunk, stream])
+
+
+def _choice(rng: np.random.Generator, weights: tuple[float, ...], size: int) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    return np.searchsorted(np.cumsum(w / w.sum()), rng.random(size), side="right").clip(0, len(w) - 1)
+
+
+def day_weights(start_day: int, end_day: int) -> np.ndarray:
+    """Purchase intensity of every day in [start_day, end_day]: month × weekday × slow growth."""
+    days = np.arange(start_day, end_day + 1)
+    dates = days.astype("datetime64[D]")
+    month = dates.astype("datetime64[M]").astype(int) % 12
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+    growth = 1.0 + 0.25 * (days - start_day) / max(1, end_day - start_day)
+    return np.asarray(ref.MONTH_WEIGHTS)[month] * np.asarray(ref.WEEKDAY_WEIGHTS)[weekday] * growth
+
+
+def _sample_days(rng: np.random.Generator, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Draw one day offset in [lo, hi) per element, with the seasonal weights (inverse CDF)."""
+    a, b = cum[lo], cum[hi]
+    u = a + rng.random(len(lo)) * (b - a)
+    return np.clip(np.searchsorted(cum, u, side="right") - 1, lo, np.maximum(lo, hi - 1))
+
+
+def _bad(p: SimParams, chunk: int, table: int, n: int, kinds: int) -> np.ndarray:
+    """0 for a clean row, else the damage kind 1..kinds, for a share malformed_share of rows."""
+    if p.malformed_share <= 0 or n == 0:
+        return np.zeros(n, dtype=np.int8)
+    rng = np.random.default_rng([p.seed, chunk, STREAM_BAD, table])
+    hit = rng.random(n) < p.malformed_share
+    return np.where(hit, rng.integers(1, kinds + 1, n), 0).astype(np.int8)
+
+
+def persona_block(p: SimParams, chunk: int) -> dict[str, np.ndarray]:
+    """The latent and observed attributes of the personas of one chunk."""
+    lo = chunk * p.chunk_personas
+    hi = min(p.personas, lo + p.chunk_personas)
+    m = max(0, hi - lo)
+    rng = _rng(p, chunk, STREAM_PERSONAS)
+    u = rng.random(m)
+    ptype = np.where(u < p.customer_share, 0, np.where(u < p.customer_share + p.prospect_share, 1, 2)).astype(np.int8)
+    first = p.start_day - 730
+    # Customers are created early enough to buy at least once before the end date.
+    created_day = first + (rng.random(m) * (p.end_day - 14 - first)).astype(np.int64)
+    created_s = created_day * DAY + rng.integers(0, DAY, m)
+    country = _choice(rng, tuple(c[1] for c in ref.COUNTRIES), m)
+    n_cities = np.array([len(c[2]) for c in ref.COUNTRIES])
+    city_offset = np.concatenate([[0], np.cumsum(n_cities)[:-1]])
+    city = city_offset[country] + (rng.random(m) * n_cities[country]).astype(np.int64)
+    age = np.clip(rng.normal(41, 13, m), 18, 88)
+    birth_day = (p.end_day - age * 365.25).astype(np.int64)
+    has_birth = rng.random(m) < 0.9
+    gender = _choice(rng, ref.GENDER_WEIGHTS, m)
+    known = ptype < 2
+    has_email = known & ((ptype == 0) | (rng.random(m) < 0.85))
+    has_phone = known & ((rng.random(m) < 0.55) | ~has_email)
+    has_cookie = (ptype == 2) | (rng.random(m) < 0.6)
+    consent_email = has_email & (rng.random(m) < 0.65)
+    consent_sms = has_phone & (rng.random(m) < 0.35)
+    b2b = known & (rng.random(m) < p.b2b_share)
+    industry = _choice(rng, ref.INDUSTRY_WEIGHTS, m)
+    size = _choice(rng, ref.COMPANY_SIZE_WEIGHTS, m)
+    plan = _choice(rng, ref.PLAN_WEIGHTS, m)
+    owner = rng.integers(0, len(ref.ACCOUNT_OWNERS), m)
+    name = rng.integers(0, len(ref.FIRST_NAMES) * len(ref.LAST_NAMES), m)
+    messy_email = rng.random(m) < 0.05  # upper case and padding: ingest must normalise
+    # Behaviour: a lognormal purchase rate, a favourite category, a preferred channel,
+    # churn at some point for many, reactivation after a gap for some of those.
+    rate = p.orders_per_year * np.exp(rng.normal(0.0, 0.8, m))
+    fav_cat = rng.integers(0, len(ref.CATEGORIES), m)
+    channel = _choice(rng, ref.CHANNEL_WEIGHTS, m)
+    active_from = np.maximum(created_day, p.start_day)
+    churn = rng.random(m) < 0.45
+    churn_day = active_from + (rng.random(m) * (p.end_day + 1 - active_from)).astype(np.int64)
+    react = churn & (rng.random(m) < 0.3)
+    react_day = churn_day + rng.integers(60, 400, m)
+    return {
+        "idx": np.arange(lo, hi, dtype=np.int64),
+        "ptype": ptype,
+        "created_day": created_day,
+        "created_s": created_s,
+        "country": country.astype(np.int16),
+        "city": city.astype(np.int16),
+        "birth_day": birth_day,
+        "has_birth": has_birth,
+        "gender": gender.astype(np.int8),
+        "has_email": has_email,
+        "has_phone": has_phone,
+        "has_cookie": has_cookie,
+        "consent_email": consent_email,
+        "consent_sms": consent_sms,
+        "b2b": b2b,
+        "industry": industry.astype(np.int8),
+        "company_size": size.astype(np.int8),
+        "plan": plan.astype(np.int8),
+        "owner": owner.astype(np.int8),
+        "name": name.astype(np.int16),
+        "messy_email": messy_email,
+        "rate": rate,
+        "fav_cat": fav_cat.astype(np.int16),
+        "channel": channel.astype(np.int8),
+        "active_from": active_from,
+        "churn": churn,
+        "churn_day": churn_day,
+        "react": react,
+        "react_day": react_day,
+    }
+
+
+def persona_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
+    """Arrow batches of the persona rows of one chunk."""
+    b = persona_block(p, chunk)
+    known = b["ptype"] < 2
+    cols = {
+        "idx": b["idx"],
+        "ptype": b["ptype"],
+        "created_s": b["created_s"],
+        "country": b["country"],
+        "city": b["city"],
+        "birth_day": pa.array(b["birth_day"].astype(np.int32), mask=~b["has_birth"]),
+        "gender": b["gender"],
+        "has_email": b["has_email"],
+        "has_phone": b["has_phone"],
+        "has_cookie": b["has_cookie"],
+        "consent_email": pa.array(b["consent_email"], mask=~known),
+        "consent_sms": pa.array(b["consent_sms"], mask=~known),
+        "b2b": b["b2b"],
+        "industry": b["industry"],
+        "company_size": b["company_size"],
+        "plan": b["plan"],
+        "owner": b["owner"],
+        "name": b["name"],
+        "messy_email": b["messy_email"],
+        "bad": _bad(p, chunk, 0, len(b["idx"]), 3),
+    }
+    return [pa.RecordBatch.from_pydict(cols)]
+
+
+def _products(p: SimParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Products sorted by category with cumulative popularity (global and per category)."""
+    cat = np.asarray(p.product_category)
+    order = np.argsort(cat, kind="stable")
+    w = np.asarray(p.product_weight)[order]
+    cum = np.concatenate([[0.0], np.cumsum(w)])
+    starts = np.searchsorted(cat[order], np.arange(len(ref.CATEGORIES)), side="left")
+    ends = np.searchsorted(cat[order], np.arange(len(ref.CATEGORIES)), side="right")
+    return order, cum, starts, ends, np.asarray(p.product_price)
+
+
+def _pick_products(rng: np.random.Generator, p: SimParams, fav_cat: np.ndarray, affinity: float) -> np.ndarray:
+    """Heavy-tailed popularity, with a share ``affinity`` drawn from the favourite category."""
+    order, cum, starts, ends, _ = _products(p)
+    n = len(fav_cat)
+    in_fav = rng.random(n) < affinity
+    s, e = starts[fav_cat], ends[fav_cat]
+    empty = s == e  # a category without products falls back to the whole catalogue
+    lo = np.where(in_fav & ~empty, cum[s], 0.0)
+    hi = np.where(in_fav & ~empty, cum[e], cum[-1])
+    u = lo + rng.random(n) * (hi - lo)
+    pos = np.clip(np.searchsorted(cum, u, side="right") - 1, 0, len(order) - 1)
+    return order[pos]
+
+
+def order_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
+    """Arrow batches of the order lines (purchases and refunds) of one chunk's customers."""
+    b = persona_block(p, chunk)
+    rng = _rng(p, chunk, STREAM_ORDERS)
+    cust = np.flatnonzero(b["ptype"] == 0)
+    if len(cust) == 0:
+        return []
+    end = p.end_day + 1
+    a1 = b["active_from"][cust]
+    e1 = np.where(b["churn"][cust], np.maximum(b["churn_day"][cust], a1 + 1), end).clip(max=end)
+    a2 = np.minimum(b["react_day"][cust], end)
+    len1 = (e1 - a1).clip(min=1)
+    len2 = np.where(b["react"][cust], end - a2, 0).clip(min=0)
+    n_orders = np.maximum(1, rng.poisson(b["rate"][cust] * (len1 + len2) / 365.25))
+    who = np.repeat(np.arange(len(cust)), n_orders)
+    second = rng.random(len(who)) < (len2 / (len1 + len2))[who]
+    lo = np.where(second, a2[who], a1[who]) - p.start_day
+    hi = np.where(second, end, e1[who]) - p.start_day
+    cum = np.concatenate([[0.0], np.cumsum(day_weights(p.start_day, p.end_day))])
+    day = _sample_days(rng, cum, lo, hi) + p.start_day
+    hour = _choice(rng, ref.HOUR_WEIGHTS, len(who))
+    order_s = day * DAY + hour * 3600 + rng.integers(0, 3600, len(who))
+    chan = np.where(rng.random(len(who)) < 0.75, b["channel"][cust][who], _choice(rng, ref.CHANNEL_WEIGHTS, len(who)))
+    # Lines: 1 + Poisson; B2B buyers order larger quantities.
+    n_lines = 1 + rng.poisson(max(0.0, p.lines_per_order - 1.0), len(who))
+    line_order = np.repeat(np.arange(len(who)), n_lines)
+    starts = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
+    line_no = np.arange(len(line_order)) - starts[line_order] + 1
+    lw = who[line_order]
+    person = cust[lw]
+    # Repeat buying: each customer has three staples they come back to.
+    staples = _pick_products(rng, p, np.repeat(b["fav_cat"][cust], 3), 0.8).reshape(-1, 3)
+    fresh = _pick_products(rng, p, b["fav_cat"][person], 0.5)
+    repeat = rng.random(len(lw)) < 0.3
+    product = np.where(repeat, staples[lw, rng.integers(0, 3, len(lw))], fresh)
+    b2b = b["b2b"][person]
+    qty = 1 + np.where(b2b, rng.poisson(2.0, len(lw)), rng.poisson(0.3, len(lw)))
+    price = np.asarray(p.product_price)[product]
+    discount = np.where(rng.random(len(lw)) < 0.2, 1.0 - rng.uniform(0.1, 0.3, len(lw)), 1.0)
+    unit_price = np.round(price * discount, 2)
+    order_no = chunk * ID_STRIDE + line_order
+    ts = order_s[line_order]
+    ch = chan[line_order]
+    # Refunds: a share of purchased lines comes back 1-30 days later as its own order
+    # with a negative quantity, so refunds always reference a product the persona bought.
+    share = p.refund_share / max(1e-9, 1.0 - p.refund_share)
+    refunded = np.flatnonzero(rng.random(len(lw)) < share)
+    r_ts = np.minimum(ts[refunded] + rng.integers(1, 31, len(refunded)) * DAY, end * DAY - 1)
+    cols = {
+        "order_no": np.concatenate([order_no, chunk * ID_STRIDE + len(who) + np.arange(len(refunded))]),
+        "line_no": np.concatenate([line_no, np.ones(len(refunded), dtype=np.int64)]).astype(np.int32),
+        "persona_idx": np.concatenate([b["idx"][person], b["idx"][person[refunded]]]),
+        "order_s": np.concatenate([ts, r_ts]),
+        "channel": np.concatenate([ch, ch[refunded]]).astype(np.int8),
+        "product": np.concatenate([product, product[refunded]]).astype(np.int32),
+        "quantity": np.concatenate([qty, -qty[refunded]]).astype(np.int32),
+        "unit_price": np.concatenate([unit_price, unit_price[refunded]]),
+    }
+    cols["bad"] = _bad(p, chunk, 2, len(cols["order_no"]), 4)
+    return _batches(cols)
+
+
+def event_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
+    """Arrow batches of the web, app and email events of one chunk."""
+    b = persona_block(p, chunk)
+    rng = _rng(p, chunk, STREAM_EVENTS)
+    m = len(b["idx"])
+    if m == 0:
+        return []
+    factor = np.array([1.3, 0.9, 0.5])[b["ptype"]]
+    n_sess = rng.poisson(p.events_per_persona / 3.2 * factor)
+    who = np.repeat(np.arange(m), n_sess)
+    ns = len(who)
+    # Session kind: 0 web, 1 app, 2 email (only for personas with an email address).
+    u = rng.random(ns)
+    kind = np.where(b["has_email"][who] & (u < 0.3), 2, np.where((b["ptype"][who] < 2) & (u > 0.72), 1, 0))
+    uu = rng.random(ns)
+    length = np.where(
+        kind == 2, 1 + (uu < 0.45) + (uu < 0.15), 1 + rng.poisson(np.where(kind == 1, 2.0, 2.6), ns)
+    ).astype(np.int64)
+    lo = np.maximum(b["created_day"][who], p.start_day) - p.start_day
+    hi = np.full(ns, p.end_day + 1 - p.start_day)
+    lo = np.minimum(lo, hi - 1)
+    cum = np.concatenate([[0.0], np.cumsum(day_weights(p.start_day, p.end_day))])
+    day = _sample_days(rng, cum, lo, hi) + p.start_day
+    start_s = day * DAY + _choice(rng, ref.HOUR_WEIGHTS, ns) * 3600 + rng.integers(0, 3600, ns)
+    ev_sess = np.repeat(np.arange(ns), length)
+    n = len(ev_sess)
+    first = np.concatenate([[0], np.cumsum(length)[:-1]])
+    pos = np.arange(n) - first[ev_sess]
+    k = kind[ev_sess]
+    ew = who[ev_sess]
+    b2b = b["b2b"][ew]
+    code = ref.EVENT_CODE
+    web_next = np.array([code["page_view"], code["product_view"], code["search"], code["add_to_cart"]])
+    web_pick = web_next[_choice(rng, (0.35, 0.4, 0.12, 0.13), n)]
+    app_next = np.array([code["product_view"], code["add_to_cart"], code["search"], code["page_view"]])
+    app_pick = app_next[_choice(rng, (0.5, 0.2, 0.15, 0.15), n)]
+    b2b_pick = np.where(rng.random(n) < 0.7, code["feature_use"], code["page_view"])
+    email_seq = np.array([code["email_sent"], code["email_open"], code["email_click"]])
+    etype = np.select(
+        [
+            k == 2,
+            (k == 1) & (pos == 0),
+            (k == 1) & b2b,
+            k == 1,
+            pos == 0,
+        ],
+        [
+            email_seq[np.minimum(pos, 2)],
+            np.where(b2b, code["login"], code["app_open"]),
+            b2b_pick,
+            app_pick,
+            code["page_view"],
+        ],
+        web_pick,
+    ).astype(np.int8)
+    duration = np.round(rng.exponential(40.0, n), 1)
+    # Within a session events follow each other; emails are opened hours after sending.
+    step = np.where(k == 2, rng.integers(600, 36000, n), duration.astype(np.int64) + 1)
+    step_cum = np.cumsum(step) - step
+    offset = step_cum - step_cum[first[ev_sess]]
+    ts = np.minimum(start_s[ev_sess] + offset, (p.end_day + 1) * DAY - 1)
+    with_product = (etype == code["product_view"]) | (etype == code["add_to_cart"])
+    product = _pick_products(rng, p, b["fav_cat"][ew], 0.5)
+    anon = b["ptype"][ew] == 2  # visitors are only known by their cookie
+    cookie = b["has_cookie"][ew] & (k != 2)
+    cols = {
+        "event_no": chunk * ID_STRIDE + np.arange(n, dtype=np.int64),
+        "persona_idx": pa.array(b["idx"][ew], mask=anon),
+        "cookie": cookie,
+        "event_s": ts,
+        "event_type": etype,
+        "product": pa.array(product.astype(np.int32), mask=~with_product),
+        "session_no": pa.array(chunk * ID_STRIDE + ev_sess.astype(np.int64), mask=(k == 2)),
+        "duration_s": pa.array(duration, mask=(k == 2)),
+    }
+    cols["bad"] = _bad(p, chunk, 3, n, 4)
+    return _batches(cols)
+
+
+def _batches(cols: dict[str, Any]) -> list[pa.RecordBatch]:
+    """Slice columns into Arrow batches of at most BATCH_ROWS rows."""
+    table = pa.table({k: (v if isinstance(v, pa.Array) else pa.array(v)) for k, v in cols.items()})
+    return table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def product_catalogue(seed: int, n: int) -> dict[str, np.ndarray]:
+    """The product catalogue (small: config.generator.products rows) with popularity weights."""
+    rng = np.random.default_rng([seed, 9_999_999])
+    cat = rng.integers(0, len(ref.CATEGORIES), n)
+    median = np.array([c[1] for c in ref.CATEGORIES])[cat]
+    price = np.round(median * np.exp(rng.normal(0.0, 0.6, n)), 2) + 0.99
+    brand = np.array([rng.integers(0, len(ref.CATEGORIES[c][2])) for c in cat])
+    adjective = rng.integers(0, len(ref.ADJECTIVES), n)
+    # Zipf-like popularity over a random permutation: a few best sellers, a long tail.
+    rank = rng.permutation(n) + 1
+    weight = 1.0 / rank**1.1
+    return {"category": cat, "price": price, "brand": brand, "adjective": adjective, "weight": weight}

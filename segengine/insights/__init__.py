@@ -1,0 +1,149 @@
+"""Insights: per-group metrics, segment migrations, the customer 360 profile, the HTML report.
+
+``build_insights`` is the scheduled job. For one snapshot date it writes, each as one
+atomic partition overwrite (a rerun replaces, never duplicates):
+
+* ``insights_segments`` (by ``snapshot_date``): the metrics of every group (see
+  :mod:`segengine.insights.metrics` for the definitions);
+* ``insights_migrations`` (by ``to_date``): the AI segment transition matrix from the
+  previous snapshot to this one;
+* ``insights_industry`` (by ``snapshot_date``): average transaction value by industry
+  and month over the last 12 months.
+
+The report (:func:`segengine.insights.report.render_report`) and the profile
+(:func:`segengine.insights.profile.customer_profile`) read these tables.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.pipeline.entry import JobContext
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_insights", "run_insights_job", "add_months"]
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` shifted by ``months`` calendar months (clamped to the month's last day)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _latest_on_or_before(dates: list[dt.date], limit: dt.date) -> dt.date | None:
+    earlier = [d for d in dates if d <= limit]
+    return max(earlier) if earlier else None
+
+
+def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+    """Compute and write the insight tables for one snapshot date.
+
+    Args:
+        spark: the session.
+        lake: the Lake.
+        config: the Config (``features.cycle_months`` sets the retention look-back).
+        snapshot_date: a date with a ``customer_features`` partition.
+
+    Returns:
+        A summary: rows written per table, the reference dates used and the AI segment
+        stability since the previous snapshot.
+
+    Raises:
+        SegengineError: when ``customer_features`` has no partition for the date.
+    """
+    from pyspark.sql import functions as F
+
+    from segengine.errors import SegengineError
+    from segengine.insights import metrics as M
+    from segengine.insights.migrations import migrations, snapshot_dates, stability
+
+    dates = snapshot_dates(lake)
+    if snapshot_date not in dates:
+        shown = ", ".join(str(d) for d in dates[-5:]) or "none"
+        raise SegengineError(
+            f"customer_features: no snapshot for {snapshot_date} (latest: {shown}); run `segengine features compute` first"
+        )
+    features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date}).cache()
+    try:
+        total = features.count()
+        groups = M.explode_groups(features)
+        has_audiences = lake.exists("audience_members")
+        if has_audiences:
+            registry = lake.read("audiences") if lake.exists("audiences") else None
+            aud = M.audience_groups(features, lake.read("audience_members"), registry)
+            groups = groups.unionByName(aud)
+        metrics = M.aggregate_groups(groups, total)
+
+        earlier = [d for d in dates if d < snapshot_date]
+        ref_date = _latest_on_or_before(earlier, add_months(snapshot_date, -config.features.cycle_months))
+        retention_df = None
+        if ref_date is not None:
+            ref = lake.read("customer_features", partitions={"snapshot_date": ref_date})
+            retention_df = M.retention(M.explode_groups(ref), features, ref_date)
+
+        ref30 = _latest_on_or_before(earlier, snapshot_date - dt.timedelta(days=30))
+        sizes_30d = None
+        if ref30 is not None:
+            old = lake.read("customer_features", partitions={"snapshot_date": ref30})
+            sizes_30d = M.group_sizes(M.explode_groups(old))
+            # Audience membership has no history of its own: take its size from the
+            # insights written for that date, if any.
+            if has_audiences and lake.exists("insights_segments"):
+                past = (
+                    lake.read("insights_segments", partitions={"snapshot_date": ref30})
+                    .where(F.col("dimension") == M.AUDIENCE_DIMENSION)
+                    .select("dimension", "segment", "size")
+                )
+                sizes_30d = sizes_30d.unionByName(past)
+
+        table = M.finish_metrics(metrics, snapshot_date, retention_df, sizes_30d)
+        lake.overwrite_partition(table, "insights_segments", snapshot_date=snapshot_date)
+        written = {"insights_segments": lake.read("insights_segments", partitions={"snapshot_date": snapshot_date}).count()}
+
+        summary: dict[str, Any] = {
+            "snapshot_date": str(snapshot_date),
+            "personas": total,
+            "retention_reference": str(ref_date) if ref_date else None,
+            "size_change_reference": str(ref30) if ref30 else None,
+        }
+        if earlier:
+            prev = max(earlier)
+            matrix = migrations(spark, lake, prev, snapshot_date).cache()
+            lake.overwrite_partition(matrix, "insights_migrations", to_date=snapshot_date)
+            summary["migration_from"] = str(prev)
+            summary["stability"] = stability(matrix.select("from_segment", "to_segment", "count", "share"))["stability"]
+            written["insights_migrations"] = matrix.count()
+            matrix.unpersist()
+
+        if lake.exists("order_lines") and lake.exists("personas"):
+            trends = M.industry_value_trends(lake.read("order_lines"), lake.read("personas"), snapshot_date)
+            lake.overwrite_partition(trends, "insights_industry", snapshot_date=snapshot_date)
+            written["insights_industry"] = lake.read("insights_industry", partitions={"snapshot_date": snapshot_date}).count()
+        summary["rows"] = written
+        log.info("insights %s: %s", snapshot_date, summary)
+        return summary
+    finally:
+        features.unpersist()
+
+
+def run_insights_job(ctx: JobContext) -> dict[str, Any]:
+    """Job entry (``jobs/build_insights.py``): build the insight tables, then the HTML report.
+
+    ``--out`` sets the report path (default ``<warehouse>/reports/<report_name>`` with the
+    date inserted before the extension).
+    """
+    from segengine.insights.report import default_report_path, render_report
+
+    summary = build_insights(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.snapshot_date)
+    summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, out)
+    return summary

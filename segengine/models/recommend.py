@@ -1,0 +1,947 @@
+"""Product recommendations: implicit-feedback ALS with a popular-in-segment fallback.
+
+Pipeline, all in Spark built-ins:
+
+1. :func:`interactions` turns purchases (quantity x recency decay, refunds subtract) and
+   product views / add-to-cart events (``view_weight`` / ``cart_weight`` x decay) into one
+   implicit strength per (persona, product).
+2. :func:`index_ids` maps string ids to consecutive integers for ALS without collecting
+   the ids to the driver (only one count per Spark partition is collected).
+3. :func:`fit_als` fits ``pyspark.ml.recommendation.ALS`` (implicitPrefs, config.recommend).
+4. :func:`recommend` takes ALS candidates (``recommendForUserSubset``, over-fetched by the
+   number of items a user bought, capped by ``max_overfetch``), removes bought items,
+   fills users with fewer than ``top_k`` (cold-start users: no interactions; cold-start
+   items never have factors) from the popular-in-segment list, and scales scores.
+
+Score scaling (1-100), stated once here and in the README:
+
+* ALS rows: the global percentile of the ALS prediction among all ALS recommendations
+  delivered in the same run: ``score = 1 + #{p in P1..P99 : prediction > p}`` where
+  ``P1..P99`` are the (approximate) percentiles. A score of 70 means "stronger than
+  about 70% of the personalised recommendations made for this date"; comparable across
+  customers, which the rule compiler's ``recommended: {min_score: 70}`` needs.
+* Fallback rows (``recommender = "popular_in_segment"``): ``1 + round((fallback_max_score - 1)
+  * popularity / top popularity in the segment)``, so a non-personalised recommendation
+  never scores above ``fallback_max_score`` (default 50).
+
+Within a customer, ALS rows rank before fallback rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from segengine.errors import ModelError
+
+if TYPE_CHECKING:
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.config import Config, RecommendConfig
+    from segengine.lake import Lake
+
+log = logging.getLogger(__name__)
+
+RECOMMENDER_ALS = "als"
+RECOMMENDER_SEGMENT = "popular_in_segment"
+USER_IDX = "user_idx"
+ITEM_IDX = "item_idx"
+MAX_INDEX = 2**31 - 1  # ALS ids must fit a Java int
+
+RECOMMENDATIONS_SCHEMA = T.StructType(
+    [
+        T.StructField("persona_id", T.StringType()),
+        T.StructField("product_id", T.StringType()),
+        T.StructField("rank", T.IntegerType()),
+        T.StructField("score", T.IntegerType()),
+        T.StructField("recommender", T.StringType()),
+        T.StructField("snapshot_date", T.DateType()),
+    ]
+)
+
+
+# ----------------------------------------------------------------- interactions
+
+
+def _end_of(as_of: dt.date) -> Column:
+    """Exclusive upper bound: data up to the end of ``as_of``."""
+    return F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
+
+
+def _decay(ts_col: str, as_of: dt.date, half_life_days: int) -> Column:
+    """0.5 ** (age in days / half-life): yesterday's signal outweighs last year's."""
+    age = F.greatest(F.lit(0), F.datediff(F.lit(as_of), F.to_date(F.col(ts_col))))
+    return F.pow(F.lit(0.5), age / F.lit(float(max(half_life_days, 1))))
+
+
+def purchase_interactions(order_lines: DataFrame, as_of: dt.date, half_life_days: int) -> DataFrame:
+    """Purchase signal per order line up to ``as_of``.
+
+    Args:
+        order_lines: bronze ``order_lines`` (persona_id, product_id, order_ts, quantity).
+        as_of: last day included.
+        half_life_days: recency half-life of the decay.
+
+    Returns:
+        DataFrame(persona_id, product_id, weight double, bought int): ``weight`` is
+        quantity x decay (negative for refunds), ``bought`` is 1 for a positive quantity.
+    """
+    return order_lines.where(F.col("order_ts") < _end_of(as_of)).select(
+        "persona_id",
+        "product_id",
+        (F.col("quantity").cast("double") * _decay("order_ts", as_of, half_life_days)).alias("weight"),
+        (F.col("quantity") > 0).cast("int").alias("bought"),
+    )
+
+
+def event_interactions(
+    events: DataFrame,
+    as_of: dt.date,
+    cfg: RecommendConfig,
+    personas: DataFrame | None = None,
+) -> DataFrame:
+    """Product views and add-to-cart events up to ``as_of`` as weighted signal.
+
+    Args:
+        events: bronze ``events``.
+        as_of: last day included.
+        cfg: ``config.recommend`` (view_weight, cart_weight, recency_half_life_days).
+        personas: optional bronze ``personas``: resolves cookie-only events to a persona.
+
+    Returns:
+        DataFrame(persona_id, product_id, weight double, bought int = 0).
+    """
+    ev = events.where(
+        F.col("event_type").isin("product_view", "add_to_cart")
+        & F.col("product_id").isNotNull()
+        & (F.col("event_ts") < _end_of(as_of))
+    )
+    if personas is not None:
+        cookies = personas.where(F.col("cookie_id").isNotNull()).select(
+            F.col("cookie_id").alias("_cookie"), F.col("persona_id").alias("_cookie_persona")
+        )
+        ev = ev.join(cookies, ev["cookie_id"] == cookies["_cookie"], "left").withColumn(
+            "persona_id", F.coalesce("persona_id", "_cookie_persona")
+        )
+    kind_weight = F.when(F.col("event_type") == "add_to_cart", F.lit(cfg.cart_weight)).otherwise(F.lit(cfg.view_weight))
+    return ev.where(F.col("persona_id").isNotNull()).select(
+        "persona_id",
+        "product_id",
+        (kind_weight * _decay("event_ts", as_of, cfg.recency_half_life_days)).alias("weight"),
+        F.lit(0).alias("bought"),
+    )
+
+
+def interactions(
+    order_lines: DataFrame,
+    events: DataFrame | None,
+    as_of: dt.date,
+    cfg: RecommendConfig,
+    personas: DataFrame | None = None,
+) -> DataFrame:
+    """Implicit feedback per (persona, product) up to the end of ``as_of``.
+
+    Args:
+        order_lines: bronze ``order_lines``.
+        events: bronze ``events`` (or None: purchases only).
+        as_of: last day included.
+        cfg: ``config.recommend``.
+        personas: optional, to attribute cookie-only events.
+
+    Returns:
+        DataFrame(persona_id, product_id, strength double, bought boolean): ``strength`` is
+        the summed weight (it can be <= 0 after refunds; :func:`training_rows` drops those);
+        ``bought`` is true when the persona ever bought the product (refunded or not).
+    """
+    parts = purchase_interactions(order_lines, as_of, cfg.recency_half_life_days)
+    if events is not None:
+        parts = parts.unionByName(event_interactions(events, as_of, cfg, personas))
+    return parts.groupBy("persona_id", "product_id").agg(
+        F.sum("weight").alias("strength"), (F.max("bought") > 0).alias("bought")
+    )
+
+
+def training_rows(inter: DataFrame) -> DataFrame:
+    """Rows ALS learns from: positive strength only (refunded-away purchases carry no preference)."""
+    return inter.where(F.col("strength") > 0)
+
+
+# ----------------------------------------------------------------- id mapping
+
+
+def index_ids(df: DataFrame, id_col: str, index_col: str) -> DataFrame:
+    """Map the distinct string ids of ``df[id_col]`` to consecutive ints 0..n-1 (sorted by id).
+
+    Built-ins only and no id reaches the driver: ids are range-partitioned and sorted,
+    each row gets its row number within its Spark partition, and the driver collects
+    one count per partition to turn those into global offsets (the zipWithIndex idea).
+
+    Args:
+        df: any DataFrame with ``id_col``.
+        id_col: string id column.
+        index_col: name of the int column to add.
+
+    Returns:
+        DataFrame(id_col, index_col int), one row per distinct non-null id.
+
+    Raises:
+        ModelError: more ids than an int can index.
+    """
+    # localCheckpoint pins the partitioning so spark_partition_id() is stable between
+    # the count job and the final projection.
+    ids = (
+        df.select(id_col)
+        .where(F.col(id_col).isNotNull())
+        .distinct()
+        .orderBy(id_col)
+        .withColumn("_pid", F.spark_partition_id())
+        .localCheckpoint()
+    )
+    counts = sorted((r["_pid"], r["count"]) for r in ids.groupBy("_pid").count().collect())
+    total = sum(c for _, c in counts)
+    if total > MAX_INDEX:
+        raise ModelError(f"{total} distinct {id_col} values: more than ALS can index ({MAX_INDEX})")
+    offsets, running = [], 0
+    for pid, count in counts:
+        offsets.append((pid, running))
+        running += count
+    spark = df.sparkSession
+    offset_df = spark.createDataFrame(offsets or [(0, 0)], "_pid int, _offset long")
+    w = Window.partitionBy("_pid").orderBy(id_col)
+    return (
+        ids.join(F.broadcast(offset_df), "_pid")
+        .withColumn(index_col, (F.col("_offset") + F.row_number().over(w) - 1).cast("int"))
+        .select(id_col, index_col)
+    )
+
+
+# ----------------------------------------------------------------- model
+
+
+def fit_als(train: DataFrame, cfg: RecommendConfig) -> ALSModel:
+    """Fit implicit-feedback ALS on (user_idx, item_idx, strength).
+
+    Args:
+        train: indexed training rows.
+        cfg: ``config.recommend`` (rank, reg_param, alpha, max_iter, block_size, seed).
+
+    Returns:
+        The fitted ``ALSModel`` (coldStartStrategy="drop": unknown ids give no rows, never NaN).
+    """
+    from pyspark.ml.recommendation import ALS
+
+    als = ALS(
+        rank=cfg.rank,
+        regParam=cfg.reg_param,
+        alpha=cfg.alpha,
+        maxIter=cfg.max_iter,
+        implicitPrefs=True,
+        userCol=USER_IDX,
+        itemCol=ITEM_IDX,
+        ratingCol="strength",
+        coldStartStrategy="drop",
+        blockSize=cfg.block_size,
+        seed=cfg.seed,
+    )
+    return als.fit(train)
+
+
+@dataclass
+class RecommendModel:
+    """ALS plus the id mappings it needs at scoring time."""
+
+    als: ALSModel
+    users: DataFrame  # persona_id, user_idx
+    items: DataFrame  # product_id, item_idx
+
+
+def train_model(inter: DataFrame, cfg: RecommendConfig) -> RecommendModel:
+    """Index ids and fit ALS on the positive interactions.
+
+    Args:
+        inter: output of :func:`interactions`.
+        cfg: ``config.recommend``.
+
+    Returns:
+        A :class:`RecommendModel` (mappings cached).
+
+    Raises:
+        ModelError: no positive interaction to learn from.
+    """
+    rows = training_rows(inter).cache()
+    users = index_ids(rows, "persona_id", USER_IDX).cache()
+    items = index_ids(rows, "product_id", ITEM_IDX).cache()
+    if users.limit(1).count() == 0:
+        raise ModelError("no purchases or product events before the training date: nothing to train ALS on")
+    train = rows.join(users, "persona_id").join(items, "product_id").select(USER_IDX, ITEM_IDX, "strength")
+    model = fit_als(train, cfg)
+    rows.unpersist()
+    return RecommendModel(model, users, items)
+
+
+# ----------------------------------------------------------------- fallback lists
+
+
+def segment_of(features: DataFrame) -> DataFrame:
+    """Each persona's fallback segment: ``ai_segment`` when scored, else ``persona_type:value_tier``.
+
+    Args:
+        features: a ``customer_features`` partition.
+
+    Returns:
+        DataFrame(persona_id, segment) (segment never null).
+    """
+    cols = set(features.columns)
+    ai = F.col("ai_segment") if "ai_segment" in cols else F.lit(None).cast("string")
+    ptype = F.col("persona_type") if "persona_type" in cols else F.lit("unknown")
+    tier = F.col("value_tier") if "value_tier" in cols else F.lit(None).cast("string")
+    fallback = F.concat_ws(":", F.coalesce(ptype, F.lit("unknown")), F.coalesce(tier, F.lit("any")))
+    return features.select("persona_id", F.coalesce(ai, fallback).alias("segment"))
+
+
+def popular_items(inter: DataFrame, products: DataFrame | None, top_m: int) -> DataFrame:
+    """Global popularity list: distinct buyers per product (ties by strength, product_id).
+
+    Products nobody bought (cold-start items) follow with popularity 0, so a list of
+    ``top_m`` always exists when the catalogue has ``top_m`` products.
+
+    Args:
+        inter: output of :func:`interactions`.
+        products: bronze ``products`` (or None: only products with interactions).
+        top_m: list length.
+
+    Returns:
+        DataFrame(product_id, popularity long, strength double, pop_rank int) with pop_rank <= top_m.
+    """
+    pop = inter.groupBy("product_id").agg(
+        F.count(F.when(F.col("bought") & (F.col("strength") > 0), True)).alias("popularity"),
+        F.sum(F.greatest(F.col("strength"), F.lit(0.0))).alias("strength"),
+    )
+    if products is not None:
+        pop = (
+            products.select("product_id")
+            .distinct()
+            .join(pop, "product_id", "left")
+            .fillna({"popularity": 0, "strength": 0.0})
+        )
+    w = Window.orderBy(F.desc("popularity"), F.desc("strength"), "product_id")
+    # The catalogue is small (products, not customers): a global window is fine here.
+    return pop.withColumn("pop_rank", F.row_number().over(w)).where(F.col("pop_rank") <= top_m)
+
+
+def popular_in_segment(inter: DataFrame, segments: DataFrame, global_top: DataFrame, top_m: int) -> DataFrame:
+    """Per segment: products by distinct buyers in that segment, then the global list.
+
+    Args:
+        inter: output of :func:`interactions`.
+        segments: DataFrame(persona_id, segment) from :func:`segment_of`.
+        global_top: output of :func:`popular_items` (fills thin segments).
+        top_m: list length per segment.
+
+    Returns:
+        DataFrame(segment, product_id, popularity, share double in [0, 1], pop_rank int <= top_m);
+        ``share`` is popularity relative to the segment's most popular product.
+    """
+    in_seg = (
+        inter.where(F.col("bought") & (F.col("strength") > 0))
+        .join(segments, "persona_id")
+        .groupBy("segment", "product_id")
+        .agg(F.count(F.lit(1)).alias("popularity"), F.sum("strength").alias("strength"))
+        .withColumn("_prio", F.lit(0))
+    )
+    all_segments = segments.select("segment").distinct()
+    # Global fill has no in-segment buyers: popularity 0 in this segment.
+    fill = all_segments.crossJoin(
+        global_top.select("product_id", F.col("pop_rank").cast("double").alias("_grank"))
+    ).select("segment", "product_id", F.lit(0).cast("long").alias("popularity"), (-F.col("_grank")).alias("strength"))
+    fill = fill.withColumn("_prio", F.lit(1))
+    both = in_seg.unionByName(fill)
+    dedupe = Window.partitionBy("segment", "product_id").orderBy("_prio")
+    both = both.withColumn("_d", F.row_number().over(dedupe)).where(F.col("_d") == 1)
+    w = Window.partitionBy("segment").orderBy("_prio", F.desc("popularity"), F.desc("strength"), "product_id")
+    ranked = both.withColumn("pop_rank", F.row_number().over(w)).where(F.col("pop_rank") <= top_m)
+    top = F.max("popularity").over(Window.partitionBy("segment"))
+    return ranked.select(
+        "segment",
+        "product_id",
+        "popularity",
+        F.when(top > 0, F.col("popularity") / top).otherwise(F.lit(0.0)).alias("share"),
+        "pop_rank",
+    )
+
+
+def top_from_list(
+    users: DataFrame,
+    ranked: DataFrame,
+    bought: DataFrame | None,
+    k: int,
+    key: str | None = "segment",
+) -> DataFrame:
+    """Top ``k`` items of a ranked list per user, skipping the user's bought items.
+
+    Args:
+        users: DataFrame(persona_id[, key]).
+        ranked: DataFrame([key,] product_id, pop_rank[, share]).
+        bought: DataFrame(persona_id, product_id) to exclude, or None.
+        k: items per user.
+        key: join column between users and the list (None: one global list).
+
+    Returns:
+        DataFrame(persona_id, product_id, rank int, share double).
+    """
+    if "share" not in ranked.columns:
+        ranked = ranked.withColumn("share", F.lit(0.0))
+    if key is None:
+        cand = users.select("persona_id").crossJoin(F.broadcast(ranked.select("product_id", "pop_rank", "share")))
+    else:
+        cand = users.select("persona_id", key).join(ranked, key)
+    if bought is not None:
+        cand = cand.join(bought.select("persona_id", "product_id"), ["persona_id", "product_id"], "left_anti")
+    w = Window.partitionBy("persona_id").orderBy("pop_rank", "product_id")
+    return (
+        cand.withColumn("rank", F.row_number().over(w).cast("int"))
+        .where(F.col("rank") <= k)
+        .select("persona_id", "product_id", "rank", "share")
+    )
+
+
+# ----------------------------------------------------------------- scoring
+
+
+def als_candidates(model: RecommendModel, users: DataFrame, n_fetch: int) -> DataFrame:
+    """ALS top ``n_fetch`` items for the given personas that the model knows.
+
+    Args:
+        model: a :class:`RecommendModel`.
+        users: DataFrame(persona_id).
+        n_fetch: items per user (top_k plus the over-fetch).
+
+    Returns:
+        DataFrame(persona_id, product_id, prediction double); unknown personas give no rows.
+    """
+    known = users.select("persona_id").distinct().join(model.users, "persona_id")
+    recs = model.als.recommendForUserSubset(known.select(USER_IDX), n_fetch)
+    exploded = recs.select(USER_IDX, F.explode("recommendations").alias("r")).select(
+        USER_IDX, F.col(f"r.{ITEM_IDX}").alias(ITEM_IDX), F.col("r.rating").cast("double").alias("prediction")
+    )
+    return (
+        exploded.where(~F.isnan("prediction"))
+        .join(model.users, USER_IDX)
+        .join(model.items, ITEM_IDX)
+        .select("persona_id", "product_id", "prediction")
+    )
+
+
+def percentile_score(df: DataFrame, col: str, cuts: list[float]) -> DataFrame:
+    """Add ``score`` = 1 + number of cut points strictly below ``col`` (so 1..len(cuts)+1).
+
+    Args:
+        df: any DataFrame with a numeric ``col``.
+        col: column to scale.
+        cuts: the 1st..99th percentiles of ``col`` (from ``approxQuantile``).
+
+    Returns:
+        ``df`` with an int ``score`` in 1..100 when 99 cuts are given.
+    """
+    above = [(F.col(col) > F.lit(float(c))).cast("int") for c in cuts]
+    total = F.lit(1)
+    for term in above:
+        total = total + term
+    return df.withColumn("score", F.least(F.lit(100), total).cast("int"))
+
+
+def recommend(
+    model: RecommendModel | None,
+    targets: DataFrame,
+    inter: DataFrame,
+    products: DataFrame | None,
+    cfg: RecommendConfig,
+    k: int | None = None,
+    fallback: bool = True,
+) -> DataFrame:
+    """Top ``k`` products per target persona: ALS first, popular-in-segment to fill.
+
+    Args:
+        model: trained model (None: fallback only).
+        targets: DataFrame(persona_id, segment): who gets recommendations.
+        inter: :func:`interactions` up to the scoring date (bought items, popularity).
+        products: bronze ``products`` (cold-start items for the fallback list) or None.
+        cfg: ``config.recommend`` (top_k, exclude_purchased, max_overfetch, fallback_max_score).
+        k: items per persona (default ``cfg.top_k``).
+        fallback: fill short lists from the segment list (False: ALS only, for evaluation).
+
+    Returns:
+        DataFrame(persona_id, product_id, rank int, score int 1-100, recommender string).
+        Every target gets exactly ``k`` rows when at least ``k`` products remain after
+        excluding the ones they bought (and the over-fetch cap is not exceeded).
+    """
+    k = k or cfg.top_k
+    bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
+    parts = []
+    if model is not None:
+        n_fetch = k
+        if bought is not None:
+            # Over-fetch by the most items any target bought, capped: one small aggregate.
+            most = (
+                bought.join(targets.select("persona_id"), "persona_id")
+                .groupBy("persona_id")
+                .count()
+                .agg(F.max("count"))
+                .first()[0]
+            )
+            n_fetch = k + min(int(most or 0), cfg.max_overfetch)
+        cand = als_candidates(model, targets, n_fetch)
+        if bought is not None:
+            cand = cand.join(bought, ["persona_id", "product_id"], "left_anti")
+        w = Window.partitionBy("persona_id").orderBy(F.desc("prediction"), "product_id")
+        als_top = cand.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= k).drop("_r").cache()
+        cuts = [c for c in als_top.approxQuantile("prediction", [i / 100 for i in range(1, 100)], 0.001)]
+        als_rows = percentile_score(als_top, "prediction", cuts).select(
+            "persona_id",
+            "product_id",
+            F.lit(0).alias("_prio"),
+            (-F.col("prediction")).alias("_order"),
+            "score",
+            F.lit(RECOMMENDER_ALS).alias("recommender"),
+        )
+        parts.append(als_rows)
+    if fallback:
+        top_m = k + cfg.max_overfetch
+        global_top = popular_items(inter, products, top_m)
+        seg_list = popular_in_segment(inter, targets.select("persona_id", "segment"), global_top, top_m)
+        if model is not None:
+            have = parts[0].groupBy("persona_id").count()
+            short = targets.join(have, "persona_id", "left").where(F.coalesce(F.col("count"), F.lit(0)) < k)
+        else:
+            short = targets
+        fill = top_from_list(short, seg_list, bought, k, key="segment")
+        max_score = max(1, min(100, cfg.fallback_max_score))
+        parts.append(
+            fill.select(
+                "persona_id",
+                "product_id",
+                F.lit(1).alias("_prio"),
+                F.col("rank").cast("double").alias("_order"),
+                (F.lit(1) + F.round(F.col("share") * (max_score - 1))).cast("int").alias("score"),
+                F.lit(RECOMMENDER_SEGMENT).alias("recommender"),
+            )
+        )
+    if not parts:
+        raise ModelError("recommend: neither a model nor the fallback was asked for")
+    allrows = parts[0]
+    for p in parts[1:]:
+        allrows = allrows.unionByName(p)
+    dedupe = Window.partitionBy("persona_id", "product_id").orderBy("_prio", "_order")
+    allrows = allrows.withColumn("_d", F.row_number().over(dedupe)).where(F.col("_d") == 1)
+    w = Window.partitionBy("persona_id").orderBy("_prio", "_order", "product_id")
+    return (
+        allrows.withColumn("rank", F.row_number().over(w).cast("int"))
+        .where(F.col("rank") <= k)
+        .select("persona_id", "product_id", "rank", "score", "recommender")
+    )
+
+
+# ----------------------------------------------------------------- evaluation
+
+
+def ranking_metrics(recs: DataFrame, truth: DataFrame, k: int, catalog_size: int | None = None) -> dict[str, float]:
+    """precision@k, recall@k, MAP@k over the users in ``truth``, and catalogue coverage.
+
+    Definitions (as MLlib's ``RankingMetrics``): precision@k = hits in the top k / k;
+    recall@k = hits / |relevant|; AP@k = sum over hit positions i of (hits up to i) / i,
+    divided by min(|relevant|, k). Users in ``truth`` without recommendations score 0.
+    Coverage = distinct recommended products / ``catalog_size``.
+
+    Args:
+        recs: DataFrame(persona_id, product_id, rank) (rank 1 = best, unique per user).
+        truth: DataFrame(persona_id, product_id): the relevant items.
+        k: cut-off.
+        catalog_size: number of products (None: coverage not computed).
+
+    Returns:
+        {"precision_at_k", "recall_at_k", "map_at_k", "coverage", "users"}.
+    """
+    truth = truth.select("persona_id", "product_id").distinct()
+    r = recs.where(F.col("rank") <= k).select("persona_id", "product_id", "rank")
+    hits = r.join(truth.withColumn("hit", F.lit(1)), ["persona_id", "product_id"], "left").fillna({"hit": 0})
+    w = Window.partitionBy("persona_id").orderBy("rank").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    hits = hits.withColumn("_cum", F.sum("hit").over(w)).withColumn(
+        "_prec", F.when(F.col("hit") == 1, F.col("_cum") / F.col("rank")).otherwise(F.lit(0.0))
+    )
+    per_user = hits.groupBy("persona_id").agg(F.sum("hit").alias("n_hit"), F.sum("_prec").alias("ap_sum"))
+    n_truth = truth.groupBy("persona_id").agg(F.count(F.lit(1)).alias("n_truth"))
+    users = n_truth.join(per_user, "persona_id", "left").fillna({"n_hit": 0, "ap_sum": 0.0})
+    row = users.agg(
+        F.avg(F.col("n_hit") / F.lit(float(k))).alias("p"),
+        F.avg(F.col("n_hit") / F.col("n_truth")).alias("r"),
+        F.avg(F.col("ap_sum") / F.least(F.col("n_truth"), F.lit(k))).alias("m"),
+        F.count(F.lit(1)).alias("n"),
+    ).first()
+    coverage = float("nan")
+    if catalog_size:
+        coverage = r.select("product_id").distinct().count() / float(catalog_size)
+    return {
+        "precision_at_k": float(row["p"] or 0.0),
+        "recall_at_k": float(row["r"] or 0.0),
+        "map_at_k": float(row["m"] or 0.0),
+        "coverage": coverage,
+        "users": float(row["n"] or 0),
+    }
+
+
+def _load_inputs(lake: Lake) -> tuple[DataFrame, DataFrame | None, DataFrame | None, DataFrame | None]:
+    order_lines = lake.read("order_lines")
+    events = lake.read("events") if lake.exists("events") else None
+    products = lake.read("products") if lake.exists("products") else None
+    personas = lake.read("personas") if lake.exists("personas") else None
+    return order_lines, events, products, personas
+
+
+def _features(lake: Lake, snapshot_date: dt.date) -> DataFrame:
+    if not lake.exists("customer_features"):
+        raise ModelError(f"customer_features does not exist: run the features job for {snapshot_date} first")
+    return lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
+
+
+def evaluate(
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    snapshot_date: dt.date,
+    test_days: int | None = None,
+) -> dict[str, Any]:
+    """Time-split evaluation of ALS vs popularity vs popular-in-segment.
+
+    Train on interactions up to ``snapshot_date - test_days``; the test set is each
+    persona's purchases in the following ``test_days`` days (minus the items bought
+    before the cutoff when ``exclude_purchased``, since no method may recommend them).
+    All three methods are scored on the same users: those with a test purchase that ALS
+    knows (coldStartStrategy="drop"). Segments come from the ``customer_features``
+    partition of ``snapshot_date`` (a small leak that can only help the baseline).
+
+    Args:
+        spark: the session.
+        lake: the Lake.
+        config: configuration (``config.recommend``).
+        snapshot_date: end of the test window.
+        test_days: test window length (default ``config.recommend.eval_test_days``).
+
+    Returns:
+        {"cutoff", "test_days", "test_users", "als": {...}, "popularity": {...},
+        "popular_in_segment": {...}, "precision_lift_vs_popularity"} with
+        :func:`ranking_metrics` dicts.
+    """
+    cfg = config.recommend
+    test_days = test_days or cfg.eval_test_days
+    cutoff = snapshot_date - dt.timedelta(days=test_days)
+    k = cfg.top_k
+    order_lines, events, products, personas = _load_inputs(lake)
+    inter = interactions(order_lines, events, cutoff, cfg, personas).cache()
+    model = train_model(inter, cfg)
+    test = (
+        order_lines.where(
+            (F.col("order_ts") >= _end_of(cutoff))
+            & (F.col("order_ts") < _end_of(snapshot_date))
+            & (F.col("quantity") > 0)
+        )
+        .select("persona_id", "product_id")
+        .distinct()
+    )
+    if cfg.exclude_purchased:
+        test = test.join(
+            inter.where(F.col("bought")).select("persona_id", "product_id"), ["persona_id", "product_id"], "left_anti"
+        )
+    test = test.join(model.users.select("persona_id"), "persona_id", "left_semi").cache()
+    try:
+        features = _features(lake, snapshot_date)
+        segments = segment_of(features)
+    except ModelError:
+        segments = inter.select("persona_id").distinct().withColumn("segment", F.lit("all"))
+    users = (
+        test.select("persona_id").distinct().join(segments, "persona_id", "left").fillna({"segment": "unknown"}).cache()
+    )
+    catalog = products.select("product_id").distinct().count() if products is not None else model.items.count()
+    bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
+
+    als_recs = recommend(model, users, inter, products, cfg, k=k, fallback=False)
+    top_m = k + cfg.max_overfetch
+    global_top = popular_items(inter, products, top_m)
+    pop_recs = top_from_list(users, global_top, bought, k, key=None)
+    seg_recs = top_from_list(users, popular_in_segment(inter, segments, global_top, top_m), bought, k, key="segment")
+    result: dict[str, Any] = {
+        "cutoff": cutoff.isoformat(),
+        "test_days": test_days,
+        "k": k,
+        "test_users": users.count(),
+        "als": ranking_metrics(als_recs, test, k, catalog),
+        "popularity": ranking_metrics(pop_recs, test, k, catalog),
+        "popular_in_segment": ranking_metrics(seg_recs, test, k, catalog),
+    }
+    base = result["popularity"]["precision_at_k"]
+    result["precision_lift_vs_popularity"] = result["als"]["precision_at_k"] / base if base > 0 else float("nan")
+    for df in (inter, test, users):
+        df.unpersist()
+    return result
+
+
+# ----------------------------------------------------------------- persistence and MLflow
+
+
+def bundle_root(config: Config) -> str:
+    """Where trained recommendation bundles live: ``<warehouse>/models/recommend``."""
+    return config.warehouse_uri.rstrip("/") + "/models/recommend"
+
+
+def save_model(model: RecommendModel, path: str) -> str:
+    """Save the ALS model and both id mappings under ``path`` (any Hadoop URI).
+
+    Args:
+        model: the trained model.
+        path: target directory (overwritten).
+
+    Returns:
+        ``path``.
+    """
+    model.als.write().overwrite().save(path + "/als")
+    model.users.write.mode("overwrite").parquet(path + "/users")
+    model.items.write.mode("overwrite").parquet(path + "/items")
+    return path
+
+
+def load_model(spark: SparkSession, path: str) -> RecommendModel:
+    """Load a bundle written by :func:`save_model`.
+
+    Args:
+        spark: the session.
+        path: bundle directory.
+
+    Returns:
+        The :class:`RecommendModel`.
+    """
+    from pyspark.ml.recommendation import ALSModel
+
+    return RecommendModel(
+        ALSModel.load(path + "/als"), spark.read.parquet(path + "/users"), spark.read.parquet(path + "/items")
+    )
+
+
+def _hadoop_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def latest_bundle(spark: SparkSession, config: Config, snapshot_date: dt.date) -> str:
+    """The newest bundle trained on or before ``snapshot_date``.
+
+    Raises:
+        ModelError: none trained yet (says which command trains one).
+    """
+    root = bundle_root(config)
+    fs, path = _hadoop_fs(spark, root)
+    dates = []
+    if fs.exists(path):
+        for status in fs.listStatus(path):
+            name = status.getPath().getName()
+            if name.startswith("snapshot_date="):
+                try:
+                    d = dt.date.fromisoformat(name.split("=", 1)[1])
+                except ValueError:
+                    continue
+                if d <= snapshot_date:
+                    dates.append(d)
+    if not dates:
+        raise ModelError(
+            f"no recommendation model trained on or before {snapshot_date} under {root}: "
+            f"run `segengine train-recommendations --date {snapshot_date}` first"
+        )
+    return f"{root}/snapshot_date={max(dates).isoformat()}"
+
+
+def _configure_mlflow(config: Config) -> str:
+    """Use the shared helper when present; otherwise the same default (SQLite under the warehouse)."""
+    try:
+        from segengine.models.tracking import configure_mlflow  # type: ignore[import-not-found]
+
+        return configure_mlflow(config)
+    except ImportError:
+        import mlflow
+
+        uri = config.mlflow.tracking_uri
+        if not uri:
+            if not config.is_local_warehouse:
+                raise ModelError("mlflow.tracking_uri must be set when the warehouse is not local") from None
+            os.makedirs(config.warehouse_uri, exist_ok=True)
+            uri = f"sqlite:///{config.warehouse_uri}/mlflow.db"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(config.mlflow.registry_uri or uri)
+        mlflow.set_experiment(config.mlflow.experiment)
+        return uri
+
+
+def _flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
+    """``als_precision_at_10``-style names for MLflow (NaN values skipped)."""
+    k = evaluation.get("k", 10)
+    out = {}
+    for method in ("als", "popularity", "popular_in_segment"):
+        for name, value in evaluation[method].items():
+            if name != "users" and value == value:
+                out[f"{method}_{name.replace('_at_k', f'_at_{k}')}"] = value
+    lift = evaluation.get("precision_lift_vs_popularity")
+    if lift is not None and lift == lift:
+        out["precision_lift_vs_popularity"] = lift
+    out["test_users"] = float(evaluation["test_users"])
+    return out
+
+
+def train_recommendations(
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    snapshot_date: dt.date,
+    evaluate_first: bool = True,
+    log_to_mlflow: bool = True,
+) -> dict[str, Any]:
+    """Evaluate on a time split, fit ALS on everything up to ``snapshot_date``, save, log, register.
+
+    The bundle (ALS model + id mappings) goes to
+    ``<warehouse>/models/recommend/snapshot_date=<d>`` (rerun replaces it); MLflow gets
+    the parameters, the evaluation metrics, the bundle as artifacts and a registered
+    model version of ``config.recommend.model_name`` (the Spark ALS model).
+
+    Args:
+        spark: the session.
+        lake: the Lake.
+        config: configuration.
+        snapshot_date: last day of training data.
+        evaluate_first: run :func:`evaluate` (a second ALS fit) and log its metrics.
+        log_to_mlflow: False skips MLflow (notebooks, quick runs).
+
+    Returns:
+        Summary: users, items, bundle path, evaluation, MLflow run id and model version.
+    """
+    cfg = config.recommend
+    evaluation = evaluate(spark, lake, config, snapshot_date) if evaluate_first else None
+    order_lines, events, _, personas = _load_inputs(lake)
+    inter = interactions(order_lines, events, snapshot_date, cfg, personas).cache()
+    model = train_model(inter, cfg)
+    path = f"{bundle_root(config)}/snapshot_date={snapshot_date.isoformat()}"
+    save_model(model, path)
+    summary: dict[str, Any] = {
+        "snapshot_date": snapshot_date.isoformat(),
+        "users": model.users.count(),
+        "items": model.items.count(),
+        "bundle": path,
+        "evaluation": evaluation,
+    }
+    inter.unpersist()
+    if log_to_mlflow:
+        summary.update(_log_mlflow(config, snapshot_date, model, summary, evaluation))
+    return summary
+
+
+def _log_mlflow(
+    config: Config,
+    snapshot_date: dt.date,
+    model: RecommendModel,
+    summary: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    import mlflow
+
+    cfg = config.recommend
+    _configure_mlflow(config)
+    with mlflow.start_run(run_name=f"recommend-{snapshot_date.isoformat()}") as run:
+        mlflow.set_tag("segengine.model", "recommend")
+        mlflow.set_tag("segengine.bundle", summary["bundle"])
+        mlflow.log_params(
+            {
+                "rank": cfg.rank,
+                "reg_param": cfg.reg_param,
+                "alpha": cfg.alpha,
+                "max_iter": cfg.max_iter,
+                "block_size": cfg.block_size,
+                "view_weight": cfg.view_weight,
+                "cart_weight": cfg.cart_weight,
+                "recency_half_life_days": cfg.recency_half_life_days,
+                "exclude_purchased": cfg.exclude_purchased,
+                "snapshot_date": snapshot_date.isoformat(),
+                "users": summary["users"],
+                "items": summary["items"],
+            }
+        )
+        if evaluation is not None:
+            mlflow.log_metrics(_flat_metrics(evaluation))
+        version = None
+        try:
+            import mlflow.spark
+
+            info = mlflow.spark.log_model(model.als, name="model", pip_requirements=["pyspark"])
+            mv = mlflow.register_model(info.model_uri, cfg.model_name)
+            version = int(mv.version)
+        except Exception as exc:  # noqa: BLE001 - the bundle is saved; registry trouble must not lose it
+            log.warning("could not log/register the ALS model in MLflow: %s", exc)
+        return {"mlflow_run_id": run.info.run_id, "model_version": version}
+
+
+def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
+    """Write the top ``top_k`` products per persona to the ``recommendations`` partition.
+
+    Targets are the personas of ``customer_features`` for the date whose type is in
+    ``config.recommend.persona_types``. Uses the newest bundle trained on or before the
+    date; personas unknown to it get the popular-in-segment fallback. Idempotent: the
+    date's partition is replaced.
+
+    Args:
+        spark: the session.
+        lake: the Lake.
+        config: configuration.
+        snapshot_date: scoring date.
+
+    Returns:
+        Summary: rows, personas, share of ALS rows, bundle used, table version.
+    """
+    cfg = config.recommend
+    model = load_model(spark, latest_bundle(spark, config, snapshot_date))
+    features = _features(lake, snapshot_date)
+    targets = segment_of(features.where(F.col("persona_type").isin(*cfg.persona_types)))
+    order_lines, events, products, personas = _load_inputs(lake)
+    inter = interactions(order_lines, events, snapshot_date, cfg, personas).cache()
+    recs = recommend(model, targets, inter, products, cfg).withColumn("snapshot_date", F.lit(snapshot_date))
+    recs = recs.select([F.col(f.name).cast(f.dataType) for f in RECOMMENDATIONS_SCHEMA.fields])
+    version = lake.overwrite_partition(recs, "recommendations", snapshot_date=snapshot_date)
+    stats = (
+        lake.read("recommendations", partitions={"snapshot_date": snapshot_date})
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct("persona_id").alias("personas"),
+            F.avg((F.col("recommender") == RECOMMENDER_ALS).cast("double")).alias("als_share"),
+        )
+        .first()
+    )
+    inter.unpersist()
+    return {
+        "snapshot_date": snapshot_date.isoformat(),
+        "rows": int(stats["rows"]),
+        "personas": int(stats["personas"]),
+        "als_share": float(stats["als_share"] or 0.0),
+        "version": version,
+    }
+
+
+def run_train_job(ctx: Any) -> dict[str, Any]:
+    """``jobs/train_recommendations.py``: train for ``--date``."""
+    return train_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+
+
+def run_score_job(ctx: Any) -> dict[str, Any]:
+    """``jobs/recommend.py``: score for ``--date``."""
+    return score_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)

@@ -1,0 +1,121 @@
+"""The demo's audiences: one of each kind, refreshed over two dates, exported, expanded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+OWNER = "demo"
+
+
+def _segment_doc(config: Any, file_name: str) -> dict[str, Any]:
+    from segengine.config import conf_dir
+
+    return yaml.safe_load((conf_dir() / "segments" / file_name).read_text(encoding="utf-8"))
+
+
+def build_demo_audiences(
+    spark: Any, lake: Any, config: Any, snapshot_date: dt.date, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Create static, dynamic, uploaded, top-N and set-operation audiences on ``snapshot_date``."""
+    from segengine.audiences import combine_audiences, create_audience, top_n_audience, upload_audience
+    from segengine.rules import evaluate_segment, parse_segment
+
+    made: dict[str, Any] = {}
+    for file_name in sorted(os.listdir(_segments_dir())):
+        doc = _segment_doc(config, file_name)
+        seg = parse_segment(doc)
+        counts = evaluate_segment(spark, lake, seg, snapshot_date).groupBy("persona_type").count().collect()
+        echo(f"   segment {file_name:34s} " + ", ".join(f"{r['persona_type']}={r['count']}" for r in counts))
+    churn = _segment_doc(config, "churn_risk.yaml")
+    made["dynamic"] = create_audience(
+        spark, lake, config, "Churn risk (dynamic)", OWNER, "dynamic", "rules", churn, snapshot_date=snapshot_date
+    )
+    made["static"] = create_audience(
+        spark, lake, config, "Churn risk frozen", OWNER, "static", "rules", churn, snapshot_date=snapshot_date
+    )
+    sales = _segment_doc(config, "sales_opportunity.yaml")
+    made["sales"] = create_audience(
+        spark, lake, config, "Sales opportunity", OWNER, "dynamic", "rules", sales, snapshot_date=snapshot_date
+    )
+    # An uploaded list: emails of some customers, in mixed case with stray spaces, plus junk.
+    upload_path = os.path.join(config.warehouse_uri, "uploads", "vip_list.csv")
+    os.makedirs(os.path.dirname(upload_path), exist_ok=True)
+    sample = (
+        lake.read("personas")
+        .filter("email IS NOT NULL")
+        .orderBy("persona_id")
+        .select("email")
+        .limit(200)
+        .collect()  # 200 rows by construction
+    )
+    with open(upload_path, "w", encoding="utf-8") as fh:
+        fh.write("Email Address\n")
+        for i, row in enumerate(sample):
+            fh.write(f"  {row['email'].upper() if i % 3 == 0 else row['email']} \n")
+        fh.write("not-an-email\nnobody@unknown.example\n")
+    up = upload_audience(spark, lake, config, upload_path, "VIP upload", OWNER, snapshot_date=snapshot_date)
+    made["upload"] = up["audience_id"]
+    echo(f"   upload: {up}")
+    made["top_n"] = top_n_audience(
+        spark, lake, config, made["dynamic"], 100, "clv_predicted", "desc", "Top 100 churn risks by CLV", OWNER,
+        snapshot_date=snapshot_date,
+    )
+    made["exclude"] = combine_audiences(
+        spark, lake, config, "exclude", [made["dynamic"], made["upload"]], "Churn risk without VIPs", OWNER,
+        kind="dynamic", snapshot_date=snapshot_date,
+    )
+    made["intersect"] = combine_audiences(
+        spark, lake, config, "intersect", [made["sales"], made["dynamic"]], "Sales opportunity at risk", OWNER,
+        snapshot_date=snapshot_date,
+    )
+    return made
+
+
+def finish_demo_audiences(
+    spark: Any, lake: Any, config: Any, snapshot_date: dt.date, made: dict[str, Any], echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """After the second day's refresh: show changes, export, expand a lookalike."""
+    from pyspark.sql import functions as F
+
+    from segengine.audiences import create_audience, export_audience, list_audiences, members
+
+    out: dict[str, Any] = {}
+    changes = lake.read("audience_changes").filter(F.col("snapshot_date") == F.lit(snapshot_date))
+    echo("   changes on the second day (added / removed per audience):")
+    changes.groupBy("audience_id", "change").count().orderBy("audience_id", "change").show(truncate=False)
+    for aud in list_audiences(spark, lake, user=OWNER):
+        echo(f"   audience {getattr(aud, 'name', aud)}")
+    export_dir = os.path.join(config.warehouse_uri, "exports")
+    out["csv"] = export_audience(
+        spark, lake, config, made["dynamic"], os.path.join(export_dir, "churn_risk.csv"), "csv",
+        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"], single_file=True,
+        user=OWNER, snapshot_date=snapshot_date,
+    )
+    out["xlsx"] = export_audience(
+        spark, lake, config, made["dynamic"], os.path.join(export_dir, "churn_risk.xlsx"), "xlsx",
+        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"], user=OWNER,
+        snapshot_date=snapshot_date,
+    )
+    echo(f"   exported: {out['csv']['path']} ({out['csv']['rows']} rows), {out['xlsx']['path']}")
+    from segengine.models.lookalike import expand
+
+    seed = members(spark, lake, made["sales"], user=OWNER).select("persona_id")
+    by = ["recency_days", "frequency", "monetary", "tenure_days", "engagement_score"]
+    look = expand(spark, lake, config, seed, 500, by, snapshot_date)
+    out["lookalike"] = create_audience(
+        spark, lake, config, "Sales opportunity lookalike", OWNER, "static", "lookalike",
+        {"seed": made["sales"], "size": 500, "by": by}, members=look.select("persona_id"), snapshot_date=snapshot_date,
+    )
+    echo(f"   lookalike of 'Sales opportunity': {look.count()} personas")
+    return out
+
+
+def _segments_dir() -> Any:
+    from segengine.config import conf_dir
+
+    return str(conf_dir() / "segments")

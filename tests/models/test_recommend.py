@@ -1,0 +1,231 @@
+"""Recommendations: interactions, id mapping, ALS + fallback, metrics, train/score round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from segengine.errors import ModelError
+from segengine.models import recommend as rec
+
+D = dt.date(2025, 6, 30)
+OL_SCHEMA = "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, product_id string, quantity int, unit_price double"
+EV_SCHEMA = "event_id string, persona_id string, cookie_id string, event_ts timestamp, event_type string, product_id string, session_id string, duration_s double, event_date date"
+
+
+def ts(day: dt.date, hour: int = 12) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour)
+
+
+def orders(spark, rows):
+    """rows: (persona_id, product_id, quantity, date)."""
+    data = [(f"o{i}", 1, p, ts(d), "web", prod, q, 10.0) for i, (p, prod, q, d) in enumerate(rows)]
+    return spark.createDataFrame(data, OL_SCHEMA)
+
+
+def events(spark, rows):
+    """rows: (persona_id, cookie_id, event_type, product_id, date)."""
+    data = [(f"e{i}", p, c, ts(d), t, prod, "s", 1.0, d) for i, (p, c, t, prod, d) in enumerate(rows)]
+    return spark.createDataFrame(data, EV_SCHEMA)
+
+
+def products(spark, n):
+    return spark.createDataFrame([(f"P{i:02d}", f"name{i}", "cat", "brand", 1.0) for i in range(n)], "product_id string, name string, category string, brand string, price double")
+
+
+@pytest.fixture
+def cfg(config):
+    return dataclasses.replace(config.recommend, rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
+
+
+# ----------------------------------------------------------------- id mapping
+
+
+def test_index_ids_are_consecutive_sorted_and_round_trip(spark):
+    df = spark.createDataFrame([(x,) for x in ["c", "a", "b", "a", None, "e", "d"]], "pid string").repartition(3)
+    idx = rec.index_ids(df, "pid", "i")
+    expected = spark.createDataFrame([("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 4)], "pid string, i int")
+    assert_df_equality(idx, expected, ignore_row_order=True, ignore_nullable=True)
+    back = df.where(F.col("pid").isNotNull()).join(idx, "pid").select("i").join(idx, "i").select("pid")
+    assert sorted(r.pid for r in back.collect()) == sorted(["c", "a", "b", "a", "e", "d"])
+
+
+# ----------------------------------------------------------------- interactions
+
+
+def test_interactions_decay_refunds_and_event_weights(spark, cfg):
+    half = dt.date(2025, 6, 30) - dt.timedelta(days=cfg.recency_half_life_days)
+    ol = orders(
+        spark,
+        [
+            ("u1", "P01", 2, D),  # 2 units today: 2.0
+            ("u1", "P02", 4, half),  # 4 units one half-life ago: 2.0
+            ("u1", "P03", 1, D),
+            ("u1", "P03", -1, D),  # refunded: strength 0, still "bought"
+            ("u2", "P01", 1, D + dt.timedelta(days=1)),  # after the snapshot: ignored
+        ],
+    )
+    ev = events(
+        spark,
+        [
+            ("u2", None, "product_view", "P02", D),
+            ("u2", None, "add_to_cart", "P02", D),
+            (None, "ck9", "product_view", "P01", D),  # cookie-only, resolved via personas
+            ("u2", None, "page_view", None, D),  # not a product signal
+        ],
+    )
+    personas = spark.createDataFrame([("u3", "ck9")], "persona_id string, cookie_id string")
+    got = rec.interactions(ol, ev, D, cfg, personas).withColumn("strength", F.round("strength", 6))
+    expected = spark.createDataFrame(
+        [
+            ("u1", "P01", 2.0, True),
+            ("u1", "P02", 2.0, True),
+            ("u1", "P03", 0.0, True),
+            ("u2", "P02", round(cfg.view_weight + cfg.cart_weight, 6), False),
+            ("u3", "P01", cfg.view_weight, False),
+        ],
+        "persona_id string, product_id string, strength double, bought boolean",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+    assert rec.training_rows(got).where("product_id = 'P03'").count() == 0
+
+
+# ----------------------------------------------------------------- metrics
+
+
+def test_ranking_metrics_match_hand_computation(spark):
+    recs = spark.createDataFrame(
+        [("u1", "A", 1), ("u1", "B", 2), ("u1", "C", 3), ("u2", "A", 1), ("u2", "D", 2), ("u2", "E", 3)],
+        "persona_id string, product_id string, rank int",
+    )
+    truth = spark.createDataFrame(
+        [("u1", "A"), ("u1", "C"), ("u2", "E"), ("u3", "A")], "persona_id string, product_id string"
+    )
+    m = rec.ranking_metrics(recs, truth, k=3, catalog_size=10)
+    # u1: hits at 1,3 -> P=2/3, R=1, AP=(1/1 + 2/3)/2. u2: hit at 3 -> P=1/3, R=1, AP=(1/3)/1. u3: nothing.
+    assert m["precision_at_k"] == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
+    assert m["recall_at_k"] == pytest.approx((1 + 1 + 0) / 3)
+    assert m["map_at_k"] == pytest.approx(((1 + 2 / 3) / 2 + 1 / 3 + 0) / 3)
+    assert m["coverage"] == pytest.approx(5 / 10)
+    assert m["users"] == 3
+
+
+def test_percentile_score_counts_cut_points_below(spark):
+    df = spark.createDataFrame([(0.0,), (0.5,), (2.0,)], "p double")
+    got = rec.percentile_score(df, "p", [0.1, 0.5, 1.0]).orderBy("p").select("score").collect()
+    assert [r.score for r in got] == [1, 2, 4]
+
+
+# ----------------------------------------------------------------- ALS + fallback
+
+
+@pytest.fixture
+def small_world(spark):
+    """12 products; two taste groups (P00-P05 and P06-P11); u9 is cold start."""
+    rows = []
+    for u in range(8):
+        group = range(0, 6) if u % 2 == 0 else range(6, 12)
+        for j, p in enumerate(group):
+            if (u + j) % 3 != 0:
+                rows.append((f"u{u}", f"P{p:02d}", 1 + j % 2, D - dt.timedelta(days=j * 10)))
+    ol = orders(spark, rows)
+    targets = spark.createDataFrame(
+        [(f"u{u}", "evens" if u % 2 == 0 else "odds") for u in range(8)] + [("u9", "evens")],
+        "persona_id string, segment string",
+    )
+    return ol, targets, products(spark, 12)
+
+
+def test_recommend_gives_exactly_k_per_persona_without_bought_items_or_nan(spark, cfg, small_world):
+    ol, targets, prods = small_world
+    inter = rec.interactions(ol, None, D, cfg)
+    model = rec.train_model(inter, cfg)
+    recs = rec.recommend(model, targets, inter, prods, cfg, k=5).cache()
+    per = {r.persona_id: r.n for r in recs.groupBy("persona_id").agg(F.count("*").alias("n")).collect()}
+    assert per == {f"u{u}": 5 for u in range(8)} | {"u9": 5}
+    ranks = recs.groupBy("persona_id").agg(F.sort_array(F.collect_list("rank")).alias("r")).collect()
+    assert all(r.r == [1, 2, 3, 4, 5] for r in ranks)
+    bought = inter.where("bought").select("persona_id", "product_id")
+    assert recs.join(bought, ["persona_id", "product_id"]).count() == 0
+    assert recs.where(F.col("score").isNull() | (F.col("score") < 1) | (F.col("score") > 100)).count() == 0
+    # u9 has no interactions: the segment fallback serves it, capped at fallback_max_score.
+    cold = recs.where("persona_id = 'u9'").collect()
+    assert {r.recommender for r in cold} == {rec.RECOMMENDER_SEGMENT}
+    assert max(r.score for r in cold) <= cfg.fallback_max_score
+    # Known users get ALS rows first.
+    assert recs.where("persona_id = 'u0' and rank = 1").first().recommender == rec.RECOMMENDER_ALS
+
+
+def test_cold_start_fallback_prefers_segment_favourites(spark, cfg, small_world):
+    ol, targets, prods = small_world
+    inter = rec.interactions(ol, None, D, cfg)
+    cold = spark.createDataFrame([("u9", "evens"), ("u10", "odds")], "persona_id string, segment string")
+    recs = rec.recommend(None, targets.unionByName(cold.where("persona_id = 'u10'")), inter, prods, cfg, k=6)
+    evens = {r.product_id for r in recs.where("persona_id = 'u9'").collect()}
+    odds = {r.product_id for r in recs.where("persona_id = 'u10'").collect()}
+    assert evens == {f"P{p:02d}" for p in range(0, 6)}
+    assert odds == {f"P{p:02d}" for p in range(6, 12)}
+
+
+def test_exclude_purchased_false_allows_bought_items(spark, cfg, small_world):
+    ol, targets, prods = small_world
+    keep = dataclasses.replace(cfg, exclude_purchased=False)
+    inter = rec.interactions(ol, None, D, keep)
+    model = rec.train_model(inter, keep)
+    recs = rec.recommend(model, targets.where("persona_id = 'u0'"), inter, prods, keep, k=3)
+    bought = inter.where("bought").select("persona_id", "product_id")
+    # With bought items allowed, ALS's strongest items for u0 are the ones it bought.
+    assert recs.join(bought, ["persona_id", "product_id"]).count() >= 1
+
+
+def test_train_model_without_interactions_is_a_clear_error(spark, cfg):
+    inter = rec.interactions(orders(spark, [("u1", "P01", -1, D)]), None, D, cfg)
+    with pytest.raises(ModelError, match="nothing to train"):
+        rec.train_model(inter, cfg)
+
+
+# ----------------------------------------------------------------- jobs end to end
+
+
+def test_train_then_score_writes_recommendations_partition(spark, lake, config, mlflow_local, small_world):
+    ol, targets, prods = small_world
+    config = dataclasses.replace(
+        config,
+        recommend=dataclasses.replace(config.recommend, rank=4, max_iter=5, top_k=4, block_size=64, eval_test_days=25),
+        mlflow=dataclasses.replace(config.mlflow, tracking_uri=mlflow_local, experiment="test-recommend"),
+    )
+    lake.write(ol, "order_lines", mode="overwrite")
+    lake.write(prods, "products", mode="overwrite")
+    feats = targets.select(
+        "persona_id",
+        F.lit(D).alias("snapshot_date"),
+        F.lit("customer").alias("persona_type"),
+        F.lit("top").alias("value_tier"),
+        F.col("segment").alias("ai_segment"),
+    )
+    lake.write(feats, "customer_features", mode="overwrite")
+
+    summary = rec.train_recommendations(spark, lake, config, D)
+    assert summary["users"] == 8 and summary["items"] == 12
+    ev = summary["evaluation"]
+    assert set(ev) >= {"als", "popularity", "popular_in_segment"}
+    assert 0.0 <= ev["als"]["precision_at_k"] <= 1.0
+    assert summary["model_version"] is not None
+
+    first = rec.score_recommendations(spark, lake, config, D)
+    again = rec.score_recommendations(spark, lake, config, D)  # idempotent rerun
+    assert first["rows"] == again["rows"] == 9 * 4
+    out = lake.read("recommendations", partitions={"snapshot_date": D})
+    assert [f.name for f in out.schema.fields] == [f.name for f in rec.RECOMMENDATIONS_SCHEMA.fields]
+    assert out.where(F.col("score").isNull() | F.isnan(F.col("score").cast("double"))).count() == 0
+    assert not math.isnan(first["als_share"]) and first["als_share"] > 0.5
+
+
+def test_score_without_a_trained_model_says_how_to_train(spark, lake, config):
+    with pytest.raises(ModelError, match="train-recommendations"):
+        rec.score_recommendations(spark, lake, config, D)
