@@ -149,6 +149,8 @@ class RecommendConfig:
     eval_test_days: int = 30
     # Non-personalised (popular-in-segment) recommendations score at most this (1-100).
     fallback_max_score: int = 50
+    # ALS numUserBlocks/numItemBlocks; 0: Spark's default parallelism.
+    num_blocks: int = 0
 
 
 @dataclass
@@ -171,6 +173,8 @@ class AudiencesConfig:
 @dataclass
 class InsightsConfig:
     report_name: str = "segengine_report.html"
+    profile_event_days: int = 30  # recent events in the customer profile: this many daily partitions
+    report_dir: str | None = None  # None: <warehouse>/reports
 
 
 @dataclass

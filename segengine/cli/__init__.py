@@ -119,6 +119,7 @@ def _register() -> None:
         insights,
         models,
         pipeline,
+        recommend,
         segment,
     )
 

@@ -2,4 +2,73 @@
 
 from __future__ import annotations
 
-from segengine.cli import cli, pass_ctx  # noqa: F401
+import json
+
+import click
+
+from segengine.cli import Context, cli, pass_ctx
+
+
+def _print_ingest(result: dict) -> None:
+    click.echo(f"{'table':12s} {'files':>6s} {'skipped':>8s} {'rows in':>10s} {'loaded':>10s} {'quarantined':>12s}")
+    for table, r in result["tables"].items():
+        click.echo(
+            f"{table:12s} {r['files']:6d} {r['skipped_files']:8d} {r['rows_in']:10d} {r['loaded']:10d} {r['quarantined']:12d}"
+        )
+    click.echo(
+        f"{'total':12s} {'':6s} {'':8s} {result['rows_in']:10d} {result['loaded']:10d} {result['quarantined']:12d}"
+        f"   ({result['seconds']} s)"
+    )
+
+
+@cli.command("generate")
+@click.option("--personas", type=int, default=None, help="Number of personas (default generator.personas).")
+@click.option("--seed", type=int, default=None, help="Random seed; same seed and count give the same data.")
+@click.option("--malformed-share", type=float, default=None, help="Share of damaged rows per table (e.g. 0.01).")
+@click.option("--out", "out_dir", default=None, help="Output directory (default: the ingest landing directory).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def generate_cmd(
+    ctx: Context,
+    personas: int | None,
+    seed: int | None,
+    malformed_share: float | None,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
+    """Write seeded sample raw files: personas/products CSV, order_lines Parquet, events JSON lines."""
+    from segengine.generate import generate_raw
+    from segengine.ingest import default_raw_dir
+
+    result = generate_raw(
+        ctx.spark, ctx.config, out_dir or default_raw_dir(ctx.config), personas, seed, malformed_share
+    )
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+        return
+    click.echo(f"raw files in {result['out_dir']} (seed {result['seed']}, {result['seconds']['total']} s)")
+    for table, n in result["rows"].items():
+        click.echo(
+            f"  {table:12s} {n:12d} rows  {result['malformed'][table]:8d} malformed  ({result['formats'][table]})"
+        )
+
+
+@cli.command("ingest")
+@click.option(
+    "--raw-dir", default=None, help="Landing directory with one sub-directory per table (default <warehouse>/raw)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def ingest_cmd(ctx: Context, raw_dir: str | None, as_json: bool) -> None:
+    """Validate new raw files and load them into bronze Delta tables; bad rows go to quarantine."""
+    from segengine.ingest import ingest
+
+    result = ingest(ctx.spark, ctx.lake, ctx.config, raw_dir)
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+        return
+    _print_ingest(result)
+    for table in result["tables"]:
+        click.echo(f"  {table}: {ctx.lake.uri(table)}")
+    if result["quarantined"]:
+        click.echo(f"  quarantine: {ctx.lake.uri('quarantine')}")

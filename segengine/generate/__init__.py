@@ -57,7 +57,9 @@ def _epoch_day(text: str) -> int:
     return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
 
 
-def sim_params(config: Config, personas: int | None = None, seed: int | None = None, malformed_share: float | None = None) -> Any:
+def sim_params(
+    config: Config, personas: int | None = None, seed: int | None = None, malformed_share: float | None = None
+) -> Any:
     """The simulation parameters for ``config.generator`` with optional overrides.
 
     Args:
@@ -178,7 +180,9 @@ def _personas_raw(df: DataFrame, seed: int) -> DataFrame:
     country = _lookup(tuple(x[0] for x in ref.COUNTRIES), c("country"))
     cities = tuple(city for x in ref.COUNTRIES for city in x[2])
     prefix = F.element_at(F.create_map(*[F.lit(x) for kv in ref.PHONE_PREFIX.items() for x in kv]), country)
-    phone = F.concat(F.lit("+"), prefix, F.lpad((F.abs(F.xxhash64(c("idx"), F.lit(seed))) % 1_000_000_000).cast("string"), 9, "0"))
+    phone = F.concat(
+        F.lit("+"), prefix, F.lpad((F.abs(F.xxhash64(c("idx"), F.lit(seed))) % 1_000_000_000).cast("string"), 9, "0")
+    )
     b2b = c("b2b")
     return df.select(
         F.when(c("bad") != 1, _pid(c("idx"))).alias("persona_id"),
@@ -229,11 +233,15 @@ def _events_raw(df: DataFrame) -> DataFrame:
     c = F.col
     doc = F.to_json(
         F.struct(
-            F.when(c("bad") != 3, F.concat(F.lit("E"), F.lpad(c("event_no").cast("string"), 13, "0"))).alias("event_id"),
+            F.when(c("bad") != 3, F.concat(F.lit("E"), F.lpad(c("event_no").cast("string"), 13, "0"))).alias(
+                "event_id"
+            ),
             _pid(c("persona_idx")).alias("persona_id"),
             F.when(c("cookie"), _cookie(F.coalesce(c("persona_idx"), c("event_no")))).alias("cookie_id"),
             _ts(c("event_s"), c("bad") == 1, "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("event_ts"),
-            F.when(c("bad") == 2, F.lit("page_visit")).otherwise(_lookup(ref.EVENT_TYPES, c("event_type"))).alias("event_type"),
+            F.when(c("bad") == 2, F.lit("page_visit"))
+            .otherwise(_lookup(ref.EVENT_TYPES, c("event_type")))
+            .alias("event_type"),
             _product_id(c("product")).alias("product_id"),
             F.concat(F.lit("S"), F.lpad(c("session_no").cast("string"), 13, "0")).alias("session_id"),
             c("duration_s"),
@@ -252,7 +260,11 @@ def _products_raw(spark: SparkSession, params: Any) -> tuple[DataFrame, int]:
     n = len(params.product_price)
     cat = product_catalogue(params.seed, n)
     rng = np.random.default_rng([params.seed, 9_999_998])
-    bad = np.where(rng.random(n) < params.malformed_share, rng.integers(1, 3, n), 0) if params.malformed_share > 0 else np.zeros(n, int)
+    bad = (
+        np.where(rng.random(n) < params.malformed_share, rng.integers(1, 3, n), 0)
+        if params.malformed_share > 0
+        else np.zeros(n, int)
+    )
     rows = []
     for i in range(n):
         category, _median, brands = ref.CATEGORIES[int(cat["category"][i])]

@@ -21,7 +21,18 @@ COUNTRIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
     ("PL", 0.05, ("Warsaw", "Krakow", "Wroclaw")),
     ("CA", 0.07, ("Toronto", "Vancouver", "Montreal")),
 )
-PHONE_PREFIX = {"US": "1", "GB": "44", "DE": "49", "FR": "33", "ES": "34", "IT": "39", "NL": "31", "SE": "46", "PL": "48", "CA": "1"}
+PHONE_PREFIX = {
+    "US": "1",
+    "GB": "44",
+    "DE": "49",
+    "FR": "33",
+    "ES": "34",
+    "IT": "39",
+    "NL": "31",
+    "SE": "46",
+    "PL": "48",
+    "CA": "1",
+}
 
 # (category, price median, brands)
 CATEGORIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (

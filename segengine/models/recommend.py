@@ -251,6 +251,8 @@ def fit_als(train: DataFrame, cfg: RecommendConfig) -> ALSModel:
         blockSize=cfg.block_size,
         seed=cfg.seed,
     )
+    blocks = cfg.num_blocks or train.sparkSession.sparkContext.defaultParallelism
+    als.setNumUserBlocks(blocks).setNumItemBlocks(blocks)
     return als.fit(train)
 
 
@@ -884,7 +886,7 @@ def _log_mlflow(
         try:
             import mlflow.spark
 
-            info = mlflow.spark.log_model(model.als, name="model", pip_requirements=["pyspark"])
+            info = mlflow.spark.log_model(model.als, artifact_path="model", pip_requirements=["pyspark"])
             mv = mlflow.register_model(info.model_uri, cfg.model_name)
             version = int(mv.version)
         except Exception as exc:  # noqa: BLE001 - the bundle is saved; registry trouble must not lose it

@@ -124,7 +124,8 @@ def _compile(
     alias = "f" if depth == 0 else f"f{depth}"
 
     def subsegment(name: str, path: str) -> Select:
-        where = f"{segment.source}: {path}"
+        origin = segment.source if segment.source != "<segment>" else f"segment {segment.name!r}"
+        where = f"{origin}: {path}"
         if resolver is None:
             raise SegmentDefinitionError(f"{where}: in_segment {name!r} needs a segment resolver (none was given)")
         key = slugify(name)
@@ -147,7 +148,8 @@ def _compile(
             chain = " -> ".join((*stack, target.slug))
             raise SegmentDefinitionError(f"{where}: segments refer to each other in a cycle: {chain}")
         used.append(name)
-        return _compile(target, snapshot, views, resolver, (*stack, key, target.slug), depth + 1, used)
+        inner_stack = (*stack, key) if target.slug == key else (*stack, key, target.slug)
+        return _compile(target, snapshot, views, resolver, inner_stack, depth + 1, used)
 
     rctx = RenderContext(snapshot=snapshot, views=views, alias=alias, subsegment=subsegment)
     where = and_(

@@ -26,13 +26,77 @@ PRODUCTS = [
 # persona_id, email, phone, cookie_id, created_at, country, city, birth_date, gender,
 # consent_email, consent_sms, industry, company_size, account_owner, plan
 PERSONAS = [
-    ("c1", "c1@x.com", None, "ck-c1", ts("2024-01-10 09:00:00"), "DE", "Berlin", dt.date(1990, 6, 30), "female", True, False, None, None, None, "pro"),
-    ("c2", "c2@x.com", None, None, ts("2024-12-01 09:00:00"), "FR", "Paris", dt.date(1985, 7, 1), "male", False, True, "Retail", "11-50", "ann", "basic"),
-    ("r1", None, "+4912345", None, ts("2025-01-01 00:00:00"), "DE", None, None, None, None, None, None, None, None, None),
+    (
+        "c1",
+        "c1@x.com",
+        None,
+        "ck-c1",
+        ts("2024-01-10 09:00:00"),
+        "DE",
+        "Berlin",
+        dt.date(1990, 6, 30),
+        "female",
+        True,
+        False,
+        None,
+        None,
+        None,
+        "pro",
+    ),
+    (
+        "c2",
+        "c2@x.com",
+        None,
+        None,
+        ts("2024-12-01 09:00:00"),
+        "FR",
+        "Paris",
+        dt.date(1985, 7, 1),
+        "male",
+        False,
+        True,
+        "Retail",
+        "11-50",
+        "ann",
+        "basic",
+    ),
+    (
+        "r1",
+        None,
+        "+4912345",
+        None,
+        ts("2025-01-01 00:00:00"),
+        "DE",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ),
     ("f1", None, None, "ck-f1", ts("2025-05-01 00:00:00"), None, None, None, None, None, None, None, None, None, None),
     ("e1", None, None, "ck-e1", ts("2025-06-01 00:00:00"), None, None, None, None, None, None, None, None, None, None),
     ("n1", "n1@x.com", "", None, ts("2022-01-01 00:00:00"), None, None, None, None, None, None, None, None, None, None),
-    ("late", "late@x.com", None, None, ts("2025-07-05 00:00:00"), None, None, None, None, None, None, None, None, None, None),
+    (
+        "late",
+        "late@x.com",
+        None,
+        None,
+        ts("2025-07-05 00:00:00"),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ),
 ]
 
 # order_id, line_no, persona_id, order_ts, channel, product_id, quantity, unit_price
@@ -64,7 +128,7 @@ EVENTS = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bronze(spark):
     """The bronze DataFrames above, with the contract's schemas."""
     from pyspark.sql import functions as F
@@ -106,3 +170,16 @@ def features(spark, bronze, fconf, snapshot=SNAPSHOT):
 def by_persona(df) -> dict:
     """Collect a tiny result as {persona_id: row dict}."""
     return {r["persona_id"]: r.asDict() for r in df.collect()}
+
+
+@pytest.fixture(scope="module")
+def feats(spark, bronze, base_config):
+    """The features of the hand-written data, computed once per module and held in memory."""
+    df = features(spark, bronze, base_config.features)
+    return spark.createDataFrame(df.collect(), df.schema).cache()
+
+
+@pytest.fixture(scope="module")
+def rows(feats) -> dict:
+    """``feats`` as {persona_id: row dict}."""
+    return by_persona(feats)

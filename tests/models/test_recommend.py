@@ -35,7 +35,10 @@ def events(spark, rows):
 
 
 def products(spark, n):
-    return spark.createDataFrame([(f"P{i:02d}", f"name{i}", "cat", "brand", 1.0) for i in range(n)], "product_id string, name string, category string, brand string, price double")
+    return spark.createDataFrame(
+        [(f"P{i:02d}", f"name{i}", "cat", "brand", 1.0) for i in range(n)],
+        "product_id string, name string, category string, brand string, price double",
+    )
 
 
 @pytest.fixture

@@ -197,7 +197,7 @@ def test_in_segment_keeps_the_saved_segments_top_n(select_ids):
 def test_segment_cycle_is_reported_with_the_chain():
     from segengine.rules import compile_segment
 
-    with pytest.raises(SegmentDefinitionError, match=r"where: .*cycle: loop_a -> loop_b -> loop_a"):
+    with pytest.raises(SegmentDefinitionError, match=r"segment 'loop b': where\.all\[1\]\.in_segment: .*cycle: loop_a -> loop_b -> loop_a$"):
         compile_segment({"name": "loop a", "where": {"in_segment": "loop_b"}}, "2025-06-30", resolver=resolve)
 
 

@@ -1,0 +1,79 @@
+"""RFMT and value features on hand-written data (see conftest for the rows)."""
+
+import datetime as dt
+
+from chispa import assert_df_equality
+from conftest import SNAPSHOT, ts
+
+RFMT_COLS = ["persona_id", "recency_days", "frequency", "monetary", "tenure_days"]
+
+
+def test_rfmt_values_for_every_persona(spark, feats):
+    expected = spark.createDataFrame(
+        [
+            ("c1", 10, 2, 100.0, 394),  # O1 + O2 in cycle, refund R1 subtracted; O3 first purchase
+            ("c2", 182, 1, 20.0, 183),  # O4 on the cycle's first day counts, O5 the day before does not
+            ("e1", None, 0, 0.0, None),  # events only
+            ("f1", None, 0, 0.0, None),  # only a future order
+            ("n1", None, 0, 0.0, None),  # nothing at all
+            ("r1", None, 0, -50.0, None),  # refund only
+        ],
+        "persona_id string, recency_days int, frequency int, monetary double, tenure_days int",
+    )
+    assert_df_equality(feats.select(*RFMT_COLS), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_value_columns_of_a_customer_with_a_refund(rows):
+    c1 = rows["c1"]
+    assert (c1["orders_cycle"], c1["revenue_cycle"]) == (2, 100.0)
+    assert (c1["orders_lifetime"], c1["revenue_lifetime"]) == (3, 130.0)
+    assert c1["avg_basket_value"] == 43.33
+    assert c1["avg_monthly_spend"] == 16.67
+    assert (c1["distinct_products"], c1["distinct_categories"]) == (3, 2)
+    assert (c1["favourite_category"], c1["favourite_brand"]) == ("Shoes", "Acme")
+    assert (c1["first_purchase_date"], c1["last_purchase_date"]) == (dt.date(2024, 6, 1), dt.date(2025, 6, 20))
+    assert c1["days_since_last_purchase"] == 10
+    assert c1["preferred_channel"] == "web"
+    assert c1["items_cycle"] == 3
+    assert (c1["refunds_lifetime"], c1["refund_amount_lifetime"]) == (1, 20.0)
+
+
+def test_refund_only_persona_has_zero_frequency_negative_monetary_and_is_not_a_customer(rows):
+    r1 = rows["r1"]
+    assert (r1["frequency"], r1["monetary"], r1["orders_lifetime"], r1["revenue_lifetime"]) == (0, -50.0, 0, -50.0)
+    assert r1["persona_type"] == "prospect"
+    assert r1["avg_basket_value"] is None and r1["first_purchase_date"] is None
+
+
+def test_purchase_the_day_before_the_cycle_counts_only_in_lifetime(rows):
+    c2 = rows["c2"]
+    assert (c2["frequency"], c2["orders_lifetime"], c2["revenue_lifetime"]) == (1, 2, 40.0)
+    assert c2["first_purchase_date"] == dt.date(2024, 12, 29)
+
+
+def test_future_order_is_not_used(rows):
+    f1 = rows["f1"]
+    assert (f1["orders_lifetime"], f1["revenue_lifetime"], f1["persona_type"]) == (0, 0.0, "visitor")
+
+
+def test_order_timestamps_are_dated_in_the_configured_timezone(spark):
+    from segengine.features import rfmt
+
+    lines = spark.createDataFrame(
+        [
+            # 23:30 UTC on the snapshot day is already the next day in Berlin (UTC+2).
+            ("A", 1, "p_late", ts("2025-06-30 23:30:00"), "web", "P1", 1, 10.0),
+            # 02:30 UTC the day after is still the snapshot day in New York (UTC-4).
+            ("B", 1, "p_ny", ts("2025-07-01 02:30:00"), "web", "P1", 1, 10.0),
+        ],
+        "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
+        "product_id string, quantity int, unit_price double",
+    )
+
+    def purchases(tz):
+        kept = rfmt.order_lines_until(lines, SNAPSHOT, tz, "UTC")
+        return {r["persona_id"]: str(r["order_date"]) for r in kept.collect()}
+
+    assert purchases("UTC") == {"p_late": "2025-06-30"}
+    assert purchases("Europe/Berlin") == {}
+    assert purchases("America/New_York") == {"p_late": "2025-06-30", "p_ny": "2025-06-30"}

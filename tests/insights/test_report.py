@@ -1,0 +1,104 @@
+"""The HTML report: every chart present, rendered by headless Chromium without script errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from segengine.insights import build_insights
+from segengine.insights.report import clv_histogram, default_report_path, render_report
+
+from .conftest import D1, D2
+
+CHARTS = (
+    "segment-sizes",
+    "segment-revenue",
+    "rfmt-profile",
+    "migration-heatmap",
+    "clv-distribution",
+    "value-tiers",
+    "audience-sizes",
+    "industry-trends",
+)
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def report_path(spark, config, two_snapshots, tmp_path):
+    members = spark.createDataFrame([("A1", "a"), ("A1", "b"), ("A2", "p")], "audience_id string, persona_id string")
+    registry = spark.createDataFrame([("A1", "Big <spenders>"), ("A2", "Leads")], "audience_id string, name string")
+    two_snapshots.write(members, "audience_members", mode="overwrite")
+    two_snapshots.write(registry, "audiences", mode="overwrite")
+    build_insights(spark, two_snapshots, config, D1)
+    build_insights(spark, two_snapshots, config, D2)
+    return Path(render_report(spark, two_snapshots, config, D2, str(tmp_path / "report.html")))
+
+
+def test_report_contains_every_chart_and_escapes_names(report_path):
+    html = report_path.read_text()
+    for name in CHARTS:
+        assert f'id="chart-{name}"' in html, name
+        assert f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" data-chart="{name}"' in html, name
+    assert "Big &lt;spenders&gt;" in html and "Big <spenders>" not in html
+    assert "50.0% of 4 scored personas stayed" in html  # stability from the migration matrix
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from the network
+
+
+def test_report_without_insights_names_the_command_to_run(spark, config, two_snapshots, tmp_path):
+    from segengine.errors import SegengineError
+
+    with pytest.raises(SegengineError, match="segengine insights --date 2025-07-01"):
+        render_report(spark, two_snapshots, config, D2, str(tmp_path / "r.html"))
+
+
+def test_default_report_path_is_under_the_warehouse(config):
+    path = default_report_path(config, D2)
+    assert path.endswith("reports/segengine_report_2025-07-01.html")
+    assert path.startswith(config.warehouse_uri)
+
+
+def test_clv_histogram_bins_scored_personas(spark, two_snapshots):
+    edges, counts = clv_histogram(two_snapshots.read("customer_features", partitions={"snapshot_date": D2}), bins=4)
+    # CLVs 300, 40, 10, 100, 50 on [10, 300] in 4 bins of 72.5.
+    assert edges[0] == 10.0 and edges[-1] == 300.0
+    assert counts == [3, 1, 0, 1]
+
+
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed (make setup-dev installs it)")
+def test_report_renders_in_headless_chromium_without_errors(report_path, tmp_path):
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        report_path.as_uri(),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    dom = done.stdout
+    assert done.returncode == 0, done.stderr[-2000:]
+    status = re.search(r'<div id="js-status" data-errors="(\d+)" data-charts="(\d+)"', dom)
+    assert status, "the page's own script did not run: " + dom[-500:]
+    assert status.group(1) == "0", dom[-1000:]
+    assert int(status.group(2)) == len(CHARTS)
+    for name in CHARTS:
+        assert re.search(rf'<figure class="chart" id="chart-{name}" data-chart="{name}" data-rendered="yes"', dom), name
+    console_errors = [ln for ln in done.stderr.splitlines() if "Uncaught" in ln or ("CONSOLE" in ln and "ERROR" in ln)]
+    assert console_errors == []

@@ -1,0 +1,116 @@
+"""Lookalike expansion: exactly N, seed excluded, nearest first, errors, recall vs exact kNN."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+
+import pytest
+from pyspark.ml.linalg import Vectors
+from pyspark.sql import functions as F
+
+from segengine.errors import AudienceError, ModelError
+from segengine.models import lookalike as lk
+
+D = dt.date(2025, 6, 30)
+
+
+def vectors(spark, points: dict[str, list[float]]):
+    return spark.createDataFrame([(k, Vectors.dense(v)) for k, v in points.items()], ["persona_id", "vec"])
+
+
+def ids(spark, names):
+    return spark.createDataFrame([(n,) for n in names], "persona_id string")
+
+
+@pytest.fixture
+def cfg(config):
+    return config.lookalike
+
+
+@pytest.fixture
+def line(spark):
+    """Seeds at 0 and 100 on a line; candidates spread between them."""
+    pts = {"s0": [0.0, 0.0], "s1": [100.0, 0.0]}
+    for x in (1, 2, 4, 7, 11, 30, 50, 70, 95, 98.5):
+        pts[f"c{x}"] = [float(x), 0.0]
+    return vectors(spark, pts)
+
+
+def test_expand_returns_exactly_n_nearest_to_any_seed_and_excludes_seed(spark, cfg, line):
+    got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 4, cfg)
+    rows = got.collect()
+    # Distances to the nearest seed: c1=1, c98.5=1.5, c2=2, c4=4, c95=5, ...
+    assert [r.persona_id for r in rows] == ["c1", "c98.5", "c2", "c4"]
+    assert [round(r.distance, 6) for r in rows] == [1.0, 1.5, 2.0, 4.0]
+    assert params["filled_by_centroid"] == 0
+
+
+def test_tie_break_is_persona_id(spark, cfg):
+    pts = vectors(spark, {"s": [0.0], "b": [1.0], "a": [-1.0], "c": [5.0]})
+    got = lk.expand_vectors(pts, ids(spark, ["s"]), 2, cfg)[0]
+    assert [r.persona_id for r in got.collect()] == ["a", "b"]
+
+
+def test_recall_against_exact_knn_on_synthetic_clusters(spark, cfg):
+    rnd = random.Random(4)
+    pts = {}
+    centres = [(0, 0, 0), (5, 5, 0), (-4, 3, 2)]
+    for i in range(1500):
+        cx = centres[i % 3]
+        pts[f"p{i:04d}"] = [rnd.gauss(c, 1.0) for c in cx]
+    vec = vectors(spark, pts)
+    seed = ids(spark, [f"p{i:04d}" for i in range(0, 90, 3)])  # 30 seeds from cluster 0
+    got, _ = lk.expand_vectors(vec, seed, 100, cfg)
+    cands = vec.join(seed, "persona_id", "left_anti")
+    exact = lk.nearest_exact(cands, vec.join(seed, "persona_id", "left_semi"), 100)
+    found = {r.persona_id for r in got.collect()}
+    truth = {r.persona_id for r in exact.collect()}
+    assert len(found) == 100
+    assert len(found & truth) / 100 >= 0.9
+
+
+def test_out_of_widenings_fills_from_seed_centroid_to_exactly_n(spark, cfg, line, monkeypatch):
+    monkeypatch.setattr(lk, "estimate_radius", lambda *a, **k: 0.01)
+    narrow = dataclasses.replace(cfg, max_widenings=0)
+    got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 5, narrow)
+    assert got.count() == 5
+    assert params["filled_by_centroid"] == 5
+    assert got.join(ids(spark, ["s0", "s1"]), "persona_id").count() == 0
+
+
+def test_more_than_available_names_how_many(spark, cfg, line):
+    with pytest.raises(ModelError, match="only 10 are available outside the seed"):
+        lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 11, cfg)
+
+
+def test_empty_seed_and_non_positive_size_are_errors(spark, cfg, line):
+    with pytest.raises(AudienceError, match="empty"):
+        lk.expand_vectors(line, ids(spark, []), 3, cfg)
+    with pytest.raises(AudienceError, match="none of the seed"):
+        lk.expand_vectors(line, ids(spark, ["nobody"]), 3, cfg)
+    with pytest.raises(ModelError, match="positive"):
+        lk.expand_vectors(line, ids(spark, ["s0"]), 0, cfg)
+
+
+def test_unknown_attribute_suggests_the_closest_catalog_name():
+    with pytest.raises(ModelError, match="did you mean monetary"):
+        lk.validate_attributes(["frequency", "monetry"])
+
+
+def test_string_attribute_without_encoding_is_refused():
+    with pytest.raises(ModelError, match="persona_type.*no numeric encoding"):
+        lk.validate_attributes(["persona_type"])
+
+
+def test_expand_on_feature_table_scales_imputes_and_returns_n(spark, lake, config):
+    rows = [(f"p{i}", D, "customer", i, float(i * 10) if i != 3 else None) for i in range(12)]
+    feats = spark.createDataFrame(
+        rows, "persona_id string, snapshot_date date, persona_type string, frequency int, monetary double"
+    )
+    lake.write(feats, "customer_features", mode="overwrite")
+    got = lk.expand(spark, lake, config, ids(spark, ["p0"]), 3, ["frequency", "monetary"], D)
+    # p3's missing monetary is imputed with the mean, so p3 is not among p0's nearest.
+    assert [r.persona_id for r in got.collect()] == ["p1", "p2", "p4"]
+    assert got.where(F.col("distance").isNull()).count() == 0
