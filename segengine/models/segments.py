@@ -175,15 +175,15 @@ class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable, Defa
         names = self.getNames()
         if not names:
             raise ModelError("SegmentNamer has no names: it was built without fitted clusters")
-        # element_at is 1-based; an index outside the list gives null, never an error.
+        # 1-based; try_element_at gives null (not an ANSI error) for an index outside the list.
         idx = F.col(self.getOrDefault(self.predictionCol)).cast("int") + F.lit(1)
-        out = dataset.withColumn(self.getOrDefault(self.outputCol), F.element_at(F.array(*map(F.lit, names)), idx))
+        out = dataset.withColumn(self.getOrDefault(self.outputCol), F.try_element_at(F.array(*map(F.lit, names)), idx))
         distance_col = self.getOrDefault(self.distanceCol)
         if distance_col:
             centers = F.array(*[F.array(*[F.lit(float(x)) for x in c]) for c in self.getCenters()])
             squares = F.zip_with(
                 vector_to_array(F.col(self.getOrDefault(self.featuresCol))),
-                F.element_at(centers, idx),
+                F.try_element_at(centers, idx),
                 lambda a, b: (a - b) * (a - b),
             )
             out = out.withColumn(distance_col, F.sqrt(F.aggregate(squares, F.lit(0.0), lambda acc, x: acc + x)))

@@ -25,9 +25,10 @@ _ALIAS_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _INT32 = 2**31
 _INT64 = 2**63
 
-# Printable characters that still get escaped so a rendered literal stays on one line and
-# reads unambiguously (line and paragraph separators, BOM).
-_ALWAYS_ESCAPE = frozenset({"\u2028", "\u2029", "\ufeff"})
+# Printable characters that still get escaped: ``$`` because Spark substitutes ``${var}``
+# in the raw SQL text before parsing (spark.sql.variable.substitute, on by default), and
+# line/paragraph separators and BOM so a rendered literal stays on one readable line.
+_ALWAYS_ESCAPE = frozenset({"$", "\u2028", "\u2029", "\ufeff"})
 
 
 def quote_identifier(name: str) -> str:
@@ -64,8 +65,9 @@ def literal(value: Any) -> str:
     """Render a Python value as a typed Spark SQL literal.
 
     Strings are single-quoted with ``'`` and ``\\`` backslash-escaped and every
-    non-printable character written as ``\\uXXXX``, so no value can end the literal
-    early. Spark's default string-literal parsing (``spark.sql.parser.escapedStringLiterals``
+    non-printable character (and ``$``, which would start a ``${var}`` substitution)
+    written as ``\\uXXXX``, so no value can end the literal early or be rewritten.
+    Spark's default string-literal parsing (``spark.sql.parser.escapedStringLiterals``
     = false) is required; :func:`segengine.rules.evaluate.check_session` enforces it.
 
     Args:

@@ -82,7 +82,6 @@ def test_static_audience_cannot_be_refreshed(spark, features, config, stub):
 
 def test_refresh_rewrites_the_sync_drop_of_a_synced_audience(spark, features, config, stub, tmp_path):
     lake = features
-    aid = create_audience(spark, lake, config, "big", "ann", "dynamic", "rules", BIG_SPENDERS, D1, evaluator=stub, snapshot_date=D1) if False else None
     aid = create_audience(
         spark, lake, config, "big", "ann", "dynamic", "rules", BIG_SPENDERS, snapshot_date=D1, evaluator=stub
     )
@@ -125,10 +124,7 @@ def test_two_racing_refreshes_leave_one_consistent_membership(spark, features, c
     assert rows.count() == rows.select("persona_id").distinct().count() == 3
     # Replaying the change log in commit order gives the final membership.
     log = lake.read("audience_changes").filter(F.col("audience_id") == aid).collect()
-    state: set[str] = set()
-    for r in sorted(log, key=lambda r: (r.change != "added", r.persona_id)):
-        pass
-    net = {}
+    net: dict[str, int] = {}
     for r in log:
         net[r.persona_id] = net.get(r.persona_id, 0) + (1 if r.change == "added" else -1)
     state = {p for p, n in net.items() if n == 1}

@@ -128,7 +128,7 @@ EVENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bronze(spark):
     """The bronze DataFrames above, with the contract's schemas."""
     from pyspark.sql import functions as F
@@ -172,14 +172,14 @@ def by_persona(df) -> dict:
     return {r["persona_id"]: r.asDict() for r in df.collect()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def feats(spark, bronze, base_config):
-    """The features of the hand-written data, computed once per module and held in memory."""
+    """The features of the hand-written data, computed once per test session and held in memory."""
     df = features(spark, bronze, base_config.features)
     return spark.createDataFrame(df.collect(), df.schema).cache()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rows(feats) -> dict:
     """``feats`` as {persona_id: row dict}."""
     return by_persona(feats)

@@ -12,6 +12,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from segengine.contract import EVENT_TYPES
 from segengine.errors import DataContractError
 from segengine.ingest import ingest, ingest_table
 from segengine.lake import Lake
@@ -133,7 +134,7 @@ def test_event_rejections_include_unparseable_line_and_every_problem_of_a_row(sp
             (
                 "events.jsonl",
                 3,
-                "event_type is not one of " + ", ".join(__import__("segengine.contract").contract.EVENT_TYPES),
+                "event_type is not one of " + ", ".join(EVENT_TYPES),
             ),
             ("events.jsonl", 4, "needs at least one of persona_id, cookie_id"),
             ("events.jsonl", 5, "unparseable record"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import subprocess
@@ -36,6 +37,14 @@ def report_path(spark, config, two_snapshots, tmp_path):
     registry = spark.createDataFrame([("A1", "Big <spenders>"), ("A2", "Leads")], "audience_id string, name string")
     two_snapshots.write(members, "audience_members", mode="overwrite")
     two_snapshots.write(registry, "audiences", mode="overwrite")
+    ts = dt.datetime
+    lines = spark.createDataFrame(
+        [("o1", 1, "a", ts(2025, 5, 3), "P1", 2, 10.0), ("o2", 1, "b", ts(2025, 6, 3), "P1", 1, 30.0)],
+        "order_id string, line_no int, persona_id string, order_ts timestamp, product_id string, quantity int, unit_price double",
+    )
+    two_snapshots.write(lines, "order_lines", mode="overwrite")
+    personas = spark.createDataFrame([("a", "Retail"), ("b", "Energy")], "persona_id string, industry string")
+    two_snapshots.write(personas, "personas", mode="overwrite")
     build_insights(spark, two_snapshots, config, D1)
     build_insights(spark, two_snapshots, config, D2)
     return Path(render_report(spark, two_snapshots, config, D2, str(tmp_path / "report.html")))

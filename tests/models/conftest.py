@@ -44,7 +44,7 @@ SCHEMA = (
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def agreed_catalog(monkeypatch):
     """Make sure the catalog lists the agreed columns (types as agreed)."""
     for name, typ in AGREED.items():

@@ -17,6 +17,8 @@ from segengine.models.segments import (
     namer_of,
 )
 
+pytestmark = pytest.mark.usefixtures("agreed_catalog")
+
 
 @pytest.fixture
 def seg_config(config):
@@ -24,11 +26,12 @@ def seg_config(config):
 
 
 def test_namer_maps_index_to_name_and_computes_euclidean_distance(spark):
-    from pyspark.ml.linalg import Vectors
+    from pyspark.ml.linalg import Vectors, VectorUDT
+    from pyspark.sql.types import IntegerType, StructField, StructType
 
     df = spark.createDataFrame(
         [(0, Vectors.dense([3.0, 4.0])), (1, Vectors.dense([1.0, 1.0])), (2, Vectors.dense([0.0, 0.0]))],
-        "segment_index int, rfmt_scaled vector",
+        StructType([StructField("segment_index", IntegerType()), StructField("rfmt_scaled", VectorUDT())]),
     )
     namer = SegmentNamer(names=["A", "B"], centers=[[0.0, 0.0], [1.0, 2.0]])
     rows = namer.transform(df).orderBy("segment_index").collect()

@@ -1,0 +1,114 @@
+"""Benchmark: the customer feature table, against DuckDB as a single-node reference.
+
+``run(spark, config, workdir, scale)`` generates ``scale`` personas into a fresh
+warehouse under ``workdir``, then reports:
+
+* the wall time and peak memory (this process plus the Spark JVM, sampled) of
+  ``compute_features`` for the generator's last date (full recompute and write);
+* the core RFM aggregation (orders -> per persona cycle/lifetime counts, spend and
+  dates) in Spark and in DuckDB over the *same* Parquet files of the order_lines
+  Delta table, and the ratio Spark / DuckDB (goal <= 1.5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import time
+from typing import Any
+
+
+def _row(benchmark: str, metric: str, value: float, unit: str, notes: str = "") -> dict[str, Any]:
+    return {"benchmark": benchmark, "metric": metric, "value": float(value), "unit": unit, "notes": notes}
+
+
+def _spark_core(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
+    """Spark: the RFM core of the features job, written to the no-op sink."""
+    from segengine.features import rfmt
+    from segengine.features.build import session_timezone
+
+    fc = config.features
+    lines = rfmt.order_lines_until(lake.read("order_lines"), snapshot, fc.timezone, session_timezone(spark))
+    out = rfmt.rfmt_features(rfmt.order_facts(lines, snapshot, fc.cycle_months), snapshot, fc.cycle_months)
+    out.write.format("noop").mode("overwrite").save()
+    return 0
+
+
+DUCKDB_CORE = """
+WITH lines AS (
+    SELECT persona_id, order_id, CAST(order_ts AS DATE) AS d, quantity, quantity * unit_price AS v
+    FROM read_parquet($files) WHERE CAST(order_ts AS DATE) <= $snapshot
+), orders AS (
+    SELECT persona_id, order_id, min(d) AS d, bool_or(quantity > 0) AS p, sum(v) AS net,
+           sum(CASE WHEN quantity < 0 THEN -v ELSE 0 END) AS refund
+    FROM lines GROUP BY ALL
+)
+SELECT persona_id,
+       count(*) FILTER (WHERE p AND d >= $start) AS frequency,
+       round(coalesce(sum(net) FILTER (WHERE d >= $start), 0), 2) AS monetary,
+       $snapshot - max(d) FILTER (WHERE p AND d >= $start) AS recency_days,
+       count(*) FILTER (WHERE p) AS orders_lifetime,
+       round(sum(net), 2) AS revenue_lifetime,
+       min(d) FILTER (WHERE p) AS first_purchase_date,
+       max(d) FILTER (WHERE p) AS last_purchase_date,
+       $snapshot - min(d) FILTER (WHERE p) AS tenure_days,
+       count(*) FILTER (WHERE refund > 0) AS refunds_lifetime,
+       round(sum(refund), 2) AS refund_amount_lifetime
+FROM orders GROUP BY ALL
+"""
+
+
+def _duckdb_core(files: list[str], snapshot: dt.date, start: dt.date, threads: int) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET TimeZone = 'UTC'")
+    rel = con.execute(
+        f"CREATE TEMP TABLE core AS {DUCKDB_CORE}", {"files": files, "snapshot": snapshot, "start": start}
+    )
+    rel = con.execute("SELECT count(*) FROM core").fetchone()
+    con.close()
+    return int(rel[0])
+
+
+def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
+    """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
+    from deltalake import DeltaTable
+
+    from bench.memory import timed
+    from segengine.features import compute_features
+    from segengine.features.windows import cycle_start
+    from segengine.generate import generate_bronze
+    from segengine.lake import Lake
+
+    config = dataclasses.replace(config, warehouse=os.path.join(workdir, "features_warehouse"))
+    lake = Lake.open(spark, config)
+    gen = generate_bronze(spark, lake, config, personas=scale, seed=42)
+    snapshot = dt.date.fromisoformat(config.generator.end_date)
+    lines = gen["generate"]["rows"].get("order_lines", 0)
+    note = f"{scale} personas, {lines} order lines, snapshot {snapshot}"
+
+    rows = []
+    summary, seconds, peak = timed(compute_features, spark, lake, config, snapshot)
+    rows.append(_row("features", "compute_features_wall", seconds, "s", note + f", {summary['rows']} rows written"))
+    rows.append(_row("features", "compute_features_peak_rss", peak, "MB", "python driver + Spark JVM, sampled"))
+
+    # The same aggregation on the same Parquet files: the active files of order_lines.
+    files = DeltaTable(lake.uri("order_lines")).file_uris()
+    start = cycle_start(snapshot, config.features.cycle_months)
+    _spark_core(spark, lake, config, snapshot)  # warm-up: JIT, file listing cache
+    t0 = time.time()
+    _spark_core(spark, lake, config, snapshot)
+    spark_s = time.time() - t0
+    threads = spark.sparkContext.defaultParallelism
+    _duckdb_core(files, snapshot, start, threads)  # warm-up: OS page cache
+    t0 = time.time()
+    n = _duckdb_core(files, snapshot, start, threads)
+    duck_s = time.time() - t0
+    core_note = f"{len(files)} Parquet files, {n} personas with orders, {threads} threads each"
+    rows.append(_row("features", "rfm_core_spark", round(spark_s, 2), "s", core_note))
+    rows.append(_row("features", "rfm_core_duckdb", round(duck_s, 2), "s", core_note))
+    rows.append(_row("features", "rfm_core_spark_vs_duckdb", round(spark_s / duck_s, 2), "x", "goal <= 1.5"))
+    return rows

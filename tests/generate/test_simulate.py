@@ -1,0 +1,113 @@
+"""Statistics and reproducibility of the simulation itself (numpy only, no Spark)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from segengine.generate import sim_params
+from segengine.generate.simulate import event_batches, order_batches, persona_batches, persona_block
+
+PERSONAS = 6000
+
+
+@pytest.fixture(scope="module")
+def params(base_config):
+    return sim_params(base_config, personas=PERSONAS, seed=11, malformed_share=0.0)
+
+
+@pytest.fixture(scope="module")
+def orders(params):
+    return pa.Table.from_batches(order_batches(params, 0)).to_pandas()
+
+
+def test_persona_type_shares_follow_config(params):
+    ptype = persona_block(params, 0)["ptype"]
+    shares = np.bincount(ptype, minlength=3) / len(ptype)
+    assert shares == pytest.approx([0.55, 0.25, 0.20], abs=0.02)
+
+
+def test_every_customer_buys_and_no_one_else_does(params, orders):
+    block = persona_block(params, 0)
+    buyers = set(orders.loc[orders.quantity > 0, "persona_idx"])
+    assert buyers == set(block["idx"][block["ptype"] == 0])
+
+
+def test_about_twenty_order_lines_per_persona(orders):
+    assert 14 <= len(orders) / PERSONAS <= 28
+
+
+def test_refunds_are_about_three_percent_of_lines(orders):
+    assert (orders.quantity < 0).mean() == pytest.approx(0.03, abs=0.005)
+
+
+def test_each_refund_returns_a_product_the_persona_bought_before(orders):
+    bought = orders[orders.quantity > 0].groupby(["persona_idx", "product"]).order_s.min().rename("first_buy")
+    refunds = orders[orders.quantity < 0].join(bought, on=["persona_idx", "product"], how="left")
+    assert refunds.first_buy.notna().all()
+    assert (refunds.order_s >= refunds.first_buy).all()
+
+
+def test_december_is_the_peak_month(params, orders):
+    ts = pd_ts(orders.order_s)
+    per_day = orders.groupby([ts.dt.year, ts.dt.month]).size() / orders.groupby([ts.dt.year, ts.dt.month]).apply(
+        lambda g: pd_ts(g.order_s).dt.days_in_month.iloc[0]
+    )
+    month = per_day.index.get_level_values(1)
+    december = per_day[month == 12].mean()
+    others = per_day[(month != 12) & (month != 11)].mean()
+    assert december > 1.5 * others
+    assert per_day.groupby(level=1).mean().idxmax() == 12
+
+
+def test_spend_is_heavy_tailed(orders):
+    spend = (orders.quantity * orders.unit_price).groupby(orders.persona_idx).sum()
+    top_fifth = spend.sort_values(ascending=False).iloc[: len(spend) // 5].sum()
+    assert top_fifth / spend.sum() > 0.45  # the top 20% of customers bring most of the revenue
+
+
+def test_b2b_attributes_on_about_a_quarter_of_known_personas(params):
+    block = persona_block(params, 0)
+    known = block["ptype"] < 2
+    assert block["b2b"][known].mean() == pytest.approx(0.25, abs=0.02)
+    assert not block["b2b"][~known].any()
+
+
+def test_events_cover_web_app_and_email_with_anonymous_visitors(params):
+    events = pa.Table.from_batches(event_batches(params, 0)).to_pandas()
+    assert 9 <= len(events) / PERSONAS <= 15
+    assert set(events.event_type) == set(range(10))  # every contract event type appears
+    block = persona_block(params, 0)
+    visitor_ids = set(block["idx"][block["ptype"] == 2])
+    assert events.persona_idx.isna().any()
+    assert not set(events.persona_idx.dropna().astype(int)) & visitor_ids
+
+
+def test_same_seed_gives_identical_rows_and_another_seed_does_not(params):
+    again = pa.Table.from_batches(order_batches(params, 0))
+    assert pa.Table.from_batches(order_batches(params, 0)).equals(again)
+    other = dataclasses.replace(params, seed=12)
+    assert not pa.Table.from_batches(order_batches(other, 0)).equals(again)
+
+
+def test_a_chunk_does_not_change_when_more_personas_are_generated(params):
+    small = dataclasses.replace(params, personas=200, chunk_personas=100)
+    large = dataclasses.replace(params, personas=900, chunk_personas=100)
+    assert pa.Table.from_batches(order_batches(small, 1)).equals(pa.Table.from_batches(order_batches(large, 1)))
+    assert persona_batches(small, 0)[0].equals(persona_batches(large, 0)[0])
+
+
+def test_malformed_rows_follow_the_share(params):
+    damaged = dataclasses.replace(params, malformed_share=0.05)
+    bad = pa.Table.from_batches(order_batches(damaged, 0)).column("bad").to_numpy()
+    assert (bad > 0).mean() == pytest.approx(0.05, abs=0.006)
+    assert set(np.unique(bad)) == {0, 1, 2, 3, 4}
+
+
+def pd_ts(seconds):
+    import pandas as pd
+
+    return pd.to_datetime(seconds, unit="s")
