@@ -31,6 +31,8 @@ $(VENV)/.runtime: requirements.txt setup.py | check-java
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
+	@# Debian's chromium renders the HTML report in the headless-browser test.
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@touch $@
 
 setup: $(VENV)/.runtime ## Create .venv with the pinned runtime dependencies

@@ -107,7 +107,9 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
 
         table = M.finish_metrics(metrics, snapshot_date, retention_df, sizes_30d)
         lake.overwrite_partition(table, "insights_segments", snapshot_date=snapshot_date)
-        written = {"insights_segments": lake.read("insights_segments", partitions={"snapshot_date": snapshot_date}).count()}
+        written = {
+            "insights_segments": lake.read("insights_segments", partitions={"snapshot_date": snapshot_date}).count()
+        }
 
         summary: dict[str, Any] = {
             "snapshot_date": str(snapshot_date),
@@ -127,7 +129,9 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
         if lake.exists("order_lines") and lake.exists("personas"):
             trends = M.industry_value_trends(lake.read("order_lines"), lake.read("personas"), snapshot_date)
             lake.overwrite_partition(trends, "insights_industry", snapshot_date=snapshot_date)
-            written["insights_industry"] = lake.read("insights_industry", partitions={"snapshot_date": snapshot_date}).count()
+            written["insights_industry"] = lake.read(
+                "insights_industry", partitions={"snapshot_date": snapshot_date}
+            ).count()
         summary["rows"] = written
         log.info("insights %s: %s", snapshot_date, summary)
         return summary

@@ -158,7 +158,9 @@ def histogram(name: str, edges: Sequence[float], counts: Sequence[int], unit: st
     return _svg(width, height, body, name)
 
 
-def stacked_bars(name: str, bars: Sequence[tuple[str, dict[str, float]]], order: Sequence[str], width: int = 560) -> str:
+def stacked_bars(
+    name: str, bars: Sequence[tuple[str, dict[str, float]]], order: Sequence[str], width: int = 560
+) -> str:
     """One 100% stacked horizontal bar per ``(label, {part: value})``, parts in ``order``."""
     if not bars:
         return empty_chart(name, "No data yet")
@@ -181,7 +183,9 @@ def stacked_bars(name: str, bars: Sequence[tuple[str, dict[str, float]]], order:
                 f"<title>{escape(label)} / {escape(part)}: {share:.1%}</title></rect>"
             )
             if w > 34:
-                body.append(f'<text x="{x + w / 2:.1f}" y="{y + 18}" text-anchor="middle" fill="#fff">{share:.0%}</text>')
+                body.append(
+                    f'<text x="{x + w / 2:.1f}" y="{y + 18}" text-anchor="middle" fill="#fff">{share:.0%}</text>'
+                )
             x += w
     y = 8 + len(bars) * row + 8
     for k, part in enumerate(order):

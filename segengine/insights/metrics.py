@@ -78,9 +78,7 @@ def explode_groups(features: DataFrame, dimensions: Sequence[str] = GROUP_DIMENS
         persona for the ``all`` dimension.
     """
     pairs = [F.struct(F.lit(ALL_DIMENSION).alias("dimension"), F.lit(ALL_DIMENSION).alias("segment"))]
-    pairs += [
-        F.struct(F.lit(d).alias("dimension"), F.col(d).cast("string").alias("segment")) for d in dimensions
-    ]
+    pairs += [F.struct(F.lit(d).alias("dimension"), F.col(d).cast("string").alias("segment")) for d in dimensions]
     return (
         features.withColumn("__group", F.explode(F.array(*pairs)))
         .withColumn("dimension", F.col("__group.dimension"))
@@ -97,13 +95,18 @@ def audience_groups(features: DataFrame, members: DataFrame, audiences: DataFram
         features: one ``customer_features`` snapshot.
         members: ``audience_members`` (at least ``audience_id``, ``persona_id``).
         audiences: the audience registry; when it has a ``name`` column the group is
-            labelled with the name, otherwise with the audience_id.
+            labelled with the name, otherwise with the audience_id; audiences flagged
+            ``deleted`` are left out.
 
     Returns:
         ``features`` columns plus ``dimension`` (= ``audience``) and ``segment``.
     """
     label = F.col("audience_id").cast("string")
     m = members.select("audience_id", "persona_id").distinct()
+    if audiences is not None and "deleted" in audiences.columns:
+        # Members of a deleted audience may linger until the next refresh: leave them out.
+        live = audiences.where(~F.coalesce(F.col("deleted"), F.lit(False))).select("audience_id").distinct()
+        m = m.join(F.broadcast(live), "audience_id", "inner")
     if audiences is not None and "name" in audiences.columns:
         names = audiences.select("audience_id", F.col("name").alias("__name")).dropDuplicates(["audience_id"])
         m = m.join(F.broadcast(names), "audience_id", "left")

@@ -190,6 +190,8 @@ def customer_profile(
         mem = lake.read("audience_members").where(pid).select("audience_id").distinct()
         if lake.exists("audiences"):
             reg = lake.read("audiences")
+            if "deleted" in reg.columns:
+                reg = reg.where(~F.coalesce(F.col("deleted"), F.lit(False)))
             keep = [c for c in ("audience_id", "name", "kind", "source", "owner") if c in reg.columns]
             mem = mem.join(reg.select(*keep).dropDuplicates(["audience_id"]), "audience_id", "left")
         audiences = _rows(mem.orderBy("audience_id"))

@@ -130,7 +130,9 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
         matrix = [r.asDict() for r in lake.read("insights_migrations", partitions={"to_date": snapshot_date}).collect()]
     industry: list[dict[str, Any]] = []
     if lake.exists("insights_industry"):
-        industry = [r.asDict() for r in lake.read("insights_industry", partitions={"snapshot_date": snapshot_date}).collect()]
+        industry = [
+            r.asDict() for r in lake.read("insights_industry", partitions={"snapshot_date": snapshot_date}).collect()
+        ]
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     edges, counts = clv_histogram(features)
     return {
@@ -162,7 +164,13 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     figures: list[str] = []
 
     labels = [r["segment"] for r in ai]
-    figures.append(_figure("segment-sizes", "AI segment sizes", C.bar_chart("segment-sizes", labels, [r["size"] for r in ai], "personas")))
+    figures.append(
+        _figure(
+            "segment-sizes",
+            "AI segment sizes",
+            C.bar_chart("segment-sizes", labels, [r["size"] for r in ai], "personas"),
+        )
+    )
     figures.append(
         _figure(
             "segment-revenue",
@@ -208,7 +216,9 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         _figure(
             "migration-heatmap",
             "AI segment migrations",
-            C.heatmap("migration-heatmap", rows, cols, mcells, "from", "to") if matrix else C.empty_chart("migration-heatmap", "No earlier snapshot yet"),
+            C.heatmap("migration-heatmap", rows, cols, mcells, "from", "to")
+            if matrix
+            else C.empty_chart("migration-heatmap", "No earlier snapshot yet"),
             note,
         )
     )
@@ -275,7 +285,11 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         ("Retention", f"{everyone['retention_rate']:.1%}" if everyone.get("retention_rate") is not None else "-"),
         ("Segment stability", f"{stability:.1%}" if stability is not None else "-"),
     ]
-    kpi_html = '<div class="kpis">' + "".join(f'<div class="kpi"><b>{v}</b><span>{escape(k)}</span></div>' for k, v in kpis) + "</div>"
+    kpi_html = (
+        '<div class="kpis">'
+        + "".join(f'<div class="kpi"><b>{v}</b><span>{escape(k)}</span></div>' for k, v in kpis)
+        + "</div>"
+    )
     tables = []
     for dim, title in (
         ("ai_segment", "AI segments"),
@@ -288,7 +302,9 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         if by_dim.get(dim):
             tables.append(f"<h2>{escape(title)}</h2>" + _metrics_table(sorted(by_dim[dim], key=lambda r: -r["size"])))
     body = kpi_html + '<div class="grid">' + "".join(figures) + "</div>" + "".join(tables)
-    template = string.Template(resources.files("segengine").joinpath("templates/insights_report.html").read_text("utf-8"))
+    template = string.Template(
+        resources.files("segengine").joinpath("templates/insights_report.html").read_text("utf-8")
+    )
     return template.substitute(
         title=escape(f"segengine insights — {snapshot_date}"),
         subtitle=escape(f"Snapshot {snapshot_date}; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"),
@@ -296,7 +312,9 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     )
 
 
-def render_report(spark: SparkSession, lake: Any, config: Any, snapshot_date: dt.date, out_path: str | None = None) -> str:
+def render_report(
+    spark: SparkSession, lake: Any, config: Any, snapshot_date: dt.date, out_path: str | None = None
+) -> str:
     """Write the HTML report for one snapshot date.
 
     Args:

@@ -54,9 +54,11 @@ def default_tracking_uri(config: Config) -> str:
     return f"sqlite:///{os.path.join(path, 'mlflow.db')}"
 
 
-def _artifact_location(config: Config) -> str | None:
-    if config.mlflow.tracking_uri:
-        return None  # the tracking server decides
+def _artifact_location(config: Config, uri: str) -> str | None:
+    # A tracking server decides its artifact root; a local store keeps artifacts next
+    # to the data (MLflow's own default would be ./mlruns in whatever the cwd is).
+    if uri.startswith(("http://", "https://", "databricks")) or not config.is_local_warehouse:
+        return None
     return os.path.join(config.warehouse_uri, "mlartifacts")
 
 
@@ -80,7 +82,7 @@ def configure_mlflow(config: Config) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         # The artifact root is fixed at creation: under the warehouse, never the cwd.
-        mlflow.create_experiment(name, artifact_location=_artifact_location(config))
+        mlflow.create_experiment(name, artifact_location=_artifact_location(config, uri))
     mlflow.set_experiment(name)
     return uri
 

@@ -93,10 +93,23 @@ def two_snapshots(spark, lake):
         customer("b", "At risk", tier="middle", revenue=20.0, orders=1, last=dt.date(2025, 2, 1), clv=40.0),
         customer("c", "Champions", tier="middle", revenue=0.0, orders=0, last=dt.date(2024, 10, 1), clv=10.0, opens=1),
         customer("d", "Champions", revenue=80.0, orders=2, last=dt.date(2025, 5, 1), clv=100.0),
-        customer("e", "Champions", tier="rest", revenue=20.0, orders=1, last=dt.date(2025, 6, 20), clv=50.0,
-                 lifecycle_stage="new"),
-        {"persona_id": "p", "persona_type": "prospect", "value_tier": "rest", "email_opens_90d": 3,
-         "email_clicks_90d": 1},
+        customer(
+            "e",
+            "Champions",
+            tier="rest",
+            revenue=20.0,
+            orders=1,
+            last=dt.date(2025, 6, 20),
+            clv=50.0,
+            lifecycle_stage="new",
+        ),
+        {
+            "persona_id": "p",
+            "persona_type": "prospect",
+            "value_tier": "rest",
+            "email_opens_90d": 3,
+            "email_clicks_90d": 1,
+        },
     ]
     lake.overwrite_partition(make_features(spark, d1, D1), "customer_features", snapshot_date=D1)
     lake.overwrite_partition(make_features(spark, d2, D2), "customer_features", snapshot_date=D2)

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from segengine.insights import add_months, build_insights
 from segengine.insights import metrics as M
+
 from .conftest import D1, D2, customer, make_features
 
 
@@ -81,7 +82,8 @@ def test_unscored_personas_are_in_no_ai_segment_group(spark):
     df = make_features(spark, [customer("a", None), customer("b", "X")], D1)
     out = M.explode_groups(df, ["ai_segment"]).select("persona_id", "dimension", "segment")
     expected = spark.createDataFrame(
-        [("a", "all", "all"), ("b", "all", "all"), ("b", "ai_segment", "X")], "persona_id string, dimension string, segment string"
+        [("a", "all", "all"), ("b", "all", "all"), ("b", "ai_segment", "X")],
+        "persona_id string, dimension string, segment string",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -110,7 +112,9 @@ def test_industry_trends_average_order_value_per_month(spark):
         ],
         "order_id string, line_no int, persona_id string, order_ts timestamp, product_id string, quantity int, unit_price double",
     )
-    personas = spark.createDataFrame([("a", "Retail"), ("b", "Retail"), ("c", None)], "persona_id string, industry string")
+    personas = spark.createDataFrame(
+        [("a", "Retail"), ("b", "Retail"), ("c", None)], "persona_id string, industry string"
+    )
     out = M.industry_value_trends(lines, personas, dt.date(2025, 6, 30)).drop("snapshot_date")
     expected = spark.createDataFrame(
         [("Retail", dt.date(2025, 5, 1), 2, 35.0, 17.5), ("Retail", dt.date(2025, 6, 1), 1, -10.0, -10.0)],

@@ -8,6 +8,7 @@ from chispa import assert_df_equality
 from segengine.errors import SegengineError
 from segengine.insights import build_insights
 from segengine.insights.migrations import migrations, snapshot_dates, stability, transition_matrix
+
 from .conftest import D1, D2
 
 

@@ -132,3 +132,11 @@ def synthetic_features(spark):
         return spark.createDataFrame(synthetic_rows(n, seed, snapshot, prospects), SCHEMA)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """The helpers above, for module-scoped fixtures (test modules do not import conftest)."""
+    import types
+
+    return types.SimpleNamespace(AGREED=AGREED, SCHEMA=SCHEMA, SNAPSHOT=SNAPSHOT, synthetic_rows=synthetic_rows)

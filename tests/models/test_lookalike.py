@@ -114,3 +114,32 @@ def test_expand_on_feature_table_scales_imputes_and_returns_n(spark, lake, confi
     # p3's missing monetary is imputed with the mean, so p3 is not among p0's nearest.
     assert [r.persona_id for r in got.collect()] == ["p1", "p2", "p4"]
     assert got.where(F.col("distance").isNull()).count() == 0
+
+
+def test_expand_audience_saves_a_static_lookalike_audience_recording_its_recipe(spark, lake, config):
+    from segengine import audiences
+
+    rows = [(f"p{i}", D, "customer", i, float(i * 10)) for i in range(12)]
+    feats = spark.createDataFrame(
+        rows, "persona_id string, snapshot_date date, persona_type string, frequency int, monetary double"
+    )
+    lake.write(feats, "customer_features", mode="overwrite")
+    audiences.create_audience(
+        spark,
+        lake,
+        config,
+        "seed",
+        "ana",
+        "static",
+        "upload",
+        {"file": "seed.csv"},
+        members=ids(spark, ["p0", "p1"]),
+        snapshot_date=D,
+    )
+    out = lk.expand_audience(spark, lake, config, "seed", 3, ["frequency", "monetary"], D, owner="ana")
+    got = audiences.members(spark, lake, out["audience_id"])
+    assert sorted(r.persona_id for r in got.collect()) == ["p2", "p3", "p4"]
+    aud = audiences.get_audience(spark, lake, out["audience_id"])
+    assert (aud.source, aud.kind, aud.name) == ("lookalike", "static", "seed lookalike 3")
+    recipe = aud.definition_dict
+    assert recipe["seed"] == "seed" and recipe["attributes"] == ["frequency", "monetary"] and recipe["size"] == 3

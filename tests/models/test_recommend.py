@@ -127,7 +127,7 @@ def test_percentile_score_counts_cut_points_below(spark):
 # ----------------------------------------------------------------- ALS + fallback
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def small_world(spark):
     """12 products; two taste groups (P00-P05 and P06-P11); u9 is cold start."""
     rows = []
@@ -144,10 +144,17 @@ def small_world(spark):
     return ol, targets, products(spark, 12)
 
 
-def test_recommend_gives_exactly_k_per_persona_without_bought_items_or_nan(spark, cfg, small_world):
+@pytest.fixture(scope="module")
+def trained(small_world, base_config):
+    """One ALS fit on the small world, shared by the tests that only read it."""
+    cfg = dataclasses.replace(base_config.recommend, rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
+    inter = rec.interactions(small_world[0], None, D, cfg).cache()
+    return inter, rec.train_model(inter, cfg)
+
+
+def test_recommend_gives_exactly_k_per_persona_without_bought_items_or_nan(spark, cfg, small_world, trained):
     ol, targets, prods = small_world
-    inter = rec.interactions(ol, None, D, cfg)
-    model = rec.train_model(inter, cfg)
+    inter, model = trained
     recs = rec.recommend(model, targets, inter, prods, cfg, k=5).cache()
     per = {r.persona_id: r.n for r in recs.groupBy("persona_id").agg(F.count("*").alias("n")).collect()}
     assert per == {f"u{u}": 5 for u in range(8)} | {"u9": 5}
@@ -175,11 +182,10 @@ def test_cold_start_fallback_prefers_segment_favourites(spark, cfg, small_world)
     assert odds == {f"P{p:02d}" for p in range(6, 12)}
 
 
-def test_exclude_purchased_false_allows_bought_items(spark, cfg, small_world):
+def test_exclude_purchased_false_allows_bought_items(spark, cfg, small_world, trained):
     ol, targets, prods = small_world
     keep = dataclasses.replace(cfg, exclude_purchased=False)
-    inter = rec.interactions(ol, None, D, keep)
-    model = rec.train_model(inter, keep)
+    inter, model = trained
     recs = rec.recommend(model, targets.where("persona_id = 'u0'"), inter, prods, keep, k=3)
     bought = inter.where("bought").select("persona_id", "product_id")
     # With bought items allowed, ALS's strongest items for u0 are the ones it bought.

@@ -1,0 +1,12 @@
+"""spark-submit entry point: write AI segments and CLV into the feature table for one date."""
+
+from segengine.models import run_score_job
+from segengine.pipeline.entry import job_main
+
+
+def _args(parser):
+    parser.add_argument("--model", choices=["segments", "clv", "all"], default="all", help="Which model(s) to score")
+
+
+if __name__ == "__main__":
+    raise SystemExit(job_main("score", run_score_job, needs_date=True, add_args=_args))
