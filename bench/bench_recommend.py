@@ -72,17 +72,16 @@ def _bench_als(spark: Any, lake: Any, config: Any, snapshot: dt.date, scale: int
     train_s = time.time() - t0
     users = model.users.count()
     out.append(_row("als_train", "seconds", train_s, "s", f"{users} users, {n_inter} interactions, rank {cfg.rank}"))
-    t0 = time.time()
-    model.als.recommendForAllUsers(cfg.top_k).write.format("noop").mode("overwrite").save()
-    out.append(
-        _row(
-            "als_recommend_for_all_users",
-            "seconds",
-            time.time() - t0,
-            "s",
-            f"{users} users, blockSize {cfg.block_size}",
-        )
-    )
+    # SPARK-20443: recommendForAll stacks users/items in blocks of blockSize; sweep a few.
+    for block_size in sorted({1024, cfg.block_size, 8192}):
+        model.als.setBlockSize(block_size)
+        t0 = time.time()
+        model.als.recommendForAllUsers(cfg.top_k).write.format("noop").mode("overwrite").save()
+        note = f"{users} users, top {cfg.top_k}, blockSize {block_size}"
+        if block_size == cfg.block_size:
+            note += " (config)"
+        out.append(_row(f"als_recommend_for_all_users_bs{block_size}", "seconds", time.time() - t0, "s", note))
+    model.als.setBlockSize(cfg.block_size)
     inter.unpersist()
     t0 = time.time()
     ev = rec.evaluate(spark, lake, config, snapshot)

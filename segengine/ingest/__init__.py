@@ -110,6 +110,7 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
     files = list_files(spark, f"{raw_dir}/{table}", list(config.ingest.formats))
     done = _already_ingested(lake, table)
     new = [f for f in files if (norm_path(f.path), f.size, f.modified_ms) not in done]
+    redelivered = bool({norm_path(f.path) for f in new} & {path for path, _, _ in done})
     result: dict[str, Any] = {
         "files": len(new),
         "skipped_files": len(files) - len(new),
@@ -137,7 +138,13 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
                 good = good.repartition(*_partition_cols(table))
             version = lake.merge(good, table, keys=list(tc.key), operation="INGEST")
             if any(b for _, b in per_file.values()):
-                lake.merge(bad, "quarantine", keys=["table_name", "source_file", "row_number"], operation="QUARANTINE")
+                if redelivered:
+                    # The same file again: its old rejections are replaced, not repeated.
+                    lake.merge(
+                        bad, "quarantine", keys=["table_name", "source_file", "row_number"], operation="QUARANTINE"
+                    )
+                else:
+                    lake.write(bad, "quarantine", mode="append", operation="QUARANTINE")
         finally:
             validated.unpersist()
     log_rows = []

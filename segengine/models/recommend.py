@@ -887,8 +887,13 @@ def _log_mlflow(
             import mlflow.spark
 
             info = mlflow.spark.log_model(model.als, artifact_path="model", pip_requirements=["pyspark"])
-            mv = mlflow.register_model(info.model_uri, cfg.model_name)
-            version = int(mv.version)
+            try:
+                from segengine.models.tracking import register_model
+
+                # Same registry conventions as the other models (champion alias moves here).
+                version = int(register_model(config, info.model_uri, cfg.model_name, features=[]))
+            except ImportError:
+                version = int(mlflow.register_model(info.model_uri, cfg.model_name).version)
         except Exception as exc:  # noqa: BLE001 - the bundle is saved; registry trouble must not lose it
             log.warning("could not log/register the ALS model in MLflow: %s", exc)
         return {"mlflow_run_id": run.info.run_id, "model_version": version}

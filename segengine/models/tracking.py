@@ -173,6 +173,10 @@ def log_spark_model(
     import pyspark
     from mlflow.models import infer_signature
 
+    # Integer features can be null (no purchase yet); declare them as doubles, which
+    # every segengine pipeline casts anyway, so the signature admits missing values.
+    ints = [c for c, t in input_example.dtypes.items() if str(t).startswith(("int", "Int"))]
+    input_example = input_example.astype({c: "float64" for c in ints})
     signature = infer_signature(input_example, output_example)
     mlflow.set_tag(FEATURES_TAG, feature_signature(features))
     # The spark flavour still takes the artifact path positionally.
