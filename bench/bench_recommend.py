@@ -101,6 +101,10 @@ def _bench_als(spark: Any, lake: Any, config: Any, snapshot: dt.date, scale: int
 def _bench_lookalike(spark: Any, config: Any, features: Any, scale: int) -> list[dict[str, Any]]:
     from segengine.models import lookalike as lk
 
+    # Lookalikes among customers: prospects and visitors have no purchase attributes, so
+    # after mean imputation they would all sit on one point (distance 0 ties).
+    if "persona_type" in features.columns:
+        features = features.where(F.col("persona_type") == "customer")
     attrs = [a for a in LOOKALIKE_ATTRS if a in features.columns]
     vectors = lk.scale_attributes(features, attrs).cache()
     population = vectors.count()

@@ -95,6 +95,13 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         # A cluster driver has Java by construction; a local run may not.
         if not os.environ.get("SPARK_HOME") or config.spark.master:
             check_java()
+    if config.spark.master and config.spark.master.startswith("local"):
+        # Local Python workers must run this interpreter (the one with pyarrow etc.),
+        # not whatever `python3` is first on PATH.
+        import sys
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name or config.spark.app_name)
     if config.spark.master:
         builder = builder.master(config.spark.master)

@@ -121,7 +121,11 @@ def compute_membership(
 
     if aud.source == "rules":
         evaluator = evaluator or RulesEvaluator()
-        df = evaluator(spark, lake, defn, snapshot_date, resolver(spark, lake, aud.owner)).select("persona_id").distinct()
+        df = (
+            evaluator(spark, lake, defn, snapshot_date, resolver(spark, lake, aud.owner))
+            .select("persona_id")
+            .distinct()
+        )
     elif aud.source == "set_operation":
         refs = defn.get("audiences") or []
         df = combine_frames(defn.get("op", ""), [operand(r) for r in refs])

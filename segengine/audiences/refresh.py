@@ -45,7 +45,9 @@ def _refresh_one(
     if aud.synced_to:
         write_sync_drop(spark, lake, aud)
     # Later dependents read the committed membership instead of re-evaluating the plan.
-    memo[aud.audience_id] = lake.read("audience_members", version=stats["version"], partitions={"audience_id": aud.audience_id}).select("persona_id")
+    memo[aud.audience_id] = lake.read(
+        "audience_members", version=stats["version"], partitions={"audience_id": aud.audience_id}
+    ).select("persona_id")
     stats.update(
         audience_id=aud.audience_id,
         name=aud.name,

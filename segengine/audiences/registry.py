@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from segengine.config import Config
     from segengine.lake import Lake
 
 KINDS = ("static", "dynamic")
@@ -157,7 +156,7 @@ def ensure_tables(spark: SparkSession, lake: Lake) -> None:
 
 def _now() -> dt.datetime:
     # Naive UTC: Spark stores timestamps in UTC and the session may be in any zone.
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _workspace(lake: Lake, workspace: str | None) -> str:
@@ -268,7 +267,9 @@ def get_audience(
 
 def _save(spark: SparkSession, lake: Lake, aud: Audience, operation: str) -> int:
     df = spark.createDataFrame([asdict(aud)], registry_schema())
-    return lake.merge(df, "audiences", keys=["audience_id"], operation=operation, metadata={"audience_id": aud.audience_id})
+    return lake.merge(
+        df, "audiences", keys=["audience_id"], operation=operation, metadata={"audience_id": aud.audience_id}
+    )
 
 
 def _check_choice(value: str, allowed: tuple[str, ...], field: str) -> None:
@@ -316,7 +317,9 @@ def register_audience(
         updated_at=now,
     )
     spark_df = spark.createDataFrame([asdict(aud)], registry_schema())
-    lake.write(spark_df, "audiences", mode="append", operation="CREATE AUDIENCE", metadata={"audience_id": aud.audience_id})
+    lake.write(
+        spark_df, "audiences", mode="append", operation="CREATE AUDIENCE", metadata={"audience_id": aud.audience_id}
+    )
     return aud
 
 

@@ -27,9 +27,7 @@ def _check(n: int, by: str, order: str) -> None:
         raise AudienceError(f"top-N needs n >= 1, got {n}")
 
 
-def top_n_frame(
-    lake: Lake, members_df: DataFrame, n: int, by: str, order: str, snapshot_date: dt.date
-) -> DataFrame:
+def top_n_frame(lake: Lake, members_df: DataFrame, n: int, by: str, order: str, snapshot_date: dt.date) -> DataFrame:
     """The ``n`` members with the highest (desc) or lowest (asc) ``by`` on the date.
 
     Members missing from the feature partition, or with a null value, rank last;

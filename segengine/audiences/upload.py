@@ -31,7 +31,17 @@ if TYPE_CHECKING:
 ID_TYPES = ("email", "phone", "persona_id", "cookie_id")
 HEADER_ALIASES = {
     "email": {"email", "e_mail", "email_address", "emailaddress", "mail", "email_id"},
-    "phone": {"phone", "phone_number", "phonenumber", "mobile", "mobile_phone", "mobile_number", "telephone", "tel", "msisdn"},
+    "phone": {
+        "phone",
+        "phone_number",
+        "phonenumber",
+        "mobile",
+        "mobile_phone",
+        "mobile_number",
+        "telephone",
+        "tel",
+        "msisdn",
+    },
     "persona_id": {"persona_id", "personaid", "persona", "customer_id", "customerid", "customer", "id"},
     "cookie_id": {"cookie_id", "cookieid", "cookie", "visitor_id", "anonymous_id"},
 }
@@ -95,9 +105,7 @@ def _cell_text(v: Any) -> str:
     return str(v)
 
 
-def detect_id_column(
-    spark: SparkSession, lake: Lake | None, df: pd.DataFrame, source: str
-) -> tuple[str, str]:
+def detect_id_column(spark: SparkSession, lake: Lake | None, df: pd.DataFrame, source: str) -> tuple[str, str]:
     """Pick the id column and its type: by header name, then by content.
 
     Returns:
@@ -115,9 +123,9 @@ def detect_id_column(
         values = [v.strip() for v in df[c].head(_SAMPLE * 5) if v and v.strip()][:_SAMPLE]
         if not values:
             continue
-        if _share(values, lambda v: re.match(EMAIL_RE, v) is not None) >= 0.8:
+        if _share(values, lambda v: re.match(EMAIL_RE, v) is not None) >= 0.6:
             return c, "email"
-        if _share(values, _phone_shaped) >= 0.8:
+        if _share(values, _phone_shaped) >= 0.6:
             return c, "phone"
     if lake is not None and lake.exists("personas"):
         for c in columns:
@@ -172,7 +180,11 @@ def malformed_reason(raw: Column, key: Column, id_type: str) -> Column:
         bad = ~key.rlike(EMAIL_RE)
         msg = "not an email address"
     elif id_type == "phone":
-        bad = (~F.trim(raw).rlike(PHONE_CHARS_RE)) | (F.length(key) < PHONE_MIN_DIGITS) | (F.length(key) > PHONE_MAX_DIGITS)
+        bad = (
+            (~F.trim(raw).rlike(PHONE_CHARS_RE))
+            | (F.length(key) < PHONE_MIN_DIGITS)
+            | (F.length(key) > PHONE_MAX_DIGITS)
+        )
         msg = f"not a phone number ({PHONE_MIN_DIGITS}-{PHONE_MAX_DIGITS} digits)"
     else:
         bad = F.lit(False)
@@ -242,7 +254,9 @@ def upload_audience(
     rows = read_upload(path)
     if id_column is not None:
         if id_column not in rows.columns:
-            raise AudienceError(f"{src}: no column {id_column!r}; headers are {[c for c in rows.columns if c != '_line']}")
+            raise AudienceError(
+                f"{src}: no column {id_column!r}; headers are {[c for c in rows.columns if c != '_line']}"
+            )
         if id_type is None:
             raise AudienceError(f"{src}: give id_type ({', '.join(ID_TYPES)}) with id_column")
         column = id_column

@@ -1,5 +1,384 @@
-"""`segengine` commands for audience (registered on import by segengine.cli)."""
+"""`segengine audience …`: create, list, show, refresh, upload, top-N, combine, export, sync, delete."""
 
 from __future__ import annotations
 
-from segengine.cli import cli, pass_ctx  # noqa: F401
+import datetime as dt
+import getpass
+import json
+import os
+from typing import Any
+
+import click
+
+from segengine.cli import Context, cli, pass_ctx  # noqa: F401
+
+
+def _default_user() -> str:
+    return os.environ.get("SEGENGINE_USER") or getpass.getuser()
+
+
+user_option = click.option(
+    "--user", default=_default_user, show_default="$SEGENGINE_USER or the login name", help="Acting user."
+)
+date_option = click.option(
+    "--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Snapshot date YYYY-MM-DD."
+)
+kind_option = click.option("--kind", type=click.Choice(["static", "dynamic"]), default="static", show_default=True)
+vis_option = click.option("--visibility", type=click.Choice(["private", "shared"]), default="shared", show_default=True)
+
+
+def _date(value: Any) -> dt.date | None:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _echo(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@cli.group()
+def audience() -> None:
+    """Saved audiences: static and dynamic, uploads, top-N, set operations, export, sync."""
+
+
+@audience.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", default=None, help="Audience name (default: the document's name).")
+@click.option("--kind", type=click.Choice(["static", "dynamic"]), default=None, help="Default: the document's kind.")
+@click.option("--visibility", type=click.Choice(["private", "shared"]), default=None)
+@date_option
+@user_option
+@pass_ctx
+def create(
+    ctx: Context, file: str, name: str | None, kind: str | None, visibility: str | None, snapshot_date: Any, user: str
+) -> None:
+    """Save a rule-defined audience from a segment FILE (YAML or JSON)."""
+    import yaml
+
+    from segengine.audiences import create_audience
+
+    with open(file, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if not isinstance(doc, dict):
+        raise click.BadParameter(f"{file}: a segment document must be a mapping")
+    aid = create_audience(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        name or doc.get("name") or os.path.splitext(os.path.basename(file))[0],
+        user,
+        kind or doc.get("kind", "dynamic"),
+        "rules",
+        doc,
+        visibility=visibility or doc.get("visibility", "shared"),
+        snapshot_date=_date(snapshot_date),
+    )
+    click.echo(aid)
+
+
+@audience.command("list")
+@click.option(
+    "--sort", "sort_by", type=click.Choice(["updated", "size", "source", "name", "created"]), default="updated"
+)
+@user_option
+@pass_ctx
+def list_cmd(ctx: Context, sort_by: str, user: str) -> None:
+    """List the audiences you can see (sortable by size, source, updated)."""
+    from segengine.audiences import list_audiences
+
+    rows = list_audiences(ctx.spark, ctx.lake, user=user, sort_by=sort_by)
+    click.echo(f"{'name':30s} {'kind':8s} {'source':14s} {'size':>10s} {'visibility':10s} {'owner':12s} updated")
+    for r in rows:
+        size = "-" if r["size"] is None else str(r["size"])
+        lock = " [synced]" if r["synced_to"] else ""
+        click.echo(
+            f"{r['name'][:30]:30s} {r['kind']:8s} {r['source']:14s} {size:>10s} {r['visibility']:10s} "
+            f"{r['owner'][:12]:12s} {r['updated_at']}{lock}"
+        )
+
+
+@audience.command("show")
+@click.argument("name")
+@user_option
+@pass_ctx
+def show(ctx: Context, name: str, user: str) -> None:
+    """Show an audience's registry entry and latest size."""
+    from dataclasses import asdict
+
+    from segengine.audiences import get_audience
+    from segengine.audiences.registry import latest_refresh_stats
+
+    aud = get_audience(ctx.spark, ctx.lake, name, user)
+    data = asdict(aud)
+    data["definition"] = aud.definition_dict
+    data["size"], data["refreshed_for"] = latest_refresh_stats(ctx.spark, ctx.lake, [aud.audience_id]).get(
+        aud.audience_id, (None, None)
+    )
+    _echo(data)
+
+
+@audience.command("preview")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True)
+@user_option
+@pass_ctx
+def preview(ctx: Context, name: str, limit: int, user: str) -> None:
+    """Print the first members (by persona_id)."""
+    from segengine.audiences import members
+
+    for r in members(ctx.spark, ctx.lake, name, user).orderBy("persona_id").limit(limit).collect():
+        click.echo(f"{r['persona_id']}\t{r['since']}")
+
+
+@audience.command("count")
+@click.argument("name")
+@user_option
+@pass_ctx
+def count(ctx: Context, name: str, user: str) -> None:
+    """Print the number of members."""
+    from segengine.audiences import members
+
+    click.echo(members(ctx.spark, ctx.lake, name, user).count())
+
+
+@audience.command("refresh")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Snapshot date YYYY-MM-DD."
+)
+@pass_ctx
+def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: Any) -> None:
+    """Refresh NAMES (default: every dynamic audience) for a date; prints size/added/removed."""
+    from segengine.audiences import refresh_all
+
+    _echo(refresh_all(ctx.spark, ctx.lake, ctx.config, _date(snapshot_date), only=list(names) or None))
+
+
+@audience.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True)
+@click.option("--column", default=None, help="Id column (default: detected by header and content).")
+@click.option("--id-type", type=click.Choice(["email", "phone", "persona_id", "cookie_id"]), default=None)
+@click.option("--rejects", default=None, help="CSV of malformed/unmatched rows (default: <file>.rejected.csv).")
+@vis_option
+@date_option
+@user_option
+@pass_ctx
+def upload(
+    ctx: Context,
+    file: str,
+    name: str,
+    column: str | None,
+    id_type: str | None,
+    rejects: str | None,
+    visibility: str,
+    snapshot_date: Any,
+    user: str,
+) -> None:
+    """Create a static audience from a CSV/Excel list of emails, phones, persona or cookie ids."""
+    from segengine.audiences import upload_audience
+
+    _echo(
+        upload_audience(
+            ctx.spark,
+            ctx.lake,
+            ctx.config,
+            file,
+            name,
+            user,
+            visibility,
+            column,
+            id_type,
+            rejects,
+            _date(snapshot_date),
+        )
+    )
+
+
+@audience.command("top")
+@click.argument("source")
+@click.option("-n", "n", type=int, required=True, help="How many members.")
+@click.option("--by", required=True, help="Catalog attribute to rank by.")
+@click.option("--order", type=click.Choice(["asc", "desc"]), default="desc", show_default=True)
+@click.option("--name", required=True, help="Name of the new audience.")
+@click.option("--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@kind_option
+@vis_option
+@user_option
+@pass_ctx
+def top(
+    ctx: Context,
+    source: str,
+    n: int,
+    by: str,
+    order: str,
+    name: str,
+    snapshot_date: Any,
+    kind: str,
+    visibility: str,
+    user: str,
+) -> None:
+    """Save the top N of audience SOURCE by an attribute as a new audience."""
+    from segengine.audiences import top_n_audience
+
+    click.echo(
+        top_n_audience(
+            ctx.spark, ctx.lake, ctx.config, source, n, by, order, name, user, kind, visibility, _date(snapshot_date)
+        )
+    )
+
+
+@audience.command("combine")
+@click.argument("op", type=click.Choice(["intersect", "merge", "exclude"]))
+@click.argument("audiences", nargs=-1, required=True)
+@click.option("--name", required=True, help="Name of the new audience.")
+@kind_option
+@vis_option
+@date_option
+@user_option
+@pass_ctx
+def combine(
+    ctx: Context,
+    op: str,
+    audiences: tuple[str, ...],
+    name: str,
+    kind: str,
+    visibility: str,
+    snapshot_date: Any,
+    user: str,
+) -> None:
+    """Intersect, merge or exclude AUDIENCES (exclude: first minus the rest) into a new audience."""
+    from segengine.audiences import combine_audiences
+
+    click.echo(
+        combine_audiences(
+            ctx.spark, ctx.lake, ctx.config, op, list(audiences), name, user, kind, visibility, _date(snapshot_date)
+        )
+    )
+
+
+@audience.command("export")
+@click.argument("name")
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--columns", default=None, help="Comma-separated catalog attributes.")
+@click.option("--single-file", is_flag=True, help="CSV: one file instead of a directory of parts.")
+@click.option("--no-recommendations", is_flag=True, help="Leave out product_1..product_10.")
+@date_option
+@user_option
+@pass_ctx
+def export(
+    ctx: Context,
+    name: str,
+    path: str,
+    fmt: str,
+    columns: str | None,
+    single_file: bool,
+    no_recommendations: bool,
+    snapshot_date: Any,
+    user: str,
+) -> None:
+    """Export an audience to CSV or Excel with chosen columns and recommended products."""
+    from segengine.audiences import export_audience
+
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    _echo(
+        export_audience(
+            ctx.spark,
+            ctx.lake,
+            ctx.config,
+            name,
+            path,
+            fmt,
+            cols,
+            user,
+            _date(snapshot_date),
+            single_file,
+            not no_recommendations,
+        )
+    )
+
+
+@audience.command("sync")
+@click.argument("name")
+@click.option("--to", "destination", required=True, help="File-drop path/URI rewritten on every refresh.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@user_option
+@pass_ctx
+def sync(ctx: Context, name: str, destination: str, fmt: str, user: str) -> None:
+    """Sync an audience to a file drop (locks it against edits and deletion)."""
+    from segengine.audiences import set_sync
+
+    set_sync(ctx.spark, ctx.lake, name, user, destination, fmt)
+    click.echo(f"{name}: synced to {destination} ({fmt}); locked until `segengine audience unsync`")
+
+
+@audience.command("unsync")
+@click.argument("name")
+@user_option
+@pass_ctx
+def unsync(ctx: Context, name: str, user: str) -> None:
+    """Turn sync off (unlocks the audience)."""
+    from segengine.audiences import set_sync
+
+    set_sync(ctx.spark, ctx.lake, name, user, None)
+    click.echo(f"{name}: sync off")
+
+
+@audience.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@user_option
+@pass_ctx
+def rename(ctx: Context, name: str, new_name: str, user: str) -> None:
+    """Rename an audience (owner only; not while synced)."""
+    from segengine.audiences import update_audience
+
+    update_audience(ctx.spark, ctx.lake, name, user, name=new_name)
+    click.echo(new_name)
+
+
+@audience.command("delete")
+@click.argument("name")
+@user_option
+@pass_ctx
+def delete(ctx: Context, name: str, user: str) -> None:
+    """Delete an audience (history stays readable by Delta time travel)."""
+    from segengine.audiences import delete_audience
+
+    aud = delete_audience(ctx.spark, ctx.lake, name, user)
+    click.echo(f"deleted {aud.name} ({aud.audience_id})")
+
+
+@audience.command("changes")
+@click.argument("name")
+@click.option("--days", default=30, show_default=True, help="Window ending at --date.")
+@click.option("--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@user_option
+@pass_ctx
+def changes(ctx: Context, name: str, days: int, snapshot_date: Any, user: str) -> None:
+    """Members who joined and left in the last DAYS days (from the change log)."""
+    from pyspark.sql import functions as F
+
+    from segengine.audiences import get_audience
+
+    aud = get_audience(ctx.spark, ctx.lake, name, user)
+    end = _date(snapshot_date)
+    df = (
+        ctx.lake.read("audience_changes")
+        .filter(
+            (F.col("audience_id") == aud.audience_id)
+            & F.col("snapshot_date").between(end - dt.timedelta(days=days), end)
+        )
+        .groupBy("change")
+        .count()
+    )
+    got = {r["change"]: r["count"] for r in df.collect()}
+    _echo(
+        {
+            "audience": aud.name,
+            "from": end - dt.timedelta(days=days),
+            "to": end,
+            "added": got.get("added", 0),
+            "removed": got.get("removed", 0),
+        }
+    )

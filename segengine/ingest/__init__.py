@@ -136,7 +136,11 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
             if _partition_cols(table):
                 # One file per partition value instead of one per task and value.
                 good = good.repartition(*_partition_cols(table))
-            version = lake.merge(good, table, keys=list(tc.key), operation="INGEST")
+            if lake.exists(table):
+                version = lake.merge(good, table, keys=list(tc.key), operation="INGEST")
+            else:
+                # First load: keys are already unique (flag_duplicates), so skip merge's check.
+                version = lake.write(good, table, mode="append", operation="INGEST")
             if any(b for _, b in per_file.values()):
                 if redelivered:
                     # The same file again: its old rejections are replaced, not repeated.

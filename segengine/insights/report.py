@@ -125,6 +125,23 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
         .select("snapshot_date", "dimension", "segment", "size")
         .collect()
     ]
+    if lake.exists("audience_refreshes") and lake.exists("audiences"):
+        # Each refresh records the audience's size on its date: a true history, unlike
+        # audience_members (current membership only). It replaces the audience rows above.
+        refreshes = lake.read("audience_refreshes").where(F.col("snapshot_date") <= F.lit(snapshot_date))
+        sizes = refreshes.groupBy("audience_id", "snapshot_date").agg(F.max_by("size", "refreshed_at").alias("size"))
+        registry = lake.read("audiences")
+        if "deleted" in registry.columns:
+            registry = registry.where(~F.coalesce(F.col("deleted"), F.lit(False)))
+        names = registry.select("audience_id", "name").dropDuplicates(["audience_id"])
+        refreshed = [
+            {**r.asDict(), "dimension": "audience"}
+            for r in sizes.join(names, "audience_id")
+            .select("snapshot_date", F.col("name").alias("segment"), "size")
+            .collect()
+        ]
+        if refreshed:
+            history = [h for h in history if h["dimension"] != "audience"] + refreshed
     matrix: list[dict[str, Any]] = []
     if lake.exists("insights_migrations"):
         matrix = [r.asDict() for r in lake.read("insights_migrations", partitions={"to_date": snapshot_date}).collect()]

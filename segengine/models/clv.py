@@ -197,7 +197,11 @@ def clv_pipeline(config: Config, features: Sequence[str]) -> Any:
         )
     else:
         raise ConfigError(f"clv.algorithm: expected gbt or rf, got {cfg.algorithm!r}")
-    clip = SQLTransformer(statement="SELECT *, greatest(clv_raw, 0D) AS clv_prediction FROM __THIS__")
+    # Spend cannot be negative. ``prediction`` duplicates it because MLflow's pyfunc
+    # wrapper (serving, mlflow.models.predict) returns the column of that name.
+    clip = SQLTransformer(
+        statement="SELECT *, greatest(clv_raw, 0D) AS clv_prediction, greatest(clv_raw, 0D) AS prediction FROM __THIS__"
+    )
     return Pipeline(stages=[prep, assembler, reg, clip])
 
 

@@ -168,6 +168,13 @@ class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable, Defa
         kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
         return self._set(**kwargs)
 
+    def getOutputCol(self) -> str:
+        return self.getOrDefault(self.outputCol)
+
+    def setOutputCol(self, value: str) -> SegmentNamer:
+        """Rename the name column (MLflow's pyfunc wrapper calls this on the last stage)."""
+        return self._set(outputCol=value)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         from pyspark.ml.functions import vector_to_array
         from pyspark.sql import functions as F

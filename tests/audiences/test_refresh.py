@@ -55,7 +55,15 @@ def test_refresh_all_prepares_views_once_and_orders_dependencies(spark, features
     lake = features
     big = create_audience(spark, lake, config, "big", "ann", "dynamic", "rules", BIG_SPENDERS, evaluator=stub)
     fr = create_audience(
-        spark, lake, config, "frequent", "ann", "dynamic", "rules", {"attr": "frequency", "op": ">=", "value": 2}, evaluator=stub
+        spark,
+        lake,
+        config,
+        "frequent",
+        "ann",
+        "dynamic",
+        "rules",
+        {"attr": "frequency", "op": ">=", "value": 2},
+        evaluator=stub,
     )
     # "a_both" sorts first by name but depends on the other two.
     create_audience(
@@ -130,3 +138,18 @@ def test_two_racing_refreshes_leave_one_consistent_membership(spark, features, c
     state = {p for p, n in net.items() if n == 1}
     assert sorted(state) == final
     assert all(n in (0, 1) for n in net.values())
+
+
+def test_refresh_with_the_real_rule_compiler(spark, features, config):
+    lake = features
+    doc = {
+        "name": "Big French",
+        "kind": "dynamic",
+        "where": {
+            "all": [{"attr": "monetary", "op": ">=", "value": 100}, {"attr": "country", "op": "=", "value": "FR"}]
+        },
+    }
+    aid = create_audience(spark, lake, config, "big_fr", "ann", "dynamic", "rules", doc)
+    out = refresh_all(spark, lake, config, D1)
+    assert [(a["name"], a["size"], a["added"]) for a in out["audiences"]] == [("big_fr", 2, 2)]
+    assert ids(members(spark, lake, aid)) == ["p1", "p3"]

@@ -111,3 +111,16 @@ def test_report_renders_in_headless_chromium_without_errors(report_path, tmp_pat
         assert re.search(rf'<figure class="chart" id="chart-{name}" data-chart="{name}" data-rendered="yes"', dom), name
     console_errors = [ln for ln in done.stderr.splitlines() if "Uncaught" in ln or ("CONSOLE" in ln and "ERROR" in ln)]
     assert console_errors == []
+
+
+def test_audience_history_comes_from_refreshes_when_recorded(spark, two_snapshots, report_path):
+    from segengine.insights.report import collect_report_data
+
+    refreshes = spark.createDataFrame(
+        [("A1", D1, 7, dt.datetime(2025, 1, 1, 6)), ("A1", D2, 9, dt.datetime(2025, 7, 1, 6))],
+        "audience_id string, snapshot_date date, size long, refreshed_at timestamp",
+    )
+    two_snapshots.write(refreshes, "audience_refreshes", mode="overwrite")
+    history = collect_report_data(spark, two_snapshots, D2)["history"]
+    audience = sorted((h["snapshot_date"], h["segment"], h["size"]) for h in history if h["dimension"] == "audience")
+    assert audience == [(D1, "Big <spenders>", 7), (D2, "Big <spenders>", 9)]
