@@ -24,7 +24,11 @@ def test_notebook_is_stored_without_outputs(name):
 
 @pytest.mark.slow
 def test_notebooks_run_top_to_bottom(tmp_path, monkeypatch):
-    """One warehouse for both: the second reuses the first's features (as a user would)."""
+    """One warehouse for both: the second reuses the first's features (as a user would).
+
+    Slow (two kernels each with its own local Spark, model training): deselect with
+    ``-m "not slow"`` for a quick run.
+    """
     import nbformat
     from nbclient import NotebookClient
 

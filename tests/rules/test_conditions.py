@@ -77,7 +77,12 @@ def test_deeply_nested_conditions_evaluate_like_boolean_logic(select_ids):
     cond = {
         "not": {
             "any": [
-                {"all": [{"attr": "fit_score", "op": ">", "value": 60}, {"not": {"attr": "plan", "op": "=", "value": "basic"}}]},
+                {
+                    "all": [
+                        {"attr": "fit_score", "op": ">", "value": 60},
+                        {"not": {"attr": "plan", "op": "=", "value": "basic"}},
+                    ]
+                },
                 {"attr": "fit_score", "op": "is_null"},
             ]
         }
@@ -87,7 +92,10 @@ def test_deeply_nested_conditions_evaluate_like_boolean_logic(select_ids):
 
 
 def test_persona_types_restrict_the_segment(select_ids):
-    assert select_ids({"persona_types": ["customer"], "where": {"attr": "fit_score", "op": ">=", "value": 70}}) == ["p1", "p5"]
+    assert select_ids({"persona_types": ["customer"], "where": {"attr": "fit_score", "op": ">=", "value": 70}}) == [
+        "p1",
+        "p5",
+    ]
     assert select_ids({"persona_types": ["prospect", "visitor"]}) == ["p3", "p4"]
 
 
@@ -174,7 +182,10 @@ SAVED = {
     "shoe_buyers": {"name": "Shoe buyers", "where": {"purchased": {"category": "Shoes"}}},
     "best_fit": {"name": "Best fit", "top": {"n": 1, "by": "fit_score"}},
     "loop_a": {"name": "loop a", "where": {"in_segment": "loop_b"}},
-    "loop_b": {"name": "loop b", "where": {"all": [{"attr": "fit_score", "op": ">", "value": 1}, {"in_segment": "loop_a"}]}},
+    "loop_b": {
+        "name": "loop b",
+        "where": {"all": [{"attr": "fit_score", "op": ">", "value": 1}, {"in_segment": "loop_a"}]},
+    },
 }
 
 
@@ -197,7 +208,10 @@ def test_in_segment_keeps_the_saved_segments_top_n(select_ids):
 def test_segment_cycle_is_reported_with_the_chain():
     from segengine.rules import compile_segment
 
-    with pytest.raises(SegmentDefinitionError, match=r"segment 'loop b': where\.all\[1\]\.in_segment: .*cycle: loop_a -> loop_b -> loop_a$"):
+    with pytest.raises(
+        SegmentDefinitionError,
+        match=r"segment 'loop b': where\.all\[1\]\.in_segment: .*cycle: loop_a -> loop_b -> loop_a$",
+    ):
         compile_segment({"name": "loop a", "where": {"in_segment": "loop_b"}}, "2025-06-30", resolver=resolve)
 
 
@@ -211,7 +225,10 @@ def test_segment_referring_to_itself_is_a_cycle():
 def test_unknown_segment_names_the_path():
     from segengine.rules import compile_segment
 
-    doc = {"name": "x", "where": {"all": [{"attr": "fit_score", "op": ">", "value": 1}, {"not": {"in_segment": "nope"}}]}}
+    doc = {
+        "name": "x",
+        "where": {"all": [{"attr": "fit_score", "op": ">", "value": 1}, {"not": {"in_segment": "nope"}}]},
+    }
     with pytest.raises(SegmentDefinitionError, match=r"where\.all\[1\]\.not\.in_segment: unknown segment 'nope'"):
         compile_segment(doc, "2025-06-30", resolver=resolve)
 

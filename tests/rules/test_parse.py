@@ -49,22 +49,37 @@ def test_valid_document_parses_to_typed_ast():
 
 
 def test_unknown_attribute_names_path_and_closest_names():
-    msg = error_of(seg({"all": [{"attr": "fit_score", "op": ">", "value": 1}, {"any": [{"attr": "fit_scor", "op": "=", "value": 1}]}]}))
+    msg = error_of(
+        seg(
+            {
+                "all": [
+                    {"attr": "fit_score", "op": ">", "value": 1},
+                    {"any": [{"attr": "fit_scor", "op": "=", "value": 1}]},
+                ]
+            }
+        )
+    )
     assert "where.all[1].any[0].attr: unknown attribute 'fit_scor' (did you mean fit_score" in msg
 
 
 def test_bookkeeping_column_is_not_usable_in_rules():
-    assert "where.attr: is not usable in rules 'snapshot_date'" in error_of(seg({"attr": "snapshot_date", "op": "=", "value": "2025-01-01"}))
+    assert "where.attr: is not usable in rules 'snapshot_date'" in error_of(
+        seg({"attr": "snapshot_date", "op": "=", "value": "2025-01-01"})
+    )
 
 
 def test_operator_not_allowed_for_the_type_lists_allowed_ones():
     msg = error_of(seg({"attr": "consent_email", "op": ">", "value": True}))
     assert "where.op: operator '>' is not allowed for boolean attribute 'consent_email'; expected one of: =, !=" in msg
-    assert "not allowed for string attribute 'plan'" in error_of(seg({"attr": "plan", "op": "between", "value": ["a", "b"]}))
+    assert "not allowed for string attribute 'plan'" in error_of(
+        seg({"attr": "plan", "op": "between", "value": ["a", "b"]})
+    )
 
 
 def test_unknown_operator_suggests_the_closest():
-    assert "unknown operator string 'startswith' (did you mean starts_with" in error_of(seg({"attr": "email", "op": "startswith", "value": "a"}))
+    assert "unknown operator string 'startswith' (did you mean starts_with" in error_of(
+        seg({"attr": "email", "op": "startswith", "value": "a"})
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,13 +90,25 @@ def test_unknown_operator_suggests_the_closest():
         ({"attr": "fit_score", "op": ">=", "value": float("nan")}, "where.value: expected a finite number"),
         ({"attr": "plan", "op": "=", "value": 3}, "where.value: expected a string, got integer 3 (quote it in YAML)"),
         ({"attr": "plan", "op": "=", "value": "gold"}, "where.value: 'gold' is not a value of 'plan'"),
-        ({"attr": "plan", "op": "in", "value": ["free", "platinum"]}, "where.value[1]: 'platinum' is not a value of 'plan'"),
+        (
+            {"attr": "plan", "op": "in", "value": ["free", "platinum"]},
+            "where.value[1]: 'platinum' is not a value of 'plan'",
+        ),
         ({"attr": "consent_email", "op": "=", "value": "yes"}, "where.value: expected true or false"),
-        ({"attr": "last_purchase_date", "op": "before", "value": "01/02/2025"}, "where.value: expected a date YYYY-MM-DD"),
-        ({"attr": "last_purchase_date", "op": "within_last_days", "value": -1}, "where.value: expected an integer >= 0"),
+        (
+            {"attr": "last_purchase_date", "op": "before", "value": "01/02/2025"},
+            "where.value: expected a date YYYY-MM-DD",
+        ),
+        (
+            {"attr": "last_purchase_date", "op": "within_last_days", "value": -1},
+            "where.value: expected an integer >= 0",
+        ),
         ({"attr": "fit_score", "op": "between", "value": [70]}, "where.value: operator 'between' expects [low, high]"),
         ({"attr": "fit_score", "op": "between", "value": [70, 10]}, "where.value: expected low <= high"),
-        ({"attr": "fit_score", "op": "in", "value": []}, "where.value: operator 'in' needs at least one value, got an empty list"),
+        (
+            {"attr": "fit_score", "op": "in", "value": []},
+            "where.value: operator 'in' needs at least one value, got an empty list",
+        ),
         ({"attr": "email", "op": "contains", "value": ""}, "where.value: expected a non-empty string"),
         ({"attr": "email", "op": "is_null", "value": "x"}, "where.value: operator 'is_null' takes no value"),
         ({"attr": "fit_score", "op": ">="}, "where.value: missing value for operator '>='"),
@@ -102,7 +129,10 @@ def test_wrong_values_name_the_path_and_the_expectation(cond, expected):
         ({"all": ["fit_score > 3"]}, "where.all[0]: expected a condition (a mapping"),
         ({"attr": "fit_score", "op": ">", "value": 1, "not": {}}, "a condition has exactly one kind"),
         ({"purchased": {"colour": "red"}}, "where.purchased.colour: unknown key 'colour'"),
-        ({"purchased": {}, "within_days": 3, "between": ["2025-01-01", "2025-02-01"]}, "where.between: give either within_days or between"),
+        (
+            {"purchased": {}, "within_days": 3, "between": ["2025-01-01", "2025-02-01"]},
+            "where.between: give either within_days or between",
+        ),
         ({"purchased": {}, "between": ["2025-03-01", "2025-02-01"]}, "where.between: expected first_date <= last_date"),
         ({"purchased": {}, "min_count": 0}, "where.min_count: expected an integer >= 1"),
         ({"purchased": {}, "min_count": 3, "max_count": 2}, "where.max_count: expected an integer >= 3"),
@@ -111,7 +141,10 @@ def test_wrong_values_name_the_path_and_the_expectation(cond, expected):
         ({"did": "add_to_kart"}, "where.did: unknown event type 'add_to_kart' (did you mean add_to_cart?)"),
         ({"did": {"product": "P1"}}, "where.did: missing event type"),
         ({"clv_percentile": {"lowest": 120}}, "where.clv_percentile.lowest: expected a number <= 100"),
-        ({"clv_percentile": {"lowest": 5, "highest": 5}}, "where.clv_percentile: expected exactly one of lowest or highest"),
+        (
+            {"clv_percentile": {"lowest": 5, "highest": 5}},
+            "where.clv_percentile: expected exactly one of lowest or highest",
+        ),
         ({"recommended": "P1", "min_score": 101}, "where.min_score: expected an integer <= 100"),
         ({"in_segment": ""}, "where.in_segment: expected a non-empty string"),
         ({"in_ai_segment": []}, "where.in_ai_segment: expected at least one value"),
@@ -128,9 +161,15 @@ def test_condition_kind_errors_name_the_path(cond, expected):
         ({"name": "x", "wher": {}}, "wher: unknown key 'wher' in a segment document (did you mean where"),
         ({"name": "x", "kind": "live"}, "kind: expected one of static, dynamic"),
         ({"name": "x", "visibility": "public"}, "visibility: expected one of private, shared"),
-        ({"name": "x", "persona_types": ["customers"]}, "persona_types[0]: unknown persona type 'customers' (did you mean customer"),
+        (
+            {"name": "x", "persona_types": ["customers"]},
+            "persona_types[0]: unknown persona type 'customers' (did you mean customer",
+        ),
         ({"name": "x", "top": {"n": 0, "by": "monetary"}}, "top.n: expected an integer >= 1"),
-        ({"name": "x", "top": {"n": 5, "by": "plan"}}, "top.by: attribute 'plan' is string; expected one of: integer, double"),
+        (
+            {"name": "x", "top": {"n": 5, "by": "plan"}},
+            "top.by: attribute 'plan' is string; expected one of: integer, double",
+        ),
         ({"name": "x", "top": {"n": 5, "by": "monetary", "order": "up"}}, "top.order: expected asc or desc"),
         ({"name": "x", "top": {"n": 5}}, "top.by: missing by"),
         (["name", "x"], "<segment>: expected a mapping, YAML/JSON text or a file path, got list"),
@@ -174,7 +213,9 @@ def test_yaml_errors_carry_the_line_number(tmp_path):
 
 def test_yaml_syntax_error_and_duplicate_key_are_reported_with_lines():
     assert "<segment> line 3: not valid YAML/JSON: expected ','" in error_of("name: x\nwhere: [unclosed\n")
-    assert "<segment> line 3: name: key given twice" in error_of("name: x\nwhere: {attr: fit_score, op: is_null}\nname: y\n")
+    assert "<segment> line 3: name: key given twice" in error_of(
+        "name: x\nwhere: {attr: fit_score, op: is_null}\nname: y\n"
+    )
 
 
 def test_json_text_and_yaml_dates_are_accepted(tmp_path):

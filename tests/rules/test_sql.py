@@ -70,7 +70,25 @@ def test_expression_tree_refuses_operators_and_functions_outside_its_closed_sets
 
 
 # Fragments that break naive quoting, mixed with arbitrary (valid UTF-8) text.
-HOSTILE_FRAGMENTS = ["'", '"', "`", "\\", ";", "--", "/*", "*/", "\n", "\r", "\t", "\x00", "${x}", "\\u0027", "%", "_", "''"]
+HOSTILE_FRAGMENTS = [
+    "'",
+    '"',
+    "`",
+    "\\",
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "\n",
+    "\r",
+    "\t",
+    "\x00",
+    "${x}",
+    "\\u0027",
+    "%",
+    "_",
+    "''",
+]
 HOSTILE = st.lists(
     st.one_of(st.sampled_from(HOSTILE_FRAGMENTS), st.text(st.characters(codec="utf-8"), max_size=4)), max_size=8
 ).map("".join)
