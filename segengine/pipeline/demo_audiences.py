@@ -62,56 +62,103 @@ def build_demo_audiences(
     made["upload"] = up["audience_id"]
     echo(f"   upload: {up}")
     made["top_n"] = top_n_audience(
-        spark, lake, config, made["dynamic"], 100, "clv_predicted", "desc", "Top 100 churn risks by CLV", OWNER,
+        spark,
+        lake,
+        config,
+        made["dynamic"],
+        100,
+        "clv_predicted",
+        "desc",
+        "Top 100 churn risks by CLV",
+        OWNER,
         snapshot_date=snapshot_date,
     )
     made["exclude"] = combine_audiences(
-        spark, lake, config, "exclude", [made["dynamic"], made["upload"]], "Churn risk without VIPs", OWNER,
-        kind="dynamic", snapshot_date=snapshot_date,
+        spark,
+        lake,
+        config,
+        "exclude",
+        [made["dynamic"], made["upload"]],
+        "Churn risk without VIPs",
+        OWNER,
+        kind="dynamic",
+        snapshot_date=snapshot_date,
     )
     made["intersect"] = combine_audiences(
-        spark, lake, config, "intersect", [made["sales"], made["dynamic"]], "Sales opportunity at risk", OWNER,
+        spark,
+        lake,
+        config,
+        "intersect",
+        [made["sales"], made["dynamic"]],
+        "Sales opportunity at risk",
+        OWNER,
         snapshot_date=snapshot_date,
     )
     return made
 
 
 def finish_demo_audiences(
-    spark: Any, lake: Any, config: Any, snapshot_date: dt.date, made: dict[str, Any], echo: Callable[[str], None] = print
+    spark: Any,
+    lake: Any,
+    config: Any,
+    snapshot_date: dt.date,
+    made: dict[str, Any],
+    echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """After the second day's refresh: show changes, export, expand a lookalike."""
     from pyspark.sql import functions as F
 
-    from segengine.audiences import create_audience, export_audience, list_audiences, members
+    from segengine.audiences import export_audience, list_audiences
 
     out: dict[str, Any] = {}
     changes = lake.read("audience_changes").filter(F.col("snapshot_date") == F.lit(snapshot_date))
     echo("   changes on the second day (added / removed per audience):")
     changes.groupBy("audience_id", "change").count().orderBy("audience_id", "change").show(truncate=False)
-    for aud in list_audiences(spark, lake, user=OWNER):
-        echo(f"   audience {getattr(aud, 'name', aud)}")
+    for aud in list_audiences(spark, lake, user=OWNER, sort_by="size"):
+        echo(
+            f"   audience {aud.get('name')!s:32s} {aud.get('kind')!s:8s} {aud.get('source')!s:14s} size={aud.get('size')}"
+        )
     export_dir = os.path.join(config.warehouse_uri, "exports")
     out["csv"] = export_audience(
-        spark, lake, config, made["dynamic"], os.path.join(export_dir, "churn_risk.csv"), "csv",
-        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"], single_file=True,
-        user=OWNER, snapshot_date=snapshot_date,
+        spark,
+        lake,
+        config,
+        made["dynamic"],
+        os.path.join(export_dir, "churn_risk.csv"),
+        "csv",
+        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"],
+        single_file=True,
+        user=OWNER,
+        snapshot_date=snapshot_date,
     )
     out["xlsx"] = export_audience(
-        spark, lake, config, made["dynamic"], os.path.join(export_dir, "churn_risk.xlsx"), "xlsx",
-        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"], user=OWNER,
+        spark,
+        lake,
+        config,
+        made["dynamic"],
+        os.path.join(export_dir, "churn_risk.xlsx"),
+        "xlsx",
+        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"],
+        user=OWNER,
         snapshot_date=snapshot_date,
     )
     echo(f"   exported: {out['csv']['path']} ({out['csv']['rows']} rows), {out['xlsx']['path']}")
-    from segengine.models.lookalike import expand
+    from segengine.models.lookalike import expand_audience
 
-    seed = members(spark, lake, made["sales"], user=OWNER).select("persona_id")
     by = ["recency_days", "frequency", "monetary", "tenure_days", "engagement_score"]
-    look = expand(spark, lake, config, seed, 500, by, snapshot_date)
-    out["lookalike"] = create_audience(
-        spark, lake, config, "Sales opportunity lookalike", OWNER, "static", "lookalike",
-        {"seed": made["sales"], "size": 500, "by": by}, members=look.select("persona_id"), snapshot_date=snapshot_date,
+    out["lookalike"] = expand_audience(
+        spark,
+        lake,
+        config,
+        made["sales"],
+        500,
+        by,
+        snapshot_date,
+        name="Sales opportunity lookalike",
+        owner=OWNER,
+        user=OWNER,
     )
-    echo(f"   lookalike of 'Sales opportunity': {look.count()} personas")
+    echo(f"   lookalike of 'Sales opportunity': {out['lookalike']}")
     return out
 
 
