@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from conftest import SNAPSHOT
+from .conftest import SNAPSHOT
 
 
 def _load_bronze(lake, bronze):

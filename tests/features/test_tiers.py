@@ -3,7 +3,7 @@
 import datetime as dt
 
 from chispa import assert_df_equality
-from conftest import SNAPSHOT
+from .conftest import SNAPSHOT
 
 from segengine.features import tiers
 
