@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SEG := $(VENV)/bin/segengine
 DEMO_DIR ?= demo
-DEMO_PERSONAS ?= 20000
+DEMO_PERSONAS ?= 3000
 PYTEST_ARGS ?=
 
 .PHONY: help setup setup-dev check-java demo test bench bench-scale lint format package clean
