@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def session_dir():
     path = Path(tempfile.mkdtemp(prefix="segengine-tests-"))

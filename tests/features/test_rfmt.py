@@ -3,6 +3,7 @@
 import datetime as dt
 
 from chispa import assert_df_equality
+
 from .conftest import SNAPSHOT, ts
 
 RFMT_COLS = ["persona_id", "recency_days", "frequency", "monetary", "tenure_days"]

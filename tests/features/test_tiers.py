@@ -3,9 +3,10 @@
 import datetime as dt
 
 from chispa import assert_df_equality
-from .conftest import SNAPSHOT
 
 from segengine.features import tiers
+
+from .conftest import SNAPSHOT
 
 
 def test_value_tier_top_20_middle_30_rest_50_among_customers(spark):
