@@ -23,17 +23,20 @@ def build_demo_audiences(
 ) -> dict[str, Any]:
     """Create static, dynamic, uploaded, top-N and set-operation audiences on ``snapshot_date``."""
     from segengine.audiences import combine_audiences, create_audience, top_n_audience, upload_audience
-    from segengine.rules import evaluate_segment, parse_segment
+    from segengine.rules import directory_resolver, evaluate_segment, parse_segment
 
     made: dict[str, Any] = {}
     for file_name in sorted(os.listdir(_segments_dir())):
         doc = _segment_doc(config, file_name)
         seg = parse_segment(doc)
-        counts = evaluate_segment(spark, lake, seg, snapshot_date).groupBy("persona_type").count().collect()
+        files = directory_resolver(_segments_dir())
+        counts = (
+            evaluate_segment(spark, lake, seg, snapshot_date, resolver=files).groupBy("persona_type").count().collect()
+        )
         echo(f"   segment {file_name:34s} " + ", ".join(f"{r['persona_type']}={r['count']}" for r in counts))
     churn = _segment_doc(config, "churn_risk.yaml")
     made["dynamic"] = create_audience(
-        spark, lake, config, "Churn risk (dynamic)", OWNER, "dynamic", "rules", churn, snapshot_date=snapshot_date
+        spark, lake, config, "churn_risk", OWNER, "dynamic", "rules", churn, snapshot_date=snapshot_date
     )
     made["static"] = create_audience(
         spark, lake, config, "Churn risk frozen", OWNER, "static", "rules", churn, snapshot_date=snapshot_date
