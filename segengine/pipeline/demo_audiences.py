@@ -161,7 +161,7 @@ def finish_demo_audiences(
         owner=OWNER,
         user=OWNER,
     )
-    echo(f"   lookalike of 'Sales opportunity': {out['lookalike']}")
+    echo(f"   lookalike of 'churn_risk': {out['lookalike']}")
     return out
 
 
