@@ -153,11 +153,11 @@ def finish_demo_audiences(
         spark,
         lake,
         config,
-        made["sales"],
+        made["dynamic"],
         500,
         by,
         snapshot_date,
-        name="Sales opportunity lookalike",
+        name="Churn risk lookalike",
         owner=OWNER,
         user=OWNER,
     )
