@@ -42,7 +42,7 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
         return result
 
     gen = measure("generate+ingest", generate_bronze, spark, lake, config, scale)
-    lines = gen.get("order_lines") if isinstance(gen, dict) else None
+    lines = gen["generate"]["rows"]["order_lines"]
     rows.append(
         {"benchmark": "pipeline", "metric": "order lines generated", "value": str(lines), "unit": "rows", "notes": ""}
     )

@@ -166,12 +166,14 @@ def _workspace(lake: Lake, workspace: str | None) -> str:
     return cfg.audiences.workspace if cfg is not None else "default"
 
 
-def _rows(spark: SparkSession, lake: Lake, workspace: str, include_deleted: bool = False) -> list[Audience]:
+def _rows(
+    spark: SparkSession, lake: Lake, workspace: str, include_deleted: bool = False, version: int | None = None
+) -> list[Audience]:
     """Every registry row of a workspace (the registry is small: collecting is fine)."""
     from pyspark.sql import functions as F
 
     ensure_tables(spark, lake)
-    df = lake.read("audiences").filter(F.col("workspace") == F.lit(workspace))
+    df = lake.read("audiences", version=version).filter(F.col("workspace") == F.lit(workspace))
     if not include_deleted:
         df = df.filter(~F.coalesce(F.col("deleted"), F.lit(False)))
     return [Audience(**r.asDict()) for r in df.collect()]
@@ -301,6 +303,7 @@ def register_audience(
     if not owner:
         raise AudienceError(f"audience {name!r}: an owner is required")
     ws = _workspace(lake, workspace)
+    name = name.strip()
     if any(a.name == name for a in _rows(spark, lake, ws)):
         raise AudienceError(f"an audience named {name!r} already exists in workspace {ws!r}")
     now = _now()
@@ -317,10 +320,30 @@ def register_audience(
         updated_at=now,
     )
     spark_df = spark.createDataFrame([asdict(aud)], registry_schema())
-    lake.write(
+    version = lake.write(
         spark_df, "audiences", mode="append", operation="CREATE AUDIENCE", metadata={"audience_id": aud.audience_id}
     )
+    _settle_name_race(spark, lake, aud, version)
     return aud
+
+
+def _settle_name_race(spark: SparkSession, lake: Lake, aud: Audience, version: int) -> None:
+    """Two creations of one name that both passed the check: the later commit loses.
+
+    Appends never conflict in Delta, so the name check before the write cannot see a
+    creation committed between that check and this commit. The version just before
+    ours holds every commit that won the race against us: if the name is taken there,
+    our row is removed again and the caller gets the usual "already exists" error. The
+    earlier commit never sees ours in its own previous version, so exactly one wins.
+    """
+    from pyspark.sql import functions as F
+
+    if version < 1:
+        return
+    earlier = [a for a in _rows(spark, lake, aud.workspace, version=version - 1) if a.name == aud.name]
+    if earlier:
+        lake.delete_where("audiences", F.col("audience_id") == F.lit(aud.audience_id))
+        raise AudienceError(f"an audience named {aud.name!r} already exists in workspace {aud.workspace!r}")
 
 
 def _check_editable(aud: Audience, user: str | None, action: str) -> None:
@@ -349,7 +372,8 @@ def update_audience(
     aud = get_audience(spark, lake, audience, user)
     _check_editable(aud, user, "edit")
     changes: dict[str, Any] = {}
-    if name is not None and name != aud.name:
+    if name is not None and name.strip() != aud.name:
+        name = name.strip()
         if any(a.name == name for a in _rows(spark, lake, aud.workspace)):
             raise AudienceError(f"an audience named {name!r} already exists in workspace {aud.workspace!r}")
         changes["name"] = name

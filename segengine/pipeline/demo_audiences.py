@@ -23,17 +23,29 @@ def build_demo_audiences(
 ) -> dict[str, Any]:
     """Create static, dynamic, uploaded, top-N and set-operation audiences on ``snapshot_date``."""
     from segengine.audiences import combine_audiences, create_audience, top_n_audience, upload_audience
-    from segengine.rules import directory_resolver, evaluate_segment, parse_segment
+    from segengine.rules import (
+        compile_segment,
+        count_by_persona_type,
+        directory_resolver,
+        evaluate_segment,
+        parse_segment,
+    )
 
     made: dict[str, Any] = {}
+    files = directory_resolver(_segments_dir())
+    echo("   example segments (conf/segments): validate, explain, count")
     for file_name in sorted(os.listdir(_segments_dir())):
-        doc = _segment_doc(config, file_name)
-        seg = parse_segment(doc)
-        files = directory_resolver(_segments_dir())
-        counts = (
-            evaluate_segment(spark, lake, seg, snapshot_date, resolver=files).groupBy("persona_type").count().collect()
-        )
-        echo(f"   segment {file_name:34s} " + ", ".join(f"{r['persona_type']}={r['count']}" for r in counts))
+        # validate: parse and compile against the feature catalog (no Spark work yet)
+        seg = parse_segment(_segment_doc(config, file_name))
+        compiled = compile_segment(seg, snapshot_date, resolver=files)
+        echo(f"   ok: {file_name} ({seg.condition_count} conditions)")
+        # explain: the conditions in words (the SQL of the first one is shown in full)
+        words = compiled.explain().split("\nSQL:\n")
+        shown = compiled.explain() if file_name == "churn_risk.yaml" else words[0]
+        echo("\n".join("      " + line for line in shown.splitlines()))
+        counts = count_by_persona_type(evaluate_segment(spark, lake, seg, snapshot_date, resolver=files))
+        echo("      count: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+        made.setdefault("segment_counts", {})[file_name] = counts
     churn = _segment_doc(config, "churn_risk.yaml")
     made["dynamic"] = create_audience(
         spark, lake, config, "churn_risk", OWNER, "dynamic", "rules", churn, snapshot_date=snapshot_date

@@ -105,3 +105,40 @@ def test_invalid_kind_source_and_dynamic_upload_are_refused(spark, lake, config)
         create_audience(spark, lake, config, "a", "ann", "dynamic", "upload", {})
     with pytest.raises(AudienceError, match="needs its members"):
         create_audience(spark, lake, config, "a", "ann", "static", "upload", {})
+
+
+def test_a_creation_racing_past_the_name_check_loses_and_leaves_one_row(spark, lake, config, monkeypatch):
+    """The second of two creations that both passed the check (it ran before the first committed)."""
+    from segengine.audiences import registry
+
+    _static(spark, lake, config, "vip", "ann", ["p1"])
+    real_rows = registry._rows
+    # The check before the write sees the registry as it was before "vip" was committed.
+    monkeypatch.setattr(
+        registry, "_rows", lambda *a, version=None, **k: [] if version is None else real_rows(*a, version=version, **k)
+    )
+    with pytest.raises(AudienceError, match="already exists"):
+        registry.register_audience(spark, lake, " vip ", "bob", "static", "upload", {"file": "y.csv"})
+    monkeypatch.setattr(registry, "_rows", real_rows)
+    rows = [a for a in list_audiences(spark, lake) if a["name"] == "vip"]
+    assert [(a["name"], a["owner"]) for a in rows] == [("vip", "ann")]
+
+
+def test_two_concurrent_creations_of_one_name_give_exactly_one_audience(spark, lake, config):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from segengine.audiences import registry
+
+    registry.ensure_tables(spark, lake)
+
+    def create(owner):
+        try:
+            registry.register_audience(spark, lake, "race", owner, "static", "upload", {"file": "z.csv"})
+            return "ok"
+        except AudienceError:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(create, ["ann", "bob"]))
+    assert outcomes == ["ok", "refused"]
+    assert len([a for a in list_audiences(spark, lake) if a["name"] == "race"]) == 1

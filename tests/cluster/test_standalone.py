@@ -118,7 +118,7 @@ def test_daily_pipeline_on_standalone_cluster(spark, config, standalone_cluster,
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)
     day1, day2 = end - dt.timedelta(days=1), end
-    generate_bronze(spark, lake, config, personas=1500, seed=9)
+    generate_bronze(spark, lake, config, personas=600, seed=9)
     compute_features(spark, lake, config, day1)
     trained = run_steps(spark, lake, config, day1, TRAINING_STEPS, echo=lambda s: None)
     assert trained["status"] == "ok", trained

@@ -34,7 +34,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, monkeypatch):
 
     # The kernel is a separate process with its own (small) SparkSession.
     monkeypatch.setenv("SEGENGINE_NB_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("SEGENGINE_NB_PERSONAS", os.environ.get("SEGENGINE_NB_PERSONAS", "1500"))
+    monkeypatch.setenv("SEGENGINE_NB_PERSONAS", os.environ.get("SEGENGINE_NB_PERSONAS", "600"))
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
     monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
     for name in NAMES:

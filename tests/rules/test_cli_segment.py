@@ -38,3 +38,27 @@ def test_invalid_segment_is_one_line_on_stderr_and_exit_code_2(tmp_path):
     assert result.output.strip().splitlines() == [
         f"error: {bad} line 4: where.all[0].attr: unknown attribute 'fit_scor' (did you mean fit_score?)"
     ]
+
+
+def test_count_prints_counts_by_persona_type_for_the_date(spark, lake, monkeypatch, tmp_path):
+    """``segment count`` over a real customer_features partition (the rules fixture rows)."""
+    from segengine.cli import Context
+
+    from .conftest import FEATURES, FEATURES_DDL, SNAP
+
+    rows = spark.createDataFrame(FEATURES, FEATURES_DDL).filter(f"snapshot_date = DATE'{SNAP}'")
+    lake.overwrite_partition(rows, "customer_features", snapshot_date=SNAP)
+    monkeypatch.setattr(Context, "spark", property(lambda self: spark))
+    monkeypatch.setattr(Context, "lake", property(lambda self: lake))
+    seg = tmp_path / "plans.yaml"
+    seg.write_text("name: paying plans\nwhere:\n  all:\n    - {attr: plan, op: in, value: [pro, enterprise, basic]}\n")
+    result = CliRunner().invoke(cli, ["segment", "count", str(seg), "--date", SNAP.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "paying plans on 2025-06-30:",
+        f"  {'customer':10s} {2:>10,d}",
+        f"  {'prospect':10s} {1:>10,d}",
+        f"  {'total':10s} {3:>10,d}",
+    ]
+    missing = CliRunner().invoke(cli, ["segment", "count", str(seg), "--date", "2025-07-01"])
+    assert missing.exit_code == 0 and missing.output.splitlines()[-1] == f"  {'total':10s} {0:>10,d}"
