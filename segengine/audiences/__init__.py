@@ -12,6 +12,7 @@ from segengine.audiences.membership import (
     apply_membership,
     compute_membership,
     create_audience,
+    members_as_of,
 )
 from segengine.audiences.refresh import refresh_all, refresh_audience, run_refresh_job
 from segengine.audiences.registry import (
@@ -36,6 +37,7 @@ __all__ = [
     "combine_frames",
     "compute_membership",
     "create_audience",
+    "members_as_of",
     "delete_audience",
     "export_audience",
     "get_audience",

@@ -284,3 +284,30 @@ def _validate_rules(definition: dict[str, Any], name: str) -> None:
     if not isinstance(definition, dict):
         raise AudienceError(f"audience {name!r}: a rules definition must be a mapping, got {json.dumps(definition)}")
     parse_segment(definition)
+
+
+def members_as_of(changes: DataFrame, snapshot_date: dt.date) -> DataFrame:
+    """Audience membership on ``snapshot_date``, rebuilt from ``audience_changes``.
+
+    Every membership write records who was ``added`` and ``removed`` on which date, and
+    a persona's changes alternate (only a non-member can be added, only a member
+    removed). So a persona is a member on a date exactly when its adds up to that date
+    outnumber its removals; counting needs no ordering within one date.
+
+    Args:
+        changes: ``audience_changes`` rows (audience_id, persona_id, change, snapshot_date).
+        snapshot_date: the date to rebuild.
+
+    Returns:
+        audience_id, persona_id: one row per member on that date.
+    """
+    from pyspark.sql import functions as F
+
+    step = F.when(F.col("change") == "added", 1).when(F.col("change") == "removed", -1).otherwise(0)
+    return (
+        changes.where(F.col("snapshot_date") <= F.lit(snapshot_date))
+        .groupBy("audience_id", "persona_id")
+        .agg(F.sum(step).alias("__net"))
+        .where(F.col("__net") > 0)
+        .select("audience_id", "persona_id")
+    )

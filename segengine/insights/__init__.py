@@ -77,9 +77,9 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
         total = features.count()
         groups = M.explode_groups(features)
         has_audiences = lake.exists("audience_members")
+        registry = lake.read("audiences") if has_audiences and lake.exists("audiences") else None
         if has_audiences:
-            registry = lake.read("audiences") if lake.exists("audiences") else None
-            aud = M.audience_groups(features, lake.read("audience_members"), registry)
+            aud = M.audience_groups(features, _audience_members_on(lake, snapshot_date), registry)
             groups = groups.unionByName(aud)
         metrics = M.aggregate_groups(groups, total)
 
@@ -95,9 +95,12 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
         if ref30 is not None:
             old = lake.read("customer_features", partitions={"snapshot_date": ref30})
             sizes_30d = M.group_sizes(M.explode_groups(old))
-            # Audience membership has no history of its own: take its size from the
-            # insights written for that date, if any.
-            if has_audiences and lake.exists("insights_segments"):
+            if has_audiences and lake.exists("audience_changes"):
+                # Membership on that date, rebuilt from the recorded joins and leaves.
+                past = M.audience_groups(old, _audience_members_on(lake, ref30), registry)
+                sizes_30d = sizes_30d.unionByName(M.group_sizes(past))
+            elif has_audiences and lake.exists("insights_segments"):
+                # No change history: take the size from the insights written for that date.
                 past = (
                     lake.read("insights_segments", partitions={"snapshot_date": ref30})
                     .where(F.col("dimension") == M.AUDIENCE_DIMENSION)
@@ -151,3 +154,17 @@ def run_insights_job(ctx: JobContext) -> dict[str, Any]:
     out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.snapshot_date)
     summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, out)
     return summary
+
+
+def _audience_members_on(lake: Any, snapshot_date: dt.date) -> Any:
+    """Audience membership on ``snapshot_date``: from ``audience_changes`` when recorded.
+
+    The current ``audience_members`` only describes the latest refresh; insights for an
+    earlier date (a backfill, or the 30-day comparison) need the membership of that
+    date, which the change history gives. Without a history the current one is used.
+    """
+    from segengine.audiences.membership import members_as_of
+
+    if lake.exists("audience_changes"):
+        return members_as_of(lake.read("audience_changes"), snapshot_date)
+    return lake.read("audience_members")

@@ -99,6 +99,54 @@ def test_audiences_are_grouped_by_name(spark, config, two_snapshots):
     assert _row(two_snapshots, "audience", "Leads")["customers"] == 0
 
 
+def test_audience_metrics_of_a_past_date_use_that_dates_membership(spark, config, two_snapshots):
+    """Built after later refreshes, insights for D1 and D2 still count who was a member then."""
+    d = dt.date
+    changes = spark.createDataFrame(
+        [
+            ("A1", "a", "added", d(2024, 12, 1)),
+            ("A1", "b", "added", d(2024, 12, 1)),
+            ("A1", "c", "added", d(2025, 3, 1)),
+            ("A1", "b", "removed", d(2025, 6, 1)),
+            ("A1", "c", "removed", d(2025, 8, 1)),  # after D2
+        ],
+        "audience_id string, persona_id string, change string, snapshot_date date",
+    )
+    two_snapshots.write(changes, "audience_changes", mode="overwrite")
+    current = spark.createDataFrame([("A1", "a")], "audience_id string, persona_id string")
+    two_snapshots.write(current, "audience_members", mode="overwrite")
+    registry = spark.createDataFrame([("A1", "Big spenders")], "audience_id string, name string")
+    two_snapshots.write(registry, "audiences", mode="overwrite")
+    build_insights(spark, two_snapshots, config, D1)
+    build_insights(spark, two_snapshots, config, D2)
+    assert _row(two_snapshots, "audience", "Big spenders", D1)["size"] == 2  # a, b
+    assert _row(two_snapshots, "audience", "Big spenders", D2)["size"] == 2  # a, c (c left after D2)
+
+
+def test_members_as_of_counts_joins_and_leaves_up_to_the_date(spark):
+    from segengine.audiences import members_as_of
+
+    d = dt.date
+    changes = spark.createDataFrame(
+        [
+            ("A", "x", "added", d(2025, 1, 1)),
+            ("A", "x", "removed", d(2025, 2, 1)),
+            ("A", "x", "added", d(2025, 3, 1)),
+            ("A", "y", "added", d(2025, 2, 1)),
+            ("B", "x", "added", d(2025, 2, 1)),
+        ],
+        "audience_id string, persona_id string, change string, snapshot_date date",
+    )
+
+    def on(day):
+        return sorted(tuple(r) for r in members_as_of(changes, day).collect())
+
+    assert on(d(2024, 12, 31)) == []
+    assert on(d(2025, 1, 15)) == [("A", "x")]
+    assert on(d(2025, 2, 1)) == [("A", "y"), ("B", "x")]
+    assert on(d(2025, 3, 1)) == [("A", "x"), ("A", "y"), ("B", "x")]
+
+
 def test_industry_trends_average_order_value_per_month(spark):
     ts = dt.datetime
     lines = spark.createDataFrame(
