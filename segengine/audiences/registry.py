@@ -179,6 +179,11 @@ def _rows(
     return [Audience(**r.asDict()) for r in df.collect()]
 
 
+def _name_taken(spark: SparkSession, lake: Lake, workspace: str, name: str, version: int | None = None) -> bool:
+    """Whether a live audience of the workspace (at ``version``, default latest) has ``name``."""
+    return any(a.name == name for a in _rows(spark, lake, workspace, version=version))
+
+
 def _visible(aud: Audience, user: str | None) -> bool:
     return user is None or aud.visibility == "shared" or aud.owner == user
 
@@ -304,7 +309,7 @@ def register_audience(
         raise AudienceError(f"audience {name!r}: an owner is required")
     ws = _workspace(lake, workspace)
     name = name.strip()
-    if any(a.name == name for a in _rows(spark, lake, ws)):
+    if _name_taken(spark, lake, ws, name):
         raise AudienceError(f"an audience named {name!r} already exists in workspace {ws!r}")
     now = _now()
     aud = Audience(
@@ -340,8 +345,7 @@ def _settle_name_race(spark: SparkSession, lake: Lake, aud: Audience, version: i
 
     if version < 1:
         return
-    earlier = [a for a in _rows(spark, lake, aud.workspace, version=version - 1) if a.name == aud.name]
-    if earlier:
+    if _name_taken(spark, lake, aud.workspace, aud.name, version=version - 1):
         lake.delete_where("audiences", F.col("audience_id") == F.lit(aud.audience_id))
         raise AudienceError(f"an audience named {aud.name!r} already exists in workspace {aud.workspace!r}")
 
@@ -374,7 +378,7 @@ def update_audience(
     changes: dict[str, Any] = {}
     if name is not None and name.strip() != aud.name:
         name = name.strip()
-        if any(a.name == name for a in _rows(spark, lake, aud.workspace)):
+        if _name_taken(spark, lake, aud.workspace, name):
             raise AudienceError(f"an audience named {name!r} already exists in workspace {aud.workspace!r}")
         changes["name"] = name
     if definition is not None:

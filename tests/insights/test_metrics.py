@@ -99,10 +99,16 @@ def test_audiences_are_grouped_by_name(spark, config, two_snapshots):
     assert _row(two_snapshots, "audience", "Leads")["customers"] == 0
 
 
+def _changes(spark, rows):
+    """An ``audience_changes`` frame from (audience_id, persona_id, change, snapshot_date) rows."""
+    return spark.createDataFrame(rows, "audience_id string, persona_id string, change string, snapshot_date date")
+
+
 def test_audience_metrics_of_a_past_date_use_that_dates_membership(spark, config, two_snapshots):
     """Built after later refreshes, insights for D1 and D2 still count who was a member then."""
     d = dt.date
-    changes = spark.createDataFrame(
+    changes = _changes(
+        spark,
         [
             ("A1", "a", "added", d(2024, 12, 1)),
             ("A1", "b", "added", d(2024, 12, 1)),
@@ -110,7 +116,6 @@ def test_audience_metrics_of_a_past_date_use_that_dates_membership(spark, config
             ("A1", "b", "removed", d(2025, 6, 1)),
             ("A1", "c", "removed", d(2025, 8, 1)),  # after D2
         ],
-        "audience_id string, persona_id string, change string, snapshot_date date",
     )
     two_snapshots.write(changes, "audience_changes", mode="overwrite")
     current = spark.createDataFrame([("A1", "a")], "audience_id string, persona_id string")
@@ -127,7 +132,8 @@ def test_members_as_of_counts_joins_and_leaves_up_to_the_date(spark):
     from segengine.audiences import members_as_of
 
     d = dt.date
-    changes = spark.createDataFrame(
+    changes = _changes(
+        spark,
         [
             ("A", "x", "added", d(2025, 1, 1)),
             ("A", "x", "removed", d(2025, 2, 1)),
@@ -135,7 +141,6 @@ def test_members_as_of_counts_joins_and_leaves_up_to_the_date(spark):
             ("A", "y", "added", d(2025, 2, 1)),
             ("B", "x", "added", d(2025, 2, 1)),
         ],
-        "audience_id string, persona_id string, change string, snapshot_date date",
     )
 
     def on(day):
