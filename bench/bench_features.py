@@ -5,6 +5,10 @@ warehouse under ``workdir``, then reports:
 
 * the wall time and peak memory (this process plus the Spark JVM, sampled) of
   ``compute_features`` for the generator's last date (full recompute and write);
+* the incremental refresh of that date from the state of the day before, its time
+  and its ratio to the full recompute. Before it, the last day's order lines are
+  re-committed on their own, as a daily ingest delivers them (the generator loads the
+  whole history at once, so every file would span every date);
 * the core RFM aggregation (orders -> per persona cycle/lifetime counts, spend and
   dates) in Spark and in DuckDB over the *same* Parquet files of the order_lines
   Delta table, and the ratio Spark / DuckDB (goal <= 1.5).
@@ -25,14 +29,41 @@ def _row(benchmark: str, metric: str, value: float, unit: str, notes: str = "") 
 
 def _spark_core(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
     """Spark: the RFM core of the features job, written to the no-op sink."""
-    from segengine.features import rfmt
+    from pyspark.sql import functions as F
+
+    from segengine.features import rfmt, state
     from segengine.features.build import session_timezone
 
     fc = config.features
     lines = rfmt.order_lines_until(lake.read("order_lines"), snapshot, fc.timezone, session_timezone(spark))
-    out = rfmt.rfmt_features(rfmt.order_facts(lines, snapshot, fc.cycle_months), snapshot, fc.cycle_months)
+    days = rfmt.order_days(rfmt.order_facts(lines))
+    cycle = state.WINDOWS[0]
+    first, last = cycle.bounds(snapshot, fc)
+    inside = (F.col("day") >= F.lit(first)) & (F.col("day") <= F.lit(last))
+    out = days.groupBy("persona_id").agg(
+        *state.lifetime_aggregates(days),
+        *[F.sum(F.when(inside, F.col(d)).otherwise(0)).alias(s) for d, s in cycle.columns],
+    )
     out.write.format("noop").mode("overwrite").save()
     return 0
+
+
+def _split_last_day(spark: Any, lake: Any, config: Any, day: dt.date) -> int:
+    """Re-commit the order lines of local ``day`` as their own files (a daily delivery).
+
+    Returns:
+        The number of order lines of ``day``.
+    """
+    from pyspark.sql import functions as F
+
+    from segengine.features.refresh import local_day_bounds
+
+    start, _ = local_day_bounds(day, day, config.features.timezone)
+    lines = lake.read("order_lines")
+    new = lines.where(F.col("order_ts") >= F.lit(start)).localCheckpoint(eager=True)
+    lake.write(lines.where(F.col("order_ts") < F.lit(start)), "order_lines", mode="overwrite")
+    lake.write(new.coalesce(1), "order_lines", mode="append")
+    return new.count()
 
 
 DUCKDB_CORE = """
@@ -91,9 +122,24 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     note = f"{scale} personas, {lines} order lines, snapshot {snapshot}"
 
     rows = []
+    new_lines = _split_last_day(spark, lake, config, snapshot)
+    # The day before in full (writes the state), the last day incrementally, then
+    # the last day again: a rerun of the state's date is a full recompute.
+    before, full_before_s, _ = timed(compute_features, spark, lake, config, snapshot - dt.timedelta(days=1))
+    incr, incr_s, incr_peak = timed(compute_features, spark, lake, config, snapshot)
     summary, seconds, peak = timed(compute_features, spark, lake, config, snapshot)
+    assert (before["mode"], incr["mode"], summary["mode"]) == ("full", "incremental", "full"), (before, incr, summary)
     rows.append(_row("features", "compute_features_wall", seconds, "s", note + f", {summary['rows']} rows written"))
     rows.append(_row("features", "compute_features_peak_rss", peak, "MB", "python driver + Spark JVM, sampled"))
+    incr_note = (
+        f"{snapshot} from the state of the day before; {new_lines} new order lines; files read "
+        f"{incr['files_read']}; first full run (writes the state) {full_before_s:.1f} s"
+    )
+    rows.append(_row("features", "compute_features_incremental_wall", incr_s, "s", incr_note))
+    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_peak, "MB", "sampled"))
+    rows.append(
+        _row("features", "incremental_vs_full", round(incr_s / seconds, 3), "x", "incremental D+1 / full recompute D+1")
+    )
 
     # The same aggregation on the same Parquet files: the active files of order_lines.
     files = DeltaTable(lake.uri("order_lines")).file_uris()

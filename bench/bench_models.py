@@ -5,11 +5,13 @@ partition at ``generator.end_date`` (S), then reports:
 
 * wall time of ``train_segments`` (k chosen by silhouette over the configured range,
   both models logged and registered in MLflow) and ``score_segments``;
-* wall time of ``train_clv`` (features at two cutoffs, two fits, MLflow) and ``score_clv``;
+* wall time of ``train_clv`` (features and labels at ``clv.train_cycles`` + 1 cutoffs,
+  two fits, MLflow) and ``score_clv``;
 * CLV holdout metrics (features at S - cycle, label = net spend in (S - cycle, S]) for
   the MLlib model, the "next cycle = last cycle" baseline and a BG/NBD + Gamma-Gamma
-  reference fitted with the ``lifetimes`` package on the same customers, plus the
-  model's MAE as a ratio of each baseline's (< 1 = the model wins).
+  reference fitted with the ``lifetimes`` package on the same customers (the customers
+  at the holdout cutoff) and the same local order dates, plus the model's MAE as a
+  ratio of each baseline's (< 1 = the model wins).
 
 The BG/NBD reference needs each customer's (frequency, recency, T, monetary) summary in
 pandas: one row per customer, collected here because ``lifetimes`` is single-machine.
@@ -35,15 +37,14 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def bgnbd_holdout(spark: Any, lake: Any, cutoff: dt.date, end: dt.date, customers: Any) -> dict[str, float] | str:
+def bgnbd_holdout(orders: Any, cutoff: dt.date, end: dt.date, customers: Any) -> dict[str, float] | str:
     """BG/NBD + Gamma-Gamma expected spend in (cutoff, end] vs the actual net spend.
 
     Args:
-        spark: the session.
-        lake: the storage layer (order_lines).
+        orders: :func:`segengine.models.clv.order_facts` (local order dates, as the model's).
         cutoff: the holdout cutoff (history up to and including this day).
         end: last day of the holdout label window.
-        customers: DataFrame(persona_id) of the customers evaluated (same as the model's).
+        customers: DataFrame(persona_id) of the customers evaluated (the model's holdout rows).
 
     Returns:
         ``{"mae", "rmse", "predicted_total", "actual_total", "customers"}``, or a reason
@@ -56,14 +57,15 @@ def bgnbd_holdout(spark: Any, lake: Any, cutoff: dt.date, end: dt.date, customer
     import numpy as np
     from pyspark.sql import functions as F
 
-    from segengine.models.clv import label_frame
+    from segengine.models.clv import MICROS, label_frame
 
-    orders = lake.read("order_lines")
-    day = F.to_date("order_ts")
+    # Order days (local dates, as the model's) with their net value: the first one, the
+    # repeat ones and their mean value. (Counting only days with a purchase was tried:
+    # MAE 830 instead of 739 at 5,000 personas, so the stronger variant is kept.)
     daily = (
-        orders.filter(day <= F.lit(cutoff))
-        .groupBy("persona_id", day.alias("d"))
-        .agg(F.sum(F.col("quantity") * F.col("unit_price")).alias("v"))
+        orders.filter(F.col("order_date") <= F.lit(cutoff))
+        .groupBy("persona_id", F.col("order_date").alias("d"))
+        .agg((F.sum("net_micros") / F.lit(float(MICROS))).alias("v"))
     )
     first = daily.groupBy("persona_id").agg(F.min("d").alias("first"))
     repeat = daily.join(first, "persona_id").filter(F.col("d") > F.col("first"))
@@ -111,7 +113,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.features import compute_features
     from segengine.generate import generate_bronze
     from segengine.lake import Lake
-    from segengine.models.clv import clv_windows, score_clv, train_clv, training_frame
+    from segengine.models.clv import clv_windows, customer_value_features, order_facts, score_clv, train_clv
     from segengine.models.segments import score_segments, train_segments
 
     cfg = dataclasses.replace(
@@ -134,18 +136,32 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     rows.append(_row("segments", "score_time", t, "s", f"{n}; load both by alias, write feature partition"))
 
     clv, t = _timed(train_clv, spark, lake, cfg, snapshot)
-    rows.append(_row("clv", "train_time", t, "s", f"{n}; {cfg.clv.algorithm}; features at 2 cutoffs, 2 fits, MLflow"))
+    c = cfg.clv
+    size = f"{c.max_iter} iterations" if c.algorithm == "gbt" else f"{c.num_trees} trees"
+    rows.append(
+        _row(
+            "clv",
+            "train_time",
+            t,
+            "s",
+            f"{n}; {c.algorithm} (depth {c.max_depth}, {size}); {c.train_cycles} stacked cycles; features at "
+            f"{c.train_cycles + 1} cutoffs from the order lines, 2 fits, MLflow log+register",
+        )
+    )
     _, t = _timed(score_clv, spark, lake, cfg, snapshot)
     rows.append(_row("clv", "score_time", t, "s", f"{n}; load by alias, percentile, write feature partition"))
 
     window = clv_windows(snapshot, cfg.features.cycle_months)["holdout"]
     wnote = f"holdout: features at {window[0]}, label = net spend in ({window[0]}, {window[1]}]"
     results = dict(clv["holdout"])
-    # The same customers the CLV holdout used: persona_type = customer at the cutoff.
-    customers = training_frame(_build(spark, lake, cfg, window[0]), lake.read("order_lines"), *window).select(
-        "persona_id"
-    )
-    bg = bgnbd_holdout(spark, lake, window[0], window[1], customers)
+    # The customers the CLV holdout used: the customers at the holdout cutoff.
+    tz, session_tz = cfg.features.timezone, spark.conf.get("spark.sql.session.timeZone")
+    orders = order_facts(lake.read("order_lines"), tz, session_tz).cache()
+    customers = customer_value_features(
+        orders, lake.read("personas"), window[0], cfg.features.cycle_months, tz, session_tz
+    ).select("persona_id")
+    bg = bgnbd_holdout(orders, window[0], window[1], customers)
+    orders.unpersist()
     if isinstance(bg, str):
         rows.append(_row("clv", "bgnbd_missing", 1.0, "flag", bg))
     else:
@@ -168,9 +184,3 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
                 )
             )
     return rows
-
-
-def _build(spark: Any, lake: Any, config: Any, cutoff: dt.date) -> Any:
-    from segengine.features import build_features
-
-    return build_features(spark, lake, config, cutoff)

@@ -4,11 +4,11 @@
 
 * ALS: training time, ``recommendForAllUsers(top_k)`` time, and the time-split
   precision@10 / recall@10 / MAP@10 / coverage of ALS vs the popularity and
-  popular-in-segment baselines (and ALS's precision lift over popularity);
-* lookalike: on a sample of the population (the exact method is a cross join, too
-  slow for the whole of it), recall@N of the LSH search against exact nearest
-  neighbours and both times (ratio = exact / LSH); plus the LSH time on the whole
-  population.
+  popular-in-segment baselines (and ALS's precision lift over popularity); with
+  ``BENCH_ALS_GRID`` set, the lift for each listed ALS setting;
+* lookalike: on all customers of the generated population, recall@N of the LSH search
+  against the exact nearest neighbours (a cross join of candidates x seeds) and both
+  times (ratio = exact / LSH), for a 1% seed and for a large 30% seed; N = 1%.
 """
 
 from __future__ import annotations
@@ -98,7 +98,32 @@ def _bench_als(spark: Any, lake: Any, config: Any, snapshot: dt.date, scale: int
     return out
 
 
+def _bench_als_grid(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> list[dict[str, Any]]:
+    """precision@10 lift over popularity for a few ALS settings (``BENCH_ALS_GRID``).
+
+    ``BENCH_ALS_GRID="rank=16,alpha=2;rank=32,alpha=2"``: one time-split evaluation
+    (a full ALS fit) per setting; empty (the default) skips the grid.
+    """
+    from segengine.models import recommend as rec
+
+    out = []
+    for spec in filter(None, os.environ.get("BENCH_ALS_GRID", "").split(";")):
+        over: dict[str, Any] = {}
+        for item in spec.split(","):
+            key, _, value = item.partition("=")
+            field = type(getattr(config.recommend, key.strip()))
+            over[key.strip()] = field(value)
+        cfg = dataclasses.replace(config, recommend=dataclasses.replace(config.recommend, **over))
+        ev = rec.evaluate(spark, lake, cfg, snapshot)
+        note = (
+            f"{spec}; ALS P@10 {ev['als']['precision_at_k']:.4f}, popularity {ev['popularity']['precision_at_k']:.4f}"
+        )
+        out.append(_row("recommend_grid", f"lift[{spec}]", ev["precision_lift_vs_popularity"], "x", note))
+    return out
+
+
 def _bench_lookalike(spark: Any, config: Any, features: Any, scale: int) -> list[dict[str, Any]]:
+    """recall@N of the LSH search against the exact search, and both times, on all customers."""
     from segengine.models import lookalike as lk
 
     # Lookalikes among customers: prospects and visitors have no purchase attributes, so
@@ -109,57 +134,41 @@ def _bench_lookalike(spark: Any, config: Any, features: Any, scale: int) -> list
     vectors = lk.scale_attributes(features, attrs).cache()
     population = vectors.count()
     out = []
-    # Sample for the exact comparison: at most 20k personas, seed 1%, N 1% of the sample.
-    sample = vectors.sample(fraction=min(1.0, 20000 / max(population, 1)), seed=9).cache()
-    n_sample = sample.count()
-    seed_ids = sample.orderBy(F.xxhash64("persona_id")).limit(max(5, n_sample // 100)).select("persona_id").cache()
-    size = max(10, n_sample // 100)
-    t0 = time.time()
-    lsh_top, params = lk.expand_vectors(sample, seed_ids, size, config.lookalike)
-    lsh_ids = {r.persona_id for r in lsh_top.select("persona_id").collect()}
-    lsh_s = time.time() - t0
-    t0 = time.time()
-    cands = sample.join(seed_ids, "persona_id", "left_anti")
-    exact = lk.nearest_exact(cands, sample.join(seed_ids, "persona_id", "left_semi"), size)
-    exact_ids = {r.persona_id for r in exact.select("persona_id").collect()}
-    exact_s = time.time() - t0
-    note = f"sample {n_sample} personas, {seed_ids.count()} seeds, N={size}, attrs {','.join(attrs)}, {params}"
-    out.append(_row("lookalike_sample", "recall_at_n", len(lsh_ids & exact_ids) / size, "ratio", note))
-    out.append(_row("lookalike_sample", "lsh_seconds", lsh_s, "s", note))
-    out.append(_row("lookalike_sample", "exact_seconds", exact_s, "s", "cross join of candidates x seeds"))
-    out.append(_row("lookalike_sample", "exact_over_lsh_time", exact_s / lsh_s if lsh_s else 0.0, "x", "goal >= 10"))
-    # Whole population: LSH time, and the exact method's time extrapolated from a
-    # candidate sample against the full seed (its cost is linear in the candidates).
-    seed_all = vectors.orderBy(F.xxhash64("persona_id")).limit(max(5, population // 100)).select("persona_id").cache()
-    n_seed_all = seed_all.count()
-    size_all = max(10, population // 100)
-    t0 = time.time()
-    top, params = lk.expand_vectors(vectors, seed_all, size_all, config.lookalike)
-    top.write.format("noop").mode("overwrite").save()
-    lsh_full = time.time() - t0
-    note = f"population {population}, {n_seed_all} seeds, N={size_all}, {params}"
-    out.append(_row("lookalike_full", "lsh_seconds", lsh_full, "s", note))
-    cands_all = vectors.join(seed_all, "persona_id", "left_anti")
-    n_cands = population - n_seed_all
-    cand_sample = cands_all.sample(fraction=min(1.0, 20000 / max(n_cands, 1)), seed=5).cache()
-    n_cs = cand_sample.count()
-    t0 = time.time()
-    lk.nearest_exact(cand_sample, vectors.join(seed_all, "persona_id", "left_semi"), size_all).write.format(
-        "noop"
-    ).mode("overwrite").save()
-    exact_est = (time.time() - t0) * n_cands / max(n_cs, 1)
-    out.append(
-        _row(
-            "lookalike_full",
-            "exact_seconds_extrapolated",
-            exact_est,
-            "s",
-            f"cross join of {n_cs} sampled candidates x {n_seed_all} seeds, scaled x{n_cands / max(n_cs, 1):.1f}",
+    # (name, seed share, N share): a typical 1% seed, and a large seed (30%: "all good
+    # customers") that the search reduces to grid representatives when it exceeds
+    # lookalike.max_seed_points.
+    for name, seed_share, size_share in (("lookalike", 0.01, 0.01), ("lookalike_large_seed", 0.3, 0.01)):
+        seed_ids = (
+            vectors.orderBy(F.xxhash64("persona_id", F.lit(name)))
+            .limit(max(5, int(population * seed_share)))
+            .select("persona_id")
+            .cache()
         )
-    )
-    out.append(
-        _row("lookalike_full", "exact_over_lsh_time", exact_est / lsh_full if lsh_full else 0.0, "x", "goal >= 10")
-    )
+        n_seed = seed_ids.count()
+        size = max(10, int(population * size_share))
+        if name != "lookalike" and n_seed * (population - n_seed) > 2e9:
+            seed_ids.unpersist()
+            continue  # the exact reference would take hours here
+        t0 = time.time()
+        top, params = lk.expand_vectors(vectors, seed_ids, size, config.lookalike)
+        lsh_ids = {r.persona_id for r in top.select("persona_id").collect()}
+        lsh_s = time.time() - t0
+        t0 = time.time()
+        cands = vectors.join(seed_ids, "persona_id", "left_anti")
+        exact = lk.nearest_exact(cands, vectors.join(seed_ids, "persona_id", "left_semi"), size)
+        exact_ids = {r.persona_id for r in exact.select("persona_id").collect()}
+        exact_s = time.time() - t0
+        note = (
+            f"{scale} personas: {population} customers, {n_seed} seeds, N={size}, attrs {','.join(attrs)}; "
+            f"widenings {params['widenings']}, {params['seed_points']} seed points, "
+            f"bucket {params['bucket_length']:.4f}, {params['num_hash_tables']} tables"
+        )
+        out.append(_row(name, "recall_at_n", len(lsh_ids & exact_ids) / size, "ratio", note))
+        out.append(_row(name, "lsh_seconds", lsh_s, "s", note))
+        out.append(_row(name, "exact_seconds", exact_s, "s", f"{scale} personas: cross join candidates x seeds"))
+        out.append(_row(name, "exact_over_lsh_time", exact_s / lsh_s if lsh_s else 0.0, "x", "goal >= 10 at 1M"))
+        seed_ids.unpersist()
+    vectors.unpersist()
     return out
 
 
@@ -186,5 +195,6 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     out = [_row("recommend_setup", "generate_seconds", time.time() - t0, "s", f"{scale} personas")]
     features = _features(spark, lake, config, snapshot)
     out += _bench_als(spark, lake, config, snapshot, scale)
+    out += _bench_als_grid(spark, lake, config, snapshot)
     out += _bench_lookalike(spark, config, features, scale)
     return out

@@ -96,6 +96,8 @@ class FeaturesConfig:
     dormant_days: int = 365
     declining_ratio: float = 0.5
     timezone: str = "UTC"
+    # Refresh a date from the feature state of an earlier date when exact (else full).
+    incremental: bool = True
 
 
 @dataclass
@@ -119,10 +121,12 @@ class SegmentsModelConfig:
 @dataclass
 class ClvConfig:
     algorithm: str = "gbt"  # gbt | rf
-    max_depth: int = 5
-    max_iter: int = 40
+    max_depth: int = 4
+    max_iter: int = 15
     num_trees: int = 60
-    step_size: float = 0.1
+    step_size: float = 0.2
+    min_instances_per_node: int = 20
+    train_cycles: int = 3  # consecutive cycles (cutoffs) stacked for training
     seed: int = 11
     model_name: str = "segengine-clv"
 
@@ -130,8 +134,8 @@ class ClvConfig:
 @dataclass
 class RecommendConfig:
     rank: int = 16
-    reg_param: float = 0.05
-    alpha: float = 10.0
+    reg_param: float = 0.3
+    alpha: float = 2.0
     max_iter: int = 10
     top_k: int = 10
     exclude_purchased: bool = True
@@ -161,6 +165,10 @@ class LookalikeConfig:
     seed: int = 3
     # Candidates/seeds sampled to estimate the first LSH distance threshold.
     sample_size: int = 2000
+    # Seeds larger than this are reduced to one mean point per small grid cell before the
+    # search (0: never); the cell diagonal is reduce_cell_share x the first bucket length.
+    max_seed_points: int = 10000
+    reduce_cell_share: float = 0.05
 
 
 @dataclass

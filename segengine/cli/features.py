@@ -39,7 +39,7 @@ def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_j
     types = ", ".join(f"{k} {v}" for k, v in sorted(result["persona_types"].items()))
     click.echo(
         f"customer_features {result['snapshot_date']}: {result['rows']} personas ({types}), "
-        f"table version {result['version']}"
+        f"table version {result['version']}; {result['mode']} refresh ({result['reason']})"
     )
 
 

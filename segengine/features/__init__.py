@@ -3,7 +3,9 @@
 Public entry points (imported lazily so ``import segengine.features`` stays cheap):
 
 * :func:`build_features` — the feature DataFrame for a date (pure, no write);
-* :func:`compute_features` — write that date's ``customer_features`` partition;
+* :func:`compute_features` — write that date's ``customer_features`` partition
+  (incremental from the previous date's state when exact, see
+  :mod:`segengine.features.refresh`);
 * :mod:`segengine.features.catalog` — the feature catalog.
 """
 

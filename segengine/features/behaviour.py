@@ -16,7 +16,8 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from segengine.features.windows import last_days_start, local_date
+from segengine.features.rfmt import to_micros
+from segengine.features.windows import local_date
 
 VISIT_EVENTS = ("page_view", "product_view", "add_to_cart", "search", "login", "feature_use", "app_open")
 
@@ -31,11 +32,7 @@ def resolve_personas(events: DataFrame, personas: DataFrame) -> DataFrame:
     Returns:
         events with ``persona_id`` resolved where possible (unresolved rows dropped).
     """
-    cookies = (
-        personas.where(F.col("cookie_id").isNotNull())
-        .groupBy("cookie_id")
-        .agg(F.min("persona_id").alias("_cookie_persona"))
-    )
+    cookies = cookie_owners(personas)
     known = events.where(F.col("persona_id").isNotNull())
     anonymous = (
         events.where(F.col("persona_id").isNull() & F.col("cookie_id").isNotNull())
@@ -75,75 +72,87 @@ def last_visit(events: DataFrame) -> DataFrame:
     )
 
 
-def window_counts(events: DataFrame, snapshot_date: dt.date) -> DataFrame:
-    """30- and 90-day behaviour counts per persona.
-
-    Windows are "the last N days including the snapshot day". A visit is a session
-    (``session_id``; an event without one is its own session) with a visit event.
-
-    Returns:
-        persona_id, visits_30d, time_on_site_30d (minutes), product_views_30d,
-        add_to_cart_30d, logins_30d, feature_uses_30d, email_opens_90d,
-        email_clicks_90d, email_open_rate_90d.
-    """
-    in30 = F.col("event_day") >= F.lit(last_days_start(snapshot_date, 30))
-    in90 = F.col("event_day") >= F.lit(last_days_start(snapshot_date, 90))
-    et = F.col("event_type")
-    visit30 = in30 & et.isin(*VISIT_EVENTS)
-
-    def count(cond: F.Column) -> F.Column:
-        return F.count(F.when(cond, 1)).cast("int")
-
-    agg = (
-        events.where(in90)
-        .groupBy("persona_id")
-        .agg(
-            F.countDistinct(F.when(visit30, F.coalesce("session_id", "event_id"))).cast("int").alias("visits_30d"),
-            F.sum(F.when(visit30, F.col("duration_s"))).alias("_seconds_30d"),
-            count(in30 & (et == "product_view")).alias("product_views_30d"),
-            count(in30 & (et == "add_to_cart")).alias("add_to_cart_30d"),
-            count(in30 & (et == "login")).alias("logins_30d"),
-            count(in30 & (et == "feature_use")).alias("feature_uses_30d"),
-            count(et == "email_open").alias("email_opens_90d"),
-            count(et == "email_click").alias("email_clicks_90d"),
-            count(et == "email_sent").alias("_sent_90d"),
-        )
-    )
-    return agg.select(
-        "persona_id",
-        "visits_30d",
-        F.round(F.coalesce(F.col("_seconds_30d"), F.lit(0.0)) / 60.0, 2).alias("time_on_site_30d"),
-        "product_views_30d",
-        "add_to_cart_30d",
-        "logins_30d",
-        "feature_uses_30d",
-        "email_opens_90d",
-        "email_clicks_90d",
-        F.when(
-            F.col("_sent_90d") > 0, F.round(F.least(F.col("email_opens_90d") / F.col("_sent_90d"), F.lit(1.0)), 4)
-        ).alias("email_open_rate_90d"),
-    )
+# The event columns of a daily summary row (all additive).
+EVENT_DAY_COLUMNS = (
+    "visit_events",
+    "visits",
+    "visit_micros",
+    "product_views",
+    "add_to_cart",
+    "logins",
+    "feature_uses",
+    "email_opens",
+    "email_clicks",
+    "email_sent",
+)
 
 
-def activity_days(order_dates: DataFrame, visit_days: DataFrame, snapshot_date: dt.date, window_days: int) -> DataFrame:
-    """Active days (a purchase or a visit) in the last ``window_days`` and the ``window_days`` before.
+def event_days(events: DataFrame) -> DataFrame:
+    """Per persona and local day: visits, time on site and event counts.
+
+    A *visit* is a session (``session_id``; an event without one is its own session)
+    with a visit event, counted once per local day it has visit events on: a session
+    crossing midnight is a visit on each day, as web analytics that end sessions at
+    midnight count it. That makes visits additive over days.
 
     Args:
-        order_dates: persona_id, day (local dates of purchases).
-        visit_days: persona_id, day (local dates of visit events).
-        snapshot_date: the snapshot date.
-        window_days: length of each window (``features.active_days``).
+        events: :func:`events_until` output (resolved, with ``event_day``).
 
     Returns:
-        persona_id, active_days_90d, active_days_prev_90d.
+        persona_id, day, visit_events, visits, visit_micros (duration of visit events
+        in micro-seconds), product_views, add_to_cart, logins, feature_uses,
+        email_opens, email_clicks, email_sent.
     """
-    recent_start = last_days_start(snapshot_date, window_days)
-    prev_start = recent_start - dt.timedelta(days=window_days)
-    days = order_dates.unionByName(visit_days).where(
-        (F.col("day") >= F.lit(prev_start)) & (F.col("day") <= F.lit(snapshot_date))
+    et = F.col("event_type")
+    visit = et.isin(*VISIT_EVENTS)
+
+    def count(cond: F.Column) -> F.Column:
+        return F.count(F.when(cond, 1)).cast("long")
+
+    return events.groupBy("persona_id", F.col("event_day").alias("day")).agg(
+        count(visit).alias("visit_events"),
+        F.countDistinct(F.when(visit, F.coalesce("session_id", "event_id"))).cast("long").alias("visits"),
+        F.coalesce(F.sum(F.when(visit, to_micros(F.col("duration_s")))), F.lit(0).cast("long")).alias("visit_micros"),
+        count(et == "product_view").alias("product_views"),
+        count(et == "add_to_cart").alias("add_to_cart"),
+        count(et == "login").alias("logins"),
+        count(et == "feature_use").alias("feature_uses"),
+        count(et == "email_open").alias("email_opens"),
+        count(et == "email_click").alias("email_clicks"),
+        count(et == "email_sent").alias("email_sent"),
     )
-    recent = F.col("day") >= F.lit(recent_start)
-    return days.groupBy("persona_id").agg(
-        F.countDistinct(F.when(recent, F.col("day"))).cast("int").alias("active_days_90d"),
-        F.countDistinct(F.when(~recent, F.col("day"))).cast("int").alias("active_days_prev_90d"),
+
+
+def anonymous_cookies(events: DataFrame) -> DataFrame:
+    """Item rows for the cookies of cookie-only events (resolved or not).
+
+    The state keeps them so a later change of a cookie's persona (which moves the
+    cookie's past events to another persona) is detected.
+
+    Args:
+        events: raw events with ``event_day`` (before :func:`resolve_personas`).
+
+    Returns:
+        persona_id (null), kind (``cookie``), key (cookie_id), n (events), micros (0).
+    """
+    return (
+        events.where(F.col("persona_id").isNull() & F.col("cookie_id").isNotNull())
+        .groupBy(F.col("cookie_id").alias("key"))
+        .agg(F.count(F.lit(1)).cast("long").alias("n"))
+        .select(
+            F.lit(None).cast("string").alias("persona_id"),
+            F.lit("cookie").alias("kind"),
+            "key",
+            "n",
+            F.lit(0).cast("long").alias("micros"),
+        )
+    )
+
+
+def cookie_owners(personas: DataFrame) -> DataFrame:
+    """cookie_id -> the persona its cookie-only events belong to (the smallest persona_id)."""
+    return (
+        personas.where(F.col("cookie_id").isNotNull())
+        .groupBy("cookie_id")
+        .agg(F.min("persona_id").alias("_cookie_persona"))
     )

@@ -7,15 +7,17 @@ writes the snapshot's partition (a rerun replaces it, never duplicates).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from segengine.features import behaviour, profile, rfmt, scores, tiers
+from segengine.features import behaviour, profile, rfmt, scores, state, tiers
 from segengine.features.catalog import ATTRIBUTES, MODEL_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,77 @@ def session_timezone(spark: Any) -> str:
     return spark.conf.get("spark.sql.session.timeZone")
 
 
+def history_frames(
+    personas: DataFrame,
+    order_lines: DataFrame,
+    events: DataFrame,
+    snapshot_date: dt.date,
+    fconf: Any,
+    session_tz: str,
+) -> dict[str, DataFrame]:
+    """The state, item and recent daily rows of ``snapshot_date`` from the whole history.
+
+    Args:
+        personas: bronze personas (for the cookie owners).
+        order_lines: bronze order_lines (any dates: later ones are ignored).
+        events: bronze events (with the ``event_date`` partition column).
+        snapshot_date: features describe data up to the end of this local date.
+        fconf: the ``features`` config section.
+        session_tz: the session time zone (see :func:`session_timezone`).
+
+    Returns:
+        ``state`` (:data:`~segengine.features.state.STATE_COLUMNS`), ``items`` (item
+        rows), ``daily`` (``customer_daily`` rows from
+        :func:`~segengine.features.state.history_start`), the ``order_days`` and
+        ``last_visits`` the state is built from, and ``cached``: the frames that feed
+        several of them (persist while they are used).
+    """
+    tz = fconf.timezone
+    day = snapshot_date
+    lines = rfmt.order_lines_until(order_lines, day, tz, session_tz)
+    orders = rfmt.order_facts(lines)
+    odays = rfmt.order_days(orders)
+    raw_events = behaviour.events_until(events, day, tz, session_tz)
+    evts = behaviour.resolve_personas(raw_events, personas)
+    first = state.history_start(day, fconf)
+    recent_events = evts.where(F.col("event_day") >= F.lit(first))
+    daily = state.daily_summary(odays.where(F.col("day") >= F.lit(first)), behaviour.event_days(recent_events))
+    last_visits = behaviour.last_visit(evts)
+    return {
+        "state": state.state_from_history(odays, daily, last_visits, day, fconf),
+        "order_days": odays,
+        "last_visits": last_visits,
+        "items": rfmt.line_items(lines, orders).unionByName(behaviour.anonymous_cookies(raw_events)),
+        "daily": daily,
+        "cached": [lines, orders, raw_events],
+    }
+
+
+@contextlib.contextmanager
+def persisted(frames: list[DataFrame]) -> Iterator[None]:
+    """Persist ``frames`` (memory, spilling to disk) while the block runs."""
+    for df in frames:
+        df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield
+    finally:
+        for df in frames:
+            df.unpersist()
+
+
+def features_from_state(
+    profiles: DataFrame, st: DataFrame, items: DataFrame, products: DataFrame, snapshot_date: dt.date, fconf: Any
+) -> DataFrame:
+    """The feature table from the profiles, the state and the item rows of ``snapshot_date``."""
+    return finish_features(
+        profiles,
+        state.state_features(st, snapshot_date, fconf),
+        rfmt.assortment_features(items, products),
+        snapshot_date,
+        fconf,
+    )
+
+
 def assemble_features(
     personas: DataFrame,
     order_lines: DataFrame,
@@ -56,6 +129,10 @@ def assemble_features(
     session_tz: str,
 ) -> DataFrame:
     """Compute the feature table from bronze DataFrames (pure; nothing is written).
+
+    The full recompute: the state of ``snapshot_date`` from the whole history, then
+    the features from it (the incremental refresh derives the same state from the
+    previous one, see :mod:`segengine.features.refresh`).
 
     Args:
         personas: bronze personas.
@@ -69,51 +146,23 @@ def assemble_features(
     Returns:
         One row per persona existing on ``snapshot_date``, columns exactly as the catalog.
     """
-    tz = fconf.timezone
-    day = snapshot_date
-    lines = rfmt.order_lines_until(order_lines, day, tz, session_tz).transform(
-        lambda df: rfmt.with_product_attributes(df, products)
-    )
-    orders = rfmt.order_facts(lines, day, fconf.cycle_months)
-    value = rfmt.rfmt_features(orders, day, fconf.cycle_months)
-    assortment = rfmt.assortment_features(lines, orders)
-
-    evts = behaviour.events_until(behaviour.resolve_personas(events, personas), day, tz, session_tz)
-    visits = behaviour.last_visit(evts)
-    counts = behaviour.window_counts(evts, day)
-    window = fconf.active_days
-    purchase_days = orders.where("is_purchase").select("persona_id", F.col("order_date").alias("day"))
-    visit_days = evts.where(F.col("event_type").isin(*behaviour.VISIT_EVENTS)).select(
-        "persona_id", F.col("event_day").alias("day")
-    )
-    activity = behaviour.activity_days(purchase_days, visit_days, day, window)
-
-    # The filtered order lines and events feed several aggregates: scan them once.
-    lines.persist(StorageLevel.MEMORY_AND_DISK)
-    evts.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        return finish_features(
-            profile.profile_features(personas, day, tz, session_tz),
-            value,
-            assortment,
-            visits,
-            counts,
-            activity,
-            day,
+    frames = history_frames(personas, order_lines, events, snapshot_date, fconf, session_tz)
+    # The order lines, orders and events feed several aggregates: scan them once.
+    with persisted(frames["cached"]):
+        return features_from_state(
+            profile.profile_features(personas, snapshot_date, fconf.timezone, session_tz),
+            frames["state"],
+            frames["items"],
+            products,
+            snapshot_date,
             fconf,
         )
-    finally:
-        lines.unpersist()
-        evts.unpersist()
 
 
 def finish_features(
     profiles: DataFrame,
-    value: DataFrame,
+    per_persona: DataFrame,
     assortment: DataFrame,
-    visits: DataFrame,
-    counts: DataFrame,
-    activity: DataFrame,
     snapshot_date: dt.date,
     fconf: Any,
 ) -> DataFrame:
@@ -121,11 +170,8 @@ def finish_features(
 
     Args:
         profiles: :func:`profile.profile_features` (defines the rows).
-        value: :func:`rfmt.rfmt_features` (or the same columns from the incremental state).
+        per_persona: :func:`state.state_features` (value, visit, count and activity columns).
         assortment: :func:`rfmt.assortment_features`.
-        visits: persona_id, last_visit_date.
-        counts: :func:`behaviour.window_counts`.
-        activity: :func:`behaviour.activity_days`.
         snapshot_date: the snapshot date.
         fconf: the ``features`` config section.
 
@@ -134,11 +180,8 @@ def finish_features(
     """
     day = F.lit(snapshot_date)
     df = (
-        profiles.join(value, "persona_id", "left")
+        profiles.join(per_persona, "persona_id", "left")
         .join(assortment, "persona_id", "left")
-        .join(visits, "persona_id", "left")
-        .join(counts, "persona_id", "left")
-        .join(activity, "persona_id", "left")
         .fillna(0, subset=list(ZERO_INT))
         .fillna(0.0, subset=list(ZERO_DOUBLE))
         .withColumn("snapshot_date", day)
@@ -207,11 +250,17 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
         config: the Config.
         snapshot_date: the snapshot date.
 
+    The refresh is incremental from the feature state of an earlier date when that is
+    exact, else a full recompute (see :mod:`segengine.features.refresh`).
+
     Returns:
-        A summary: snapshot_date, table version, rows, rows per persona type.
+        A summary: snapshot_date, table version, rows, rows per persona type, and the
+        refresh ``mode`` (incremental | full) with its ``reason``.
     """
-    df = build_features(spark, lake, config, snapshot_date)
-    version = lake.overwrite_partition(df, "customer_features", snapshot_date=snapshot_date)
+    from segengine.features.refresh import refresh_features
+
+    refresh = refresh_features(spark, lake, config, snapshot_date)
+    version = refresh.pop("version")
     written = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     # One small aggregate over the written partition: three numbers.
     by_type = {
@@ -223,6 +272,7 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
         "version": version,
         "rows": int(sum(by_type.values())),
         "persona_types": by_type,
+        **refresh,
     }
     log.info("features written: %s", summary)
     return summary

@@ -9,16 +9,38 @@ Definitions (see docs/features.md):
   monetary <= 0 and is not a customer;
 * the cycle is ``cycle_start(snapshot, cycle_months) .. snapshot`` (local dates, both
   ends inclusive).
+
+Money is summed as whole micro-units (``unit_price`` rounded to 1e-6, times the
+quantity, as a long): integer sums are exact and do not depend on the order Spark
+adds them in, so the incremental refresh (sums of daily sums) and a full recompute
+give the same cents. Amounts are rounded to 2 decimals only when a feature is shown.
+
+The per-order facts are grouped per persona and *local day* (:func:`order_days`):
+those daily rows are what the feature state adds up (:mod:`segengine.features.state`).
+An order's lines carry the order's timestamp (see :mod:`segengine.contract`), so an
+order falls on one local day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from segengine.features.windows import cycle_start, local_date
+from segengine.features.windows import local_date
+
+MICROS = 1_000_000
+
+
+def to_micros(col: Column) -> Column:
+    """An amount as whole micro-units (long), rounded half up."""
+    return F.round(col.cast("double") * F.lit(float(MICROS))).cast("long")
+
+
+def from_micros(col: Column) -> Column:
+    """Micro-units back to a currency amount rounded to 2 decimals."""
+    return F.round(col.cast("double") / F.lit(float(MICROS)), 2)
 
 
 def order_lines_until(order_lines: DataFrame, snapshot_date: dt.date, tz: str, session_tz: str) -> DataFrame:
@@ -31,134 +53,128 @@ def order_lines_until(order_lines: DataFrame, snapshot_date: dt.date, tz: str, s
         session_tz: the session time zone.
 
     Returns:
-        order_lines plus ``order_date`` and ``line_value`` (quantity * unit_price).
+        order_lines plus ``order_date`` and ``line_micros`` (quantity * unit_price in micro-units).
     """
     return (
         order_lines.withColumn("order_date", local_date(F.col("order_ts"), tz, session_tz))
         .where(F.col("order_date") <= F.lit(snapshot_date))
-        .withColumn("line_value", F.col("quantity").cast("double") * F.col("unit_price"))
+        .withColumn("line_micros", F.col("quantity").cast("long") * to_micros(F.col("unit_price")))
     )
 
 
-def with_product_attributes(lines: DataFrame, products: DataFrame) -> DataFrame:
-    """Add ``category`` and ``brand`` (null for products missing from the catalogue).
-
-    The product catalogue is small, so it is broadcast.
-    """
-    return lines.join(F.broadcast(products.select("product_id", "category", "brand")), "product_id", "left")
-
-
-def order_facts(lines: DataFrame, snapshot_date: dt.date, cycle_months: int) -> DataFrame:
-    """One row per (persona_id, order_id): date, purchase flag, net/refund value, cycle flag.
+def order_facts(lines: DataFrame) -> DataFrame:
+    """One row per (persona_id, order_id): date, channel, purchase flag, values, items.
 
     Args:
         lines: output of :func:`order_lines_until`.
-        snapshot_date: the snapshot date.
-        cycle_months: cycle length.
 
     Returns:
-        persona_id, order_id, order_date, channel, is_purchase, net_value, refund_value,
-        items (bought units), in_cycle.
+        persona_id, order_id, order_date, channel, is_purchase, net_micros,
+        refund_micros (refunded value, positive), items (bought units).
     """
-    start = cycle_start(snapshot_date, cycle_months)
-    return (
-        lines.groupBy("persona_id", "order_id")
-        .agg(
-            F.min("order_date").alias("order_date"),
-            F.min("channel").alias("channel"),
-            F.max(F.col("quantity") > 0).alias("is_purchase"),
-            F.sum("line_value").alias("net_value"),
-            F.sum(F.when(F.col("quantity") < 0, -F.col("line_value")).otherwise(0.0)).alias("refund_value"),
-            F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).alias("items"),
-        )
-        .withColumn("in_cycle", F.col("order_date") >= F.lit(start))
+    return lines.groupBy("persona_id", "order_id").agg(
+        F.min("order_date").alias("order_date"),
+        F.min("channel").alias("channel"),
+        F.max(F.col("quantity") > 0).alias("is_purchase"),
+        F.sum("line_micros").alias("net_micros"),
+        F.sum(F.when(F.col("quantity") < 0, -F.col("line_micros")).otherwise(F.lit(0).cast("long"))).alias(
+            "refund_micros"
+        ),
+        F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
     )
 
 
-def rfmt_features(orders: DataFrame, snapshot_date: dt.date, cycle_months: int) -> DataFrame:
-    """Per persona RFMT and value aggregates from :func:`order_facts`.
+# The order columns of a daily summary row (all additive).
+ORDER_DAY_COLUMNS = ("purchases", "net_micros", "refund_orders", "refund_micros", "items")
+
+
+def order_days(orders: DataFrame) -> DataFrame:
+    """Per persona and local day: purchases, net value, refunds, bought units.
+
+    Args:
+        orders: :func:`order_facts`.
 
     Returns:
-        persona_id, recency_days, frequency, monetary, tenure_days, orders_lifetime,
-        revenue_lifetime, first_purchase_date, last_purchase_date, items_cycle,
-        refunds_lifetime, refund_amount_lifetime (personas with no orders are absent).
+        persona_id, day, purchases, net_micros, refund_orders, refund_micros, items.
     """
-    day = F.lit(snapshot_date)
-    purchase = F.col("is_purchase")
-    cycle_purchase = purchase & F.col("in_cycle")
-    agg = orders.groupBy("persona_id").agg(
-        F.count(F.when(cycle_purchase, 1)).cast("int").alias("frequency"),
-        F.sum(F.when(F.col("in_cycle"), F.col("net_value")).otherwise(0.0)).alias("monetary"),
-        F.max(F.when(cycle_purchase, F.col("order_date"))).alias("_last_cycle_purchase"),
-        F.count(F.when(purchase, 1)).cast("int").alias("orders_lifetime"),
-        F.sum("net_value").alias("revenue_lifetime"),
-        F.min(F.when(purchase, F.col("order_date"))).alias("first_purchase_date"),
-        F.max(F.when(purchase, F.col("order_date"))).alias("last_purchase_date"),
-        F.sum(F.when(F.col("in_cycle"), F.col("items")).otherwise(0)).cast("int").alias("items_cycle"),
-        F.count(F.when(F.col("refund_value") > 0, 1)).cast("int").alias("refunds_lifetime"),
-        F.sum("refund_value").alias("refund_amount_lifetime"),
-    )
-    return agg.select(
-        "persona_id",
-        F.datediff(day, "_last_cycle_purchase").alias("recency_days"),
-        "frequency",
-        F.round("monetary", 2).alias("monetary"),
-        F.datediff(day, "first_purchase_date").alias("tenure_days"),
-        "orders_lifetime",
-        F.round("revenue_lifetime", 2).alias("revenue_lifetime"),
-        "first_purchase_date",
-        "last_purchase_date",
-        "items_cycle",
-        "refunds_lifetime",
-        F.round("refund_amount_lifetime", 2).alias("refund_amount_lifetime"),
+    return orders.groupBy("persona_id", F.col("order_date").alias("day")).agg(
+        F.count(F.when(F.col("is_purchase"), 1)).cast("long").alias("purchases"),
+        F.sum("net_micros").alias("net_micros"),
+        F.count(F.when(F.col("refund_micros") > 0, 1)).cast("long").alias("refund_orders"),
+        F.sum("refund_micros").alias("refund_micros"),
+        F.sum("items").alias("items"),
     )
 
 
-def _favourite(lines: DataFrame, column: str, alias: str) -> DataFrame:
-    """The value of ``column`` with the highest bought spend per persona (ties: alphabetical)."""
-    spend = (
-        lines.where((F.col("quantity") > 0) & F.col(column).isNotNull())
-        .groupBy("persona_id", column)
-        .agg(F.sum("line_value").alias("_spend"))
+def line_items(lines: DataFrame, orders: DataFrame) -> DataFrame:
+    """Per persona item rows: bought products (units, spend) and purchases per channel.
+
+    These are the lifetime inputs of the assortment features; they add up across
+    days, so the state carries their sums (:func:`assortment_features` reads them).
+
+    Args:
+        lines: :func:`order_lines_until` (any date range).
+        orders: :func:`order_facts` of the same lines.
+
+    Returns:
+        persona_id, kind (``product`` | ``channel``), key, n (units or purchases), micros (bought spend).
+    """
+    products = (
+        lines.where(F.col("quantity") > 0)
+        .groupBy("persona_id", F.col("product_id").alias("key"))
+        .agg(F.sum(F.col("quantity").cast("long")).alias("n"), F.sum("line_micros").alias("micros"))
+        .select("persona_id", F.lit("product").alias("kind"), "key", "n", "micros")
     )
-    # A window partitioned by persona: each persona's few categories are ranked locally.
-    w = Window.partitionBy("persona_id").orderBy(F.col("_spend").desc(), F.col(column).asc())
+    channels = (
+        orders.where(F.col("is_purchase") & F.col("channel").isNotNull())
+        .groupBy("persona_id", F.col("channel").alias("key"))
+        .agg(F.count(F.lit(1)).cast("long").alias("n"))
+        .select("persona_id", F.lit("channel").alias("kind"), "key", "n", F.lit(0).cast("long").alias("micros"))
+    )
+    return products.unionByName(channels)
+
+
+def _top(values: DataFrame, column: str, score: str, alias: str) -> DataFrame:
+    """The value of ``column`` with the highest ``score`` per persona (ties: alphabetical)."""
+    # A window partitioned by persona: each persona's few values are ranked locally.
+    w = Window.partitionBy("persona_id").orderBy(F.col(score).desc(), F.col(column).asc())
     return (
-        spend.withColumn("_rn", F.row_number().over(w))
+        values.withColumn("_rn", F.row_number().over(w))
         .where("_rn = 1")
         .select("persona_id", F.col(column).alias(alias))
     )
 
 
-def assortment_features(lines: DataFrame, orders: DataFrame) -> DataFrame:
+def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
     """Distinct products/categories, favourite category/brand, preferred channel.
 
+    Category and brand come from the *current* product catalogue (small, broadcast),
+    as a full recompute would join them.
+
     Args:
-        lines: order lines with product attributes (:func:`with_product_attributes`).
-        orders: :func:`order_facts` (for the preferred channel, by purchases).
+        items: item rows (:func:`line_items`, summed over the persona's history).
+        products: bronze products.
 
     Returns:
         persona_id, distinct_products, distinct_categories, favourite_category,
-        favourite_brand, preferred_channel.
+        favourite_brand, preferred_channel (personas with a bought line).
     """
-    bought = lines.where(F.col("quantity") > 0)
+    bought = (
+        items.where(F.col("kind") == "product")
+        .select("persona_id", F.col("key").alias("product_id"), "micros")
+        .join(F.broadcast(products.select("product_id", "category", "brand")), "product_id", "left")
+    )
     distinct = bought.groupBy("persona_id").agg(
         F.countDistinct("product_id").cast("int").alias("distinct_products"),
         F.countDistinct("category").cast("int").alias("distinct_categories"),
     )
-    channel_counts = (
-        orders.where(F.col("is_purchase") & F.col("channel").isNotNull())
-        .groupBy("persona_id", "channel")
-        .agg(F.count(F.lit(1)).alias("_n"))
-    )
-    w = Window.partitionBy("persona_id").orderBy(F.col("_n").desc(), F.col("channel").asc())
-    channel = (
-        channel_counts.withColumn("_rn", F.row_number().over(w))
-        .where("_rn = 1")
-        .select("persona_id", F.col("channel").alias("preferred_channel"))
-    )
+
+    def spend_by(column: str) -> DataFrame:
+        return bought.where(F.col(column).isNotNull()).groupBy("persona_id", column).agg(F.sum("micros").alias("_s"))
+
+    channels = items.where(F.col("kind") == "channel").select("persona_id", F.col("key").alias("channel"), "n")
     return (
-        distinct.join(_favourite(lines, "category", "favourite_category"), "persona_id", "left")
-        .join(_favourite(lines, "brand", "favourite_brand"), "persona_id", "left")
-        .join(channel, "persona_id", "left")
+        distinct.join(_top(spend_by("category"), "category", "_s", "favourite_category"), "persona_id", "left")
+        .join(_top(spend_by("brand"), "brand", "_s", "favourite_brand"), "persona_id", "left")
+        .join(_top(channels, "channel", "n", "preferred_channel"), "persona_id", "left")
     )

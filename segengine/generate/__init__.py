@@ -5,7 +5,8 @@
 * ``personas/``    CSV with a header (customers, prospects, visitors; B2B attributes on a share)
 * ``products/``    CSV with a header (categories, brands, heavy-tailed popularity)
 * ``order_lines/`` Parquet (seasonal orders, lognormal purchase rates, churn and
-  reactivation, repeat buying, ~3% refund lines as negative quantities)
+  reactivation, personal category/brand taste, repeat buying, ~3% refund lines as
+  negative quantities)
 * ``events/``      JSON lines (web/app sessions, email sends/opens/clicks)
 
 The simulation runs in numpy inside ``mapInArrow``, one task per chunk of personas
@@ -110,6 +111,7 @@ def sim_params(
         product_category=tuple(int(x) for x in cat["category"]),
         product_price=tuple(float(x) for x in cat["price"]),
         product_weight=tuple(float(x) for x in cat["weight"]),
+        product_brand=tuple(int(x) for x in cat["brand"]),
     )
 
 

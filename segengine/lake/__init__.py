@@ -58,6 +58,22 @@ TABLES: dict[str, TableSpec] = {
             ("snapshot_date",),
             "One row per persona per snapshot",
         ),
+        TableSpec(
+            "customer_daily",
+            "silver/customer_daily",
+            "silver",
+            ("day",),
+            "Additive per persona per local day aggregates (incremental features)",
+        ),
+        TableSpec("feature_state", "silver/feature_state", "silver", (), "Per persona lifetime and window sums"),
+        TableSpec(
+            "feature_state_items",
+            "silver/feature_state_items",
+            "silver",
+            (),
+            "Per persona bought products and purchase channels; cookies of anonymous events",
+        ),
+        TableSpec("feature_state_log", "silver/feature_state_log", "silver", (), "Feature refreshes: mode and inputs"),
         TableSpec("recommendations", "gold/recommendations", "gold", ("snapshot_date",), "Top products per customer"),
         TableSpec("audiences", "gold/audiences", "gold", (), "Audience registry"),
         TableSpec("audience_members", "gold/audience_members", "gold", ("audience_id",), "Current audience membership"),
@@ -139,12 +155,45 @@ class Lake:
         version: int | None = None,
         timestamp: str | dt.datetime | None = None,
         partitions: dict[str, Any] | None = None,
+        where: dict[str, tuple[Any, Any]] | None = None,
     ) -> DataFrame:
         """Read the latest snapshot, or one ``version`` / ``timestamp`` (time travel).
 
-        ``partitions`` prunes to those partition values before any file is opened.
+        ``partitions`` prunes to those partition values (one value, or a list of
+        values, per column) before any file is opened. ``where`` keeps the rows with
+        ``low <= column <= high`` (``{"order_ts": (low, high)}``, inclusive, None for an
+        open end); files whose partition value or min/max statistics rule the range
+        out are never opened (:meth:`files` lists the ones that are).
         """
+        if where:
+            return self.backend.read(
+                self._uri(name), version=version, timestamp=timestamp, partitions=partitions, where=where
+            )
         return self.backend.read(self._uri(name), version=version, timestamp=timestamp, partitions=partitions)
+
+    def files(
+        self,
+        name: str,
+        version: int | None = None,
+        partitions: dict[str, Any] | None = None,
+        where: dict[str, tuple[Any, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The data files :meth:`read` with the same arguments opens on the embedded backend.
+
+        Each is ``{"path", "partition", "size", "min", "max"}``. Read from the Delta log
+        with delta-rs whatever the backend (the JVM connector prunes on the same
+        statistics when it plans the read).
+        """
+        return self._log_reader().files(self._uri(name), version=version, partitions=partitions, where=where)
+
+    def changed_files(self, name: str, since_version: int, version: int | None = None) -> dict[str, list[dict]]:
+        """Data files added and removed since ``since_version`` (see :meth:`files` for the format)."""
+        return self._log_reader().changed_files(self._uri(name), since_version, version)
+
+    def _log_reader(self) -> Any:
+        if hasattr(self.backend, "changed_files"):
+            return self.backend
+        return _embedded(self.spark, self.config)
 
     def write(
         self,

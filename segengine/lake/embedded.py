@@ -170,15 +170,26 @@ class EmbeddedBackend:
         timestamp: str | dt.datetime | None = None,
         partitions: dict[str, Any] | None = None,
         with_file_path: bool = False,
+        where: dict[str, tuple[Any, Any]] | None = None,
     ) -> DataFrame:
-        """Read a snapshot: exactly the data files of that version, via Spark."""
+        """Read a snapshot: exactly the data files of that version, via Spark.
+
+        ``partitions`` keeps the files of those partition values (a value or a list of
+        values per column). ``where`` maps a column to an inclusive ``(low, high)``
+        range (either end may be None): files whose partition value or min/max
+        statistics lie outside it are never opened, and the rows are filtered to it.
+        """
         from pyspark.sql import functions as F
         from pyspark.sql.types import StructType
 
         table = self._table(uri, version, timestamp)
         schema = self.spark_schema(uri, table)
         part_cols = list(table.metadata().partition_columns)
-        files = self._active_files(table, partitions)
+        files = self._active_files(table, partitions, where)
+        if where:
+            unknown = sorted(set(where) - set(schema.fieldNames()))
+            if unknown:
+                raise SegengineError(f"{uri}: where names unknown column(s) {', '.join(unknown)}")
         data_schema = StructType([f for f in schema.fields if f.name not in part_cols])
         if not files:
             empty = self.spark.createDataFrame([], schema)
@@ -211,9 +222,47 @@ class EmbeddedBackend:
                 raw_col = F.when(F.col(f"__p_{col_name}") == NULL_PARTITION, None).otherwise(F.col(f"__p_{col_name}"))
                 df = df.withColumn(col_name, raw_col.cast(schema[col_name].dataType)).drop(f"__p_{col_name}")
         cols = [c.name for c in schema.fields] + ([PATH_COL] if with_file_path else [])
-        return df.select(*cols)
+        out = df.select(*cols)
+        for col_name, (low, high) in (where or {}).items():
+            out = out.filter(_range_condition(F.col(col_name), low, high))
+        return out
 
-    def _active_files(self, table: Any, partitions: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def files(
+        self,
+        uri: str,
+        version: int | None = None,
+        partitions: dict[str, Any] | None = None,
+        where: dict[str, tuple[Any, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The data files a read with these arguments hands to Spark (after pruning).
+
+        Each file is ``{"path", "partition", "size", "min", "max"}`` (``min``/``max``:
+        the per-column statistics of the log, empty when the writer recorded none).
+        """
+        return self._active_files(self._table(uri, version), partitions, where)
+
+    def changed_files(self, uri: str, since_version: int, version: int | None = None) -> dict[str, list[dict]]:
+        """Files added and removed between ``since_version`` and ``version`` (default latest).
+
+        Compares the two snapshots' file lists (bounded by files, not rows), so a file
+        rewritten by a merge shows up as one removed and one added file.
+
+        Returns:
+            ``{"added": [file, ...], "removed": [file, ...]}`` in the format of :meth:`files`.
+        """
+        now = {f["path"]: f for f in self._active_files(self._table(uri, version), None)}
+        then = {f["path"]: f for f in self._active_files(self._table(uri, since_version), None)}
+        return {
+            "added": [now[p] for p in sorted(set(now) - set(then))],
+            "removed": [then[p] for p in sorted(set(then) - set(now))],
+        }
+
+    def _active_files(
+        self,
+        table: Any,
+        partitions: dict[str, Any] | None,
+        where: dict[str, tuple[Any, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
         import pyarrow as pa
 
         actions = pa.table(table.get_add_actions(flatten=False)).to_pylist()
@@ -221,16 +270,27 @@ class EmbeddedBackend:
         if any(a.get("deletion_vector") for a in actions if isinstance(a, dict)):
             raise TableFeatureUnsupported(f"{table.table_uri}: has deletion vectors; use the JVM connector")
         files = []
-        wanted = {k: _partition_string(v) for k, v in (partitions or {}).items()}
+        wanted = {k: _partition_values(v) for k, v in (partitions or {}).items()}
         unknown = sorted(set(wanted) - set(part_cols))
         if unknown:
             raise SegengineError(f"{table.table_uri}: {', '.join(unknown)} is not a partition column (has {part_cols})")
         for a in actions:
             pv = {c: (a.get("partition") or {}).get(c) for c in part_cols}
             pv = {c: (None if v is None else _partition_string(v)) for c, v in pv.items()}
-            if any(pv.get(k) != v for k, v in wanted.items()):
+            if any(pv.get(k) not in v for k, v in wanted.items()):
                 continue
-            files.append({"path": a["path"], "partition": pv, "size": a.get("size_bytes")})
+            info = {
+                "path": a["path"],
+                "partition": pv,
+                "size": a.get("size_bytes"),
+                "min": dict(a.get("min") or {}),
+                "max": dict(a.get("max") or {}),
+            }
+            if where and not all(
+                _may_overlap(info, a.get("partition") or {}, c, lo, hi) for c, (lo, hi) in where.items()
+            ):
+                continue
+            files.append(info)
         return files
 
     # ------------------------------------------------------------ write
@@ -513,7 +573,13 @@ class EmbeddedBackend:
         return adds
 
     def _file_stats(self, file_uri: str, size: int) -> str:
-        """Delta file statistics (numRecords) from the Parquet footer, where readable."""
+        """Delta file statistics from the Parquet footer, where readable.
+
+        ``numRecords`` always; ``minValues`` / ``maxValues`` / ``nullCount`` for the
+        top-level number, date and timestamp columns whose every row group has them
+        (what file skipping on dates and amounts needs; strings are left out because
+        Delta readers expect truncated string bounds).
+        """
         try:
             import pyarrow.parquet as pq
 
@@ -521,7 +587,7 @@ class EmbeddedBackend:
             if "://" in local:
                 return ""  # object stores: skip the extra footer read
             meta = pq.read_metadata(local)
-            return json.dumps({"numRecords": meta.num_rows})
+            return json.dumps({"numRecords": meta.num_rows, **_column_stats(meta)})
         except Exception:  # noqa: BLE001 - stats are optional in the Delta protocol
             return ""
 
@@ -601,6 +667,144 @@ def _partition_string(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def _partition_values(value: Any) -> set[str]:
+    """The accepted partition strings of a ``partitions`` entry (one value or several)."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return {_partition_string(v) for v in value}
+    return {_partition_string(value)}
+
+
+def _range_condition(col: Any, low: Any, high: Any) -> Any:
+    """``low <= col <= high`` (a None end is open)."""
+    from pyspark.sql import functions as F
+
+    cond = F.lit(True)
+    if low is not None:
+        cond = cond & (col >= F.lit(low))
+    if high is not None:
+        cond = cond & (col <= F.lit(high))
+    return cond
+
+
+# Writers truncate timestamp statistics to milliseconds (delta-rs, Delta Spark): a
+# file's true maximum may lie up to this much above its recorded maximum.
+_TS_MAX_SLACK = dt.timedelta(milliseconds=1)
+
+
+def _comparable(value: Any, like: Any) -> Any:
+    """``value`` converted to compare with the statistic ``like`` (dates, instants, numbers)."""
+    if isinstance(like, dt.datetime):
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+        return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
+    if isinstance(like, dt.date):
+        if isinstance(value, dt.datetime):
+            return value.date()
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return value
+
+
+def _may_overlap(info: dict[str, Any], raw_partition: dict[str, Any], col: str, low: Any, high: Any) -> bool:
+    """False only when the file provably holds no row with ``low <= col <= high``.
+
+    A partition column is judged by its value; any other column by the file's min/max
+    statistics. A file without statistics for the column is kept (it may match).
+    """
+    try:
+        if col in info["partition"]:
+            value = raw_partition.get(col)
+            if value is None:
+                return False  # a null partition value never satisfies a range
+            lo_v, hi_v = value, value
+        else:
+            lo_v, hi_v = info["min"].get(col), info["max"].get(col)
+            if lo_v is None or hi_v is None:
+                return True
+            if isinstance(hi_v, dt.datetime):
+                hi_v = hi_v + _TS_MAX_SLACK
+        if low is not None and hi_v < _comparable(low, hi_v):
+            return False
+        if high is not None and lo_v > _comparable(high, lo_v):
+            return False
+        return True
+    except (TypeError, ValueError):
+        return True  # incomparable statistics: never prune on them
+
+
+def _stat_json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _column_stats(meta: Any) -> dict[str, Any]:
+    """minValues / maxValues / nullCount of the prunable top-level columns of a Parquet footer."""
+    schema = meta.schema.to_arrow_schema()
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    prunable = {}
+    for i, field in enumerate(schema):
+        t = field.type
+        if t.num_fields == 0 and (
+            _pa_is("integer", t) or _pa_is("floating", t) or _pa_is("date", t) or _pa_is("timestamp", t)
+        ):
+            prunable[field.name] = i
+    if meta.num_row_groups == 0:
+        return {}
+    leaf_of = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+    for name in prunable:
+        j = leaf_of.get(name)
+        if j is None:
+            continue
+        lo = hi = None
+        count = 0
+        ok = True
+        for rg in range(meta.num_row_groups):
+            st = meta.row_group(rg).column(j).statistics
+            if st is None:
+                ok = False
+                break
+            count += st.null_count if st.has_null_count else 0
+            if not st.has_null_count:
+                ok = False
+                break
+            if st.has_min_max:
+                mn, mx = st.min, st.max
+                if isinstance(mn, float) and (mn != mn or mx != mx):
+                    ok = False
+                    break
+                lo = mn if lo is None else min(lo, mn)
+                hi = mx if hi is None else max(hi, mx)
+            elif st.null_count != meta.row_group(rg).num_rows:
+                ok = False  # values present but no bounds recorded
+                break
+        if not ok:
+            continue
+        nulls[name] = count
+        if lo is not None:
+            mins[name], maxs[name] = _stat_json(lo), _stat_json(hi)
+    out: dict[str, Any] = {}
+    if mins:
+        out["minValues"], out["maxValues"] = mins, maxs
+    if nulls:
+        out["nullCount"] = nulls
+    return out
+
+
+def _pa_is(kind: str, arrow_type: Any) -> bool:
+    import pyarrow.types as pt
+
+    return bool(getattr(pt, f"is_{kind}")(arrow_type))
 
 
 def _partition_literal(raw: str | None, data_type: Any) -> Any:

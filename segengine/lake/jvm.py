@@ -105,6 +105,7 @@ class JvmBackend:
         timestamp: str | dt.datetime | None = None,
         partitions: dict[str, Any] | None = None,
         with_file_path: bool = False,
+        where: dict[str, tuple[Any, Any]] | None = None,
     ) -> DataFrame:
         from pyspark.sql import functions as F
 
@@ -117,7 +118,16 @@ class JvmBackend:
             reader = reader.option("timestampAsOf", str(timestamp))
         df = reader.load(uri)
         for key, value in (partitions or {}).items():
-            df = df.filter(F.col(key) == F.lit(value))
+            if isinstance(value, (list, tuple, set, frozenset)):
+                df = df.filter(F.col(key).isin([F.lit(v) for v in value]))
+            else:
+                df = df.filter(F.col(key) == F.lit(value))
+        # Delta's data skipping prunes files on the partition values and min/max stats.
+        for key, (low, high) in (where or {}).items():
+            if low is not None:
+                df = df.filter(F.col(key) >= F.lit(low))
+            if high is not None:
+                df = df.filter(F.col(key) <= F.lit(high))
         return df
 
     def write(

@@ -1,23 +1,37 @@
 """Customer lifetime value: each customer's net spend in the next cycle (MLlib regressor).
 
-Time split (``cycle`` = ``features.cycle_months``, S = the snapshot date; a window
-``(a, b]`` holds orders whose local order date is after day a and up to and including
-day b; features at a date describe data up to the end of that day)::
+Time split (``c`` = ``features.cycle_months``, S = the snapshot date, ``K`` =
+``clv.train_cycles``; a window ``(a, b]`` holds orders whose local order date is after
+day a and up to and including day b; features at a date describe data up to the end of
+that day)::
 
-    train   : features at S - 2·cycle, label = net spend in (S - 2·cycle, S - cycle]
-    holdout : features at S - cycle,   label = net spend in (S - cycle,   S]
-    final   : refit on the holdout window (the most recent complete one)
-    scoring : features at S, prediction = spend expected in (S, S + cycle]
+    cutoff k  : S - k·c (k = 1 .. K+1); its rows: features at S - k·c,
+                label = net spend in (S - k·c, S - (k-1)·c]
+    train     : the cutoffs k = 2 .. K+1, stacked (K consecutive cycles)
+    holdout   : the cutoff k = 1: features at S - c, label = net spend in (S - c, S]
+    final     : refit on the cutoffs k = 1 .. K (the most recent complete cycles)
+    scoring   : features at S, prediction = spend expected in (S, S + c]
 
-The holdout model never sees the holdout labels; the metrics (MAE, RMSE, total
-predicted vs actual) are reported with those of the baseline "next cycle = last
-cycle" (the customer's ``monetary`` at the cutoff), and logged to MLflow. The label is
-the *net* spend (refunds subtracted), 0 for a customer who did not buy, and may be
-negative if refunds exceed purchases in the window.
+Stacking several cutoffs lets the model see how spend decays between cycles and how
+it changes with the season (the cutoff's month is an input: a cycle ending in the
+holiday months is not a cycle ending in June). The holdout model never sees the
+holdout labels; the metrics (MAE, RMSE, total predicted vs actual) are reported with
+those of the baseline "next cycle = last cycle" (the customer's ``monetary`` at the
+cutoff), and logged to MLflow. The label is the *net* spend (refunds subtracted), 0
+for a customer who did not buy, and may be negative if refunds exceed purchases.
 
-Features are the numeric catalog attributes in :data:`CLV_CANDIDATES` that the
-catalog lists at training time; the exact list is logged with the model and checked
-again when scoring.
+Inputs (:data:`CLV_INPUTS`) are per-cycle values, recencies and ratios of catalog
+attributes, which mean the same at every cutoff. Lifetime totals and tenure are not
+inputs as such: they grow with the length of the recorded history, so a model trained
+on earlier cutoffs would meet larger values when scoring than it ever saw (at 5,000
+generated personas, with them as inputs the holdout total was over-predicted by half:
+3.1M for 2.0M). Lifetime spend enters only as a monthly rate.
+
+Training features are computed from the order lines at each cutoff
+(:func:`customer_value_features`: a few aggregates of one cached per-order frame, with
+the feature catalog's definitions, see ``docs/features.md``); scoring reads the
+``customer_features`` partition. A test checks that both give the same values. The
+catalog columns the model reads are logged with it and checked again when scoring.
 """
 
 from __future__ import annotations
@@ -39,33 +53,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Numeric attributes a CLV model may use, in a fixed order (the catalog decides which exist).
-CLV_CANDIDATES = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_basket_value",
-    "avg_monthly_spend",
-    "orders_cycle",
-    "revenue_cycle",
-    "orders_lifetime",
-    "revenue_lifetime",
-    "distinct_products",
-    "distinct_categories",
-    "days_since_last_purchase",
-    "days_since_last_visit",
-    "visits_30d",
-    "time_on_site_30d",
-    "email_opens_90d",
-    "email_clicks_90d",
-    "engagement_score",
-    "fit_score",
-    "age",
+# The model's inputs, in order: (input name, SQL expression over catalog columns, the
+# catalog columns it reads). An input is used when the feature rows have all its columns.
+CLV_INPUTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("monetary", "`monetary`", ("monetary",)),
+    ("frequency", "`frequency`", ("frequency",)),
+    ("recency_days", "`recency_days`", ("recency_days",)),
+    ("days_since_last_purchase", "`days_since_last_purchase`", ("days_since_last_purchase",)),
+    ("avg_basket_value", "`avg_basket_value`", ("avg_basket_value",)),
+    ("items_cycle", "`items_cycle`", ("items_cycle",)),
+    # Lifetime net spend per 30 days of tenure (at least one month): a rate, not a total.
+    (
+        "lifetime_spend_30d",
+        "`revenue_lifetime` / greatest(`tenure_days` + 1, 30) * 30",
+        ("revenue_lifetime", "tenure_days"),
+    ),
+    # Seasonality: the month the cutoff falls in (the label cycle starts the next day).
+    ("cutoff_month", "month(`snapshot_date`)", ("snapshot_date",)),
 )
-# Missing numeric values (no purchase yet, unknown age) become this sentinel: trees
-# split it off cleanly, and no real count/amount/day value is negative.
+# Missing values (e.g. recency without a purchase in the cycle) become this sentinel:
+# trees split it off cleanly (counts and days are never negative; a net amount below
+# -1 needs refunds exceeding purchases, rare enough to share the branch).
 MISSING = -1.0
+MICROS = 1_000_000
 
 FeatureBuilder = Callable[[Any, Any, Any, dt.date], "DataFrame"]
 
@@ -81,32 +91,70 @@ def shift_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def clv_windows(snapshot_date: dt.date, cycle_months: int) -> dict[str, tuple[dt.date, dt.date]]:
-    """The (feature cutoff, label end) of each window; the label window is (cutoff, end].
+def clv_windows(snapshot_date: dt.date, cycle_months: int, train_cycles: int = 1) -> dict[str, Any]:
+    """The (feature cutoff, label end) windows of each role; a label window is (cutoff, end].
 
     Args:
         snapshot_date: S.
-        cycle_months: the cycle length.
+        cycle_months: the cycle length c.
+        train_cycles: K, the consecutive cycles stacked for training.
 
     Returns:
-        ``{"train": (S-2c, S-c), "holdout": (S-c, S), "final": (S-c, S)}``.
+        ``{"train": [(S-2c, S-c), …, (S-(K+1)c, S-Kc)], "holdout": (S-c, S),
+        "final": [(S-c, S), …, (S-Kc, S-(K-1)c)]}``, lists most recent first. Each
+        end is the next window's cutoff, computed from S (month ends clamp once).
     """
     if cycle_months < 1:
         raise ConfigError(f"features.cycle_months: must be at least 1, got {cycle_months}")
-    holdout_cutoff = shift_months(snapshot_date, -cycle_months)
-    train_cutoff = shift_months(snapshot_date, -2 * cycle_months)
+    if train_cycles < 1:
+        raise ConfigError(f"clv.train_cycles: must be at least 1, got {train_cycles}")
+
+    def window(k: int) -> tuple[dt.date, dt.date]:
+        return shift_months(snapshot_date, -k * cycle_months), shift_months(snapshot_date, -(k - 1) * cycle_months)
+
     return {
-        "train": (train_cutoff, holdout_cutoff),
-        "holdout": (holdout_cutoff, snapshot_date),
-        "final": (holdout_cutoff, snapshot_date),
+        "train": [window(k) for k in range(2, train_cycles + 2)],
+        "holdout": window(1),
+        "final": [window(k) for k in range(1, train_cycles + 1)],
     }
 
 
-def label_frame(order_lines: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
-    """Net spend per persona with order date in ``(start, end]``.
+def order_facts(order_lines: DataFrame, tz: str, session_tz: str) -> DataFrame:
+    """One row per order: its local date, purchase flag, net value and bought units.
 
     Args:
-        order_lines: bronze order lines (persona_id, order_ts, quantity, unit_price).
+        order_lines: bronze order lines (persona_id, order_id, order_ts, quantity, unit_price).
+        tz: ``features.timezone``: order dates are local dates there, as in the features.
+        session_tz: the session time zone.
+
+    Returns:
+        DataFrame(persona_id, order_id, order_date, is_purchase, net_micros long, items long).
+        Money is in whole micro-units (exact sums, as the feature table's).
+    """
+    from pyspark.sql import functions as F
+
+    from segengine.features.windows import local_date
+
+    micros = F.col("quantity").cast("long") * F.round(F.col("unit_price").cast("double") * MICROS).cast("long")
+    return order_lines.groupBy("persona_id", "order_id").agg(
+        F.min(local_date(F.col("order_ts"), tz, session_tz)).alias("order_date"),
+        F.max(F.col("quantity") > 0).alias("is_purchase"),
+        F.sum(micros).alias("net_micros"),
+        F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
+    )
+
+
+def _money(micros: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.round(micros.cast("double") / F.lit(float(MICROS)), 2)
+
+
+def label_frame(orders: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
+    """Net spend per persona with local order date in ``(start, end]``.
+
+    Args:
+        orders: :func:`order_facts` (local order dates, as the features use).
         start: exclusive: orders on this day belong to the features side.
         end: inclusive.
 
@@ -115,20 +163,83 @@ def label_frame(order_lines: DataFrame, start: dt.date, end: dt.date) -> DataFra
     """
     from pyspark.sql import functions as F
 
-    day = F.to_date("order_ts")
+    day = F.col("order_date")
     return (
-        order_lines.filter((day > F.lit(start)) & (day <= F.lit(end)))
+        orders.filter((day > F.lit(start)) & (day <= F.lit(end)))
         .groupBy("persona_id")
-        .agg(F.sum(F.col("quantity") * F.col("unit_price")).cast("double").alias("label"))
+        .agg(_money(F.sum("net_micros")).alias("label"))
     )
 
 
-def training_frame(features: DataFrame, order_lines: DataFrame, cutoff: dt.date, end: dt.date) -> DataFrame:
+def customer_value_features(
+    orders: DataFrame, personas: DataFrame, cutoff: dt.date, cycle_months: int, tz: str, session_tz: str
+) -> DataFrame:
+    """The customers at ``cutoff`` with the value columns the CLV model reads.
+
+    The feature catalog's definitions (``docs/features.md``) computed from the orders
+    only, which is far cheaper than the whole feature table at every training cutoff.
+
+    Args:
+        orders: :func:`order_facts`.
+        personas: bronze personas (a persona exists from its local creation date on;
+            orders of unknown personas do not count).
+        cutoff: the snapshot date the features describe (data up to the end of that day).
+        cycle_months: the cycle length; the cycle is ``cutoff - cycle_months .. cutoff``.
+        tz: ``features.timezone``.
+        session_tz: the session time zone.
+
+    Returns:
+        persona_id, snapshot_date, persona_type (``customer``), recency_days, frequency,
+        monetary, tenure_days, orders_lifetime, revenue_lifetime, avg_basket_value,
+        days_since_last_purchase, items_cycle: one row per customer (at least one purchase).
+    """
+    from pyspark.sql import functions as F
+
+    from segengine.features.windows import cycle_start, local_date
+
+    day = F.lit(cutoff)
+    past = orders.where(F.col("order_date") <= day)
+    in_cycle = F.col("order_date") >= F.lit(cycle_start(cutoff, cycle_months))
+    purchase = F.col("is_purchase")
+    zero = F.lit(0).cast("long")
+    agg = past.groupBy("persona_id").agg(
+        F.count(F.when(purchase & in_cycle, 1)).cast("int").alias("frequency"),
+        F.sum(F.when(in_cycle, F.col("net_micros")).otherwise(zero)).alias("_cycle_micros"),
+        F.max(F.when(purchase & in_cycle, F.col("order_date"))).alias("_last_cycle_purchase"),
+        F.count(F.when(purchase, 1)).cast("int").alias("orders_lifetime"),
+        F.sum("net_micros").alias("_lifetime_micros"),
+        F.min(F.when(purchase, F.col("order_date"))).alias("_first_purchase"),
+        F.max(F.when(purchase, F.col("order_date"))).alias("_last_purchase"),
+        F.sum(F.when(in_cycle, F.col("items")).otherwise(zero)).cast("int").alias("items_cycle"),
+    )
+    existing = personas.where(local_date(F.col("created_at"), tz, session_tz) <= day).select("persona_id")
+    revenue = _money(F.col("_lifetime_micros"))
+    return (
+        agg.where(F.col("orders_lifetime") > 0)
+        .join(existing, "persona_id", "left_semi")
+        .select(
+            "persona_id",
+            day.alias("snapshot_date"),
+            F.lit("customer").alias("persona_type"),
+            F.datediff(day, "_last_cycle_purchase").alias("recency_days"),
+            "frequency",
+            _money(F.col("_cycle_micros")).alias("monetary"),
+            F.datediff(day, "_first_purchase").alias("tenure_days"),
+            "orders_lifetime",
+            revenue.alias("revenue_lifetime"),
+            F.round(revenue / F.col("orders_lifetime"), 2).alias("avg_basket_value"),
+            F.datediff(day, "_last_purchase").alias("days_since_last_purchase"),
+            "items_cycle",
+        )
+    )
+
+
+def training_frame(features: DataFrame, orders: DataFrame, cutoff: dt.date, end: dt.date) -> DataFrame:
     """Customers at ``cutoff`` with their label: net spend in ``(cutoff, end]`` (0 if none).
 
     Args:
         features: feature rows built at ``cutoff`` (all persona types).
-        order_lines: bronze order lines.
+        orders: :func:`order_facts`.
         cutoff: the features' snapshot date.
         end: last day of the label window.
 
@@ -137,7 +248,7 @@ def training_frame(features: DataFrame, order_lines: DataFrame, cutoff: dt.date,
     """
     from pyspark.sql import functions as F
 
-    labels = label_frame(order_lines, cutoff, end)
+    labels = label_frame(orders, cutoff, end)
     return (
         customers_only(features)
         .join(labels, "persona_id", "left")
@@ -148,53 +259,58 @@ def training_frame(features: DataFrame, order_lines: DataFrame, cutoff: dt.date,
 # ------------------------------------------------------------------ model
 
 
-def clv_feature_columns(available: Sequence[str] | None = None) -> list[str]:
-    """The CLV inputs: numeric catalog attributes of :data:`CLV_CANDIDATES` present in ``available``."""
+def clv_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The :data:`CLV_INPUTS` whose catalog columns are all in the catalog and in ``available``."""
     from segengine.features.catalog import CATALOG
 
-    cols = [
-        c
-        for c in CLV_CANDIDATES
-        if c in CATALOG and CATALOG[c].type in ("integer", "double") and (available is None or c in available)
+    inputs = [
+        item for item in CLV_INPUTS if all(c in CATALOG and (available is None or c in available) for c in item[2])
     ]
-    if not cols:
-        raise ModelError("CLV: none of the candidate numeric features is in the catalog and the feature table")
+    if not inputs:
+        raise ModelError("CLV: none of the model inputs' columns is in the catalog and the feature rows")
+    return inputs
+
+
+def clv_feature_columns(available: Sequence[str] | None = None) -> list[str]:
+    """The catalog columns the CLV model reads (of :func:`clv_inputs`), in input order."""
+    cols: list[str] = []
+    for _, _, sources in clv_inputs(available):
+        cols.extend(c for c in sources if c not in cols)
     return cols
 
 
 def clv_pipeline(config: Config, features: Sequence[str]) -> Any:
-    """An unfitted pipeline: impute → assemble → GBT or random forest regressor."""
+    """An unfitted pipeline: derive inputs → assemble → GBT or random forest regressor.
+
+    Args:
+        config: the ``clv`` section.
+        features: the catalog columns available (:func:`clv_feature_columns`).
+    """
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import SQLTransformer, VectorAssembler
     from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
 
     cfg = config.clv
-    # Identifiers come from the catalog (plain snake_case), never from user input.
+    inputs = clv_inputs(features)
+    # Expressions and identifiers are this module's constants, never user input.
     prep = SQLTransformer(
         statement="SELECT *, "
-        + ", ".join(f"coalesce(CAST(`{c}` AS DOUBLE), {MISSING}D) AS `clv_in_{c}`" for c in features)
+        + ", ".join(f"coalesce(CAST({expr} AS DOUBLE), {MISSING}D) AS `clv_in_{name}`" for name, expr, _ in inputs)
         + " FROM __THIS__"
     )
-    assembler = VectorAssembler(inputCols=[f"clv_in_{c}" for c in features], outputCol="clv_features")
+    assembler = VectorAssembler(inputCols=[f"clv_in_{name}" for name, _, _ in inputs], outputCol="clv_features")
+    common = {
+        "featuresCol": "clv_features",
+        "labelCol": "label",
+        "predictionCol": "clv_raw",
+        "maxDepth": cfg.max_depth,
+        "minInstancesPerNode": cfg.min_instances_per_node,
+        "seed": cfg.seed,
+    }
     if cfg.algorithm == "gbt":
-        reg = GBTRegressor(
-            featuresCol="clv_features",
-            labelCol="label",
-            predictionCol="clv_raw",
-            maxDepth=cfg.max_depth,
-            maxIter=cfg.max_iter,
-            stepSize=cfg.step_size,
-            seed=cfg.seed,
-        )
+        reg = GBTRegressor(maxIter=cfg.max_iter, stepSize=cfg.step_size, **common)
     elif cfg.algorithm == "rf":
-        reg = RandomForestRegressor(
-            featuresCol="clv_features",
-            labelCol="label",
-            predictionCol="clv_raw",
-            maxDepth=cfg.max_depth,
-            numTrees=cfg.num_trees,
-            seed=cfg.seed,
-        )
+        reg = RandomForestRegressor(numTrees=cfg.num_trees, **common)
     else:
         raise ConfigError(f"clv.algorithm: expected gbt or rf, got {cfg.algorithm!r}")
     # Spend cannot be negative. ``prediction`` duplicates it because MLflow's pyfunc
@@ -244,12 +360,6 @@ def evaluate_holdout(model: PipelineModel, holdout: DataFrame) -> dict[str, dict
         scored.unpersist()
 
 
-def _default_builder(spark: Any, lake: Any, config: Any, cutoff: dt.date) -> DataFrame:
-    from segengine.features import build_features  # the features area's agreed API
-
-    return build_features(spark, lake, config, cutoff)
-
-
 def train_clv(
     spark: SparkSession,
     lake: Any,
@@ -261,68 +371,110 @@ def train_clv(
 
     Args:
         spark: the session.
-        lake: the storage layer (order_lines is read for labels).
-        config: ``clv`` and ``features.cycle_months``.
+        lake: the storage layer (order_lines for the labels, personas).
+        config: ``clv`` and ``features`` (cycle_months, timezone).
         snapshot_date: S (see the module docstring for the windows).
         feature_builder: builds the feature rows as of a cutoff; default
-            ``segengine.features.build_features`` (tests pass their own).
+            :func:`customer_value_features` of the cached orders (tests pass their own).
+            Called once per distinct cutoff.
 
     Returns:
         Summary: windows, features, holdout metrics for the model and the baseline,
         registered version.
     """
     import mlflow
+    from pyspark import StorageLevel
 
     from segengine.models.tracking import configure_mlflow, log_spark_model, register_model
 
-    builder = feature_builder or _default_builder
+    cfg = config.clv
     configure_mlflow(config)
-    windows = clv_windows(snapshot_date, config.features.cycle_months)
-    orders = lake.read("order_lines")
-    train = training_frame(builder(spark, lake, config, windows["train"][0]), orders, *windows["train"]).cache()
-    holdout = training_frame(builder(spark, lake, config, windows["holdout"][0]), orders, *windows["holdout"]).cache()
+    cycle, tz = config.features.cycle_months, config.features.timezone
+    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    windows = clv_windows(snapshot_date, cycle, cfg.train_cycles)
+    # One pass over the order lines: every cutoff's features and labels aggregate these.
+    orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
+    labelled: dict[dt.date, DataFrame] = {}
     try:
-        features = clv_feature_columns([c for c in train.columns if c in holdout.columns])
-        n_train, n_holdout = train.count(), holdout.count()
+        if feature_builder is None:
+            personas = lake.read("personas")
+
+            def builder(_spark: Any, _lake: Any, _config: Any, cutoff: dt.date) -> DataFrame:
+                return customer_value_features(orders, personas, cutoff, cycle, tz, session_tz)
+        else:
+            builder = feature_builder
+        # Each distinct cutoff once (the holdout's is also the final fit's newest one).
+        ends = dict([windows["holdout"], *windows["train"], *windows["final"]])
+        frames = {
+            c: training_frame(builder(spark, lake, config, c), orders, c, e)
+            for c, e in sorted(ends.items(), reverse=True)
+        }
+        common = set.intersection(*(set(df.columns) for df in frames.values()))
+        features = clv_feature_columns(sorted(common))
+        keep = ["persona_id", "label", *features] + ([] if "monetary" in features else ["monetary"])
+        for c, df in frames.items():
+            labelled[c] = df.select(*keep).persist(StorageLevel.MEMORY_AND_DISK)
+        rows = {c: df.count() for c, df in labelled.items()}
+        n_train = sum(rows[c] for c, _ in windows["train"])
+        n_holdout = rows[windows["holdout"][0]]
         if n_train == 0 or n_holdout == 0:
             raise ModelError(
-                f"CLV: no customers to learn from (train window {windows['train']}: {n_train}, "
+                f"CLV: no customers to learn from (train windows {windows['train']}: {n_train}, "
                 f"holdout window {windows['holdout']}: {n_holdout}); is there order history before the cutoffs?"
             )
-        eval_model = clv_pipeline(config, features).fit(train)
-        metrics = evaluate_holdout(eval_model, holdout)
-        final = clv_pipeline(config, features).fit(holdout)
-        example = holdout.select("persona_id", *features).limit(5).toPandas()
+        # The tree learners run a few small jobs per level and iteration: few partitions
+        # (one per core) keep the per-task overhead down; the data is cached anyway.
+        parallelism = spark.sparkContext.defaultParallelism
+
+        def stacked(ws: list[tuple[dt.date, dt.date]]) -> DataFrame:
+            frames = [labelled[c] for c, _ in ws]
+            out = frames[0]
+            for df in frames[1:]:
+                out = out.unionByName(df)
+            return out.coalesce(parallelism)
+
+        eval_model = clv_pipeline(config, features).fit(stacked(windows["train"]))
+        metrics = evaluate_holdout(eval_model, labelled[windows["holdout"][0]])
+        final = clv_pipeline(config, features).fit(stacked(windows["final"]))
+        example = labelled[windows["holdout"][0]].select("persona_id", *features).limit(5).toPandas()
         out = final.transform(spark.createDataFrame(example)).select("clv_prediction").toPandas()
         with mlflow.start_run(run_name=f"clv {snapshot_date}"):
             mlflow.log_params(
                 {
                     "snapshot_date": str(snapshot_date),
-                    "algorithm": config.clv.algorithm,
-                    "max_depth": config.clv.max_depth,
-                    "max_iter": config.clv.max_iter,
-                    "num_trees": config.clv.num_trees,
-                    "step_size": config.clv.step_size,
-                    "seed": config.clv.seed,
-                    "cycle_months": config.features.cycle_months,
-                    "train_window": f"{windows['train'][0]}..{windows['train'][1]}",
+                    "algorithm": cfg.algorithm,
+                    "max_depth": cfg.max_depth,
+                    "max_iter": cfg.max_iter,
+                    "num_trees": cfg.num_trees,
+                    "step_size": cfg.step_size,
+                    "min_instances_per_node": cfg.min_instances_per_node,
+                    "train_cycles": cfg.train_cycles,
+                    "seed": cfg.seed,
+                    "cycle_months": cycle,
+                    "train_window": f"{windows['train'][-1][0]}..{windows['train'][0][1]}",
                     "holdout_window": f"{windows['holdout'][0]}..{windows['holdout'][1]}",
                     "features": ",".join(features),
+                    "inputs": ",".join(name for name, _, _ in clv_inputs(features)),
                 }
             )
             mlflow.log_metrics({"train_customers": n_train, "holdout_customers": n_holdout})
             for who, m in metrics.items():
                 mlflow.log_metrics({f"holdout_{who}_{k}": v for k, v in m.items() if k != "customers"})
             info = log_spark_model(final, example, features, out)
-        version = register_model(config, info.model_uri, config.clv.model_name, features)
+        version = register_model(config, info.model_uri, cfg.model_name, features)
     finally:
-        train.unpersist()
-        holdout.unpersist()
+        for df in labelled.values():
+            df.unpersist()
+        orders.unpersist()
     return {
         "snapshot_date": str(snapshot_date),
-        "model": config.clv.model_name,
+        "model": cfg.model_name,
         "version": version,
-        "windows": {k: [str(a), str(b)] for k, (a, b) in windows.items()},
+        "windows": {
+            "train": [[str(a), str(b)] for a, b in windows["train"]],
+            "holdout": [str(d) for d in windows["holdout"]],
+            "final": [[str(a), str(b)] for a, b in windows["final"]],
+        },
         "features": features,
         "train_customers": n_train,
         "holdout_customers": n_holdout,

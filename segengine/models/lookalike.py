@@ -7,7 +7,7 @@ its **nearest seed persona** (not to a seed centroid: a seed made of two differe
 groups should attract lookalikes of both).
 
 Finding the nearest candidates without comparing every candidate with every seed
-uses MLlib's ``BucketedRandomProjectionLSH`` as the hash family, with two decisions:
+uses MLlib's ``BucketedRandomProjectionLSH`` as the hash family:
 
 * **AND over hash tables, multi-probe over neighbours.** Spark's own
   ``approxSimilarityJoin`` ORs the tables, and each table is one random 1-D projection:
@@ -19,10 +19,18 @@ uses MLlib's ``BucketedRandomProjectionLSH`` as the hash family, with two decisi
   probed cell of that seed: ranking inside that radius is exact.
 * **Widening until exactly N.** The first bucket length is estimated from a sample
   (the distance below which about N candidates fall); while fewer than N candidates
-  are found within ``bucket_length`` of a seed, the bucket length grows x1.5, up to
+  are found within ``bucket_length`` of a seed, the bucket length grows ~x1.5, up to
   ``config.lookalike.max_widenings`` times. If still short (only possible with a tiny
   ``max_widenings``), the remainder is filled by distance to the seed centroid, so the
   result always has exactly N rows when the population allows it.
+* **One hashing.** MLlib hashes once, at 1/8 of the first bucket length (``_fine``);
+  a bucket at m x that length is ``floor(_fine / m)`` exactly, so a widening only
+  regroups cached integer arrays. Vectors are spread into one column per attribute so
+  every distance is plain (code-generated) arithmetic, in the exact reference too.
+* **Very large seeds** (more than ``max_seed_points``) are reduced before the join to
+  the mean point of each occupied grid cell whose diagonal is ``reduce_cell_share`` of
+  the first bucket length: distances move by at most that much, and the probes no
+  longer repeat for thousands of near-identical seeds.
 
 Ties are broken by persona_id, so a rerun returns the same audience.
 """
@@ -140,6 +148,27 @@ def euclidean(a: Column, b: Column) -> Column:
     return F.sqrt(F.aggregate(sq, F.lit(0.0), lambda acc, x: acc + x))
 
 
+def _dims(vectors: DataFrame) -> int:
+    """Vector length (one row to the driver)."""
+    row = vectors.select(VEC).first()
+    return len(row[VEC]) if row is not None else 0
+
+
+def _spread(df: DataFrame, prefix: str, dims: int, keep: list[str] | None = None) -> DataFrame:
+    """``vec`` as one double column per dimension (``<prefix>0``..), so distances are codegen'd arithmetic."""
+    arr = _as_array(VEC)
+    return df.select(*(keep or []), *[arr[i].alias(f"{prefix}{i}") for i in range(dims)])
+
+
+def _distance(a: str, b: str, dims: int) -> Column:
+    """Euclidean distance between the spread columns ``a0..`` and ``b0..``."""
+    total = F.lit(0.0)
+    for i in range(dims):
+        d = F.col(f"{a}{i}") - F.col(f"{b}{i}")
+        total = total + d * d
+    return F.sqrt(total)
+
+
 # ----------------------------------------------------------------- exact and LSH search
 
 
@@ -154,86 +183,152 @@ def nearest_exact(candidates: DataFrame, seeds: DataFrame, size: int) -> DataFra
     Returns:
         DataFrame(persona_id, distance) of the ``size`` candidates nearest to any seed.
     """
-    s = seeds.select(_as_array(VEC).alias("_s"))
-    c = candidates.select("persona_id", _as_array(VEC).alias("_c"))
-    pairs = c.crossJoin(s).select("persona_id", euclidean(F.col("_c"), F.col("_s")).alias("distance"))
+    dims = _dims(candidates)
+    s = _spread(seeds, "_s", dims)
+    c = _spread(candidates, "_c", dims, ["persona_id"])
+    pairs = c.crossJoin(s).select("persona_id", _distance("_c", "_s", dims).alias("distance"))
     best = pairs.groupBy("persona_id").agg(F.min("distance").alias("distance"))
     return best.orderBy("distance", "persona_id").limit(size)
 
 
-def _cells(vectors: DataFrame, bucket_length: float, tables: int, seed: int) -> DataFrame:
-    """Add ``_cell`` (array of bucket ids, one per hash table) with MLlib's BRP LSH."""
+# Buckets of the one MLlib hashing per bucket length of the first search: a widened
+# search merges buckets (integer multiples), so it never hashes again.
+HASH_DIVISIONS = 8
+# Probe rows (seed points x 3^tables) up to which the probes are broadcast to the candidates.
+MAX_BROADCAST_PROBES = 1_000_000
+
+
+def fit_hashing(vectors: DataFrame, base: float, tables: int, seed: int) -> Any:
+    """MLlib ``BucketedRandomProjectionLSH`` at the fine bucket length ``base`` (fit reads one row)."""
     from pyspark.ml.feature import BucketedRandomProjectionLSH
 
     lsh = BucketedRandomProjectionLSH(
-        inputCol=VEC, outputCol="_hashes", bucketLength=bucket_length, numHashTables=tables, seed=seed
+        inputCol=VEC, outputCol="_hashes", bucketLength=base, numHashTables=tables, seed=seed
     )
-    model = lsh.fit(vectors)
+    return lsh.fit(vectors)
+
+
+def hash_fine(vectors: DataFrame, model: Any, dims: int) -> DataFrame:
+    """Spread vectors plus their fine bucket ids (``_fine``, one per hash table).
+
+    ``_fine[t] = floor(<x, u_t> / base)`` with the model's random unit vectors ``u_t``;
+    the bucket at an ``m * base`` bucket length is then ``floor(_fine[t] / m)`` exactly
+    (a floor of a floor), see :func:`nearest_lsh`.
+
+    Args:
+        vectors: DataFrame(persona_id, vec).
+        model: from :func:`fit_hashing`.
+        dims: vector length.
+
+    Returns:
+        DataFrame(persona_id, _x0.., _fine array<bigint>).
+    """
+    from pyspark.ml.functions import vector_to_array
+
     hashed = model.transform(vectors)
-    # Each hash is a 1-element vector; posexplode keeps the table order.
-    exploded = hashed.select("persona_id", F.posexplode("_hashes").alias("_t", "_h")).select(
-        "persona_id", "_t", _as_array("_h")[0].cast("long").alias("_b")
-    )
-    cells = exploded.groupBy("persona_id").agg(F.sort_array(F.collect_list(F.struct("_t", "_b"))).alias("_tb"))
-    cells = cells.select("persona_id", F.transform("_tb", lambda s: s["_b"]).alias("_cell"))
-    return vectors.join(cells, "persona_id")
+    # Each hash is a 1-element vector; the array keeps the table order.
+    fine = F.transform("_hashes", lambda h: vector_to_array(h)[0].cast("long")).alias("_fine")
+    return _spread(hashed, "_x", dims, ["persona_id", fine])
+
+
+def _cell(fine: str, multiple: int) -> Column:
+    """Bucket ids at ``multiple`` x the fine bucket length (floor of the real quotient)."""
+    m = F.lit(float(multiple))
+    return F.transform(fine, lambda b: F.floor(b / m))
 
 
 def nearest_lsh(
-    candidates: DataFrame,
-    seeds: DataFrame,
-    bucket_length: float,
-    tables: int,
-    seed: int,
+    candidates: DataFrame, seeds: DataFrame, multiple: int, tables: int, dims: int, broadcast: bool = True
 ) -> DataFrame:
     """Candidates found by multi-probe LSH with their distance to the nearest probing seed.
 
+    A cell is the tuple of a persona's bucket ids over all tables (AND); every seed
+    probes its cell and all 3^tables neighbours (each id +/-1). A projection never
+    lengthens a distance, so every candidate within one bucket length of a seed is found.
+
     Args:
-        candidates: DataFrame(persona_id, vec).
-        seeds: DataFrame(persona_id, vec).
-        bucket_length: BRP bucket length (the radius inside which the search is exact).
-        tables: number of hash tables (probes per seed: 3 ** tables).
-        seed: random seed of the projections.
+        candidates: :func:`hash_fine` rows of the candidates.
+        seeds: :func:`hash_fine` rows of the seeds.
+        multiple: bucket length in fine buckets.
+        tables: number of hash tables.
+        dims: vector length.
+        broadcast: ship the probes (seeds x 3^tables rows) to every task instead of
+            shuffling the candidates; for up to ~1M probe rows.
 
     Returns:
         DataFrame(persona_id, distance): every candidate sharing a probed cell with a seed.
     """
-    both = candidates.withColumn("_is_seed", F.lit(False)).unionByName(seeds.withColumn("_is_seed", F.lit(True)))
-    cells = _cells(both, bucket_length, tables, seed)
     spark = candidates.sparkSession
     offsets = spark.createDataFrame(
         [(list(o),) for o in itertools.product((-1, 0, 1), repeat=tables)], "_off array<long>"
     )
+    seed_cols = [F.col(f"_x{i}").alias(f"_s{i}") for i in range(dims)]
     probes = (
-        cells.where("_is_seed")
+        seeds.select(_cell("_fine", multiple).alias("_home"), *seed_cols)
         .crossJoin(F.broadcast(offsets))
-        .select(
-            F.zip_with("_cell", "_off", lambda a, b: a + b).alias("_cell"),
-            _as_array(VEC).alias("_s"),
-        )
+        .select(F.zip_with("_home", "_off", lambda a, b: a + b).alias("_cell"), *[f"_s{i}" for i in range(dims)])
     )
-    cands = cells.where(~F.col("_is_seed")).select("persona_id", "_cell", _as_array(VEC).alias("_c"))
-    pairs = cands.join(probes, "_cell").select("persona_id", euclidean(F.col("_c"), F.col("_s")).alias("distance"))
+    cand_cols = [F.col(f"_x{i}").alias(f"_c{i}") for i in range(dims)]
+    cands = candidates.select("persona_id", _cell("_fine", multiple).alias("_cell"), *cand_cols)
+    pairs = cands.join(F.broadcast(probes) if broadcast else probes, "_cell")
+    pairs = pairs.select("persona_id", _distance("_c", "_s", dims).alias("distance"))
     return pairs.groupBy("persona_id").agg(F.min("distance").alias("distance"))
 
 
-def estimate_radius(candidates: DataFrame, seeds: DataFrame, size: int, n_candidates: int, sample_size: int) -> float:
+def estimate_radius(
+    candidates: DataFrame,
+    seeds: DataFrame,
+    size: int,
+    n_candidates: int,
+    n_seeds: int,
+    sample_size: int,
+    dims: int | None = None,
+) -> float:
     """Distance within which about ``size`` candidates lie, from a sample (exact on the sample).
 
+    About ``sample_size`` candidates against about ``2 * sample_size`` seeds (one job).
     Sampling seeds can only overestimate nearest-seed distances, so the estimate errs
     towards a wider first search rather than an extra widening.
 
     Returns:
         The estimated radius (> 0).
     """
-    frac_c = min(1.0, sample_size / max(n_candidates, 1))
-    c = candidates.sample(fraction=frac_c, seed=17)
-    s = seeds.orderBy(F.xxhash64("persona_id")).limit(max(50, sample_size // 4))
-    best = nearest_exact(c, s, size=max(1, sample_size * 4)).select("distance")
+    c = candidates.sample(fraction=min(1.0, sample_size / max(n_candidates, 1)), seed=17)
+    s = seeds.sample(fraction=min(1.0, 2 * sample_size / max(n_seeds, 1)), seed=19)
+    dims = dims or _dims(candidates)
+    pairs = _spread(c, "_c", dims, ["persona_id"]).crossJoin(F.broadcast(_spread(s, "_s", dims)))
+    best = pairs.groupBy("persona_id").agg(F.min(_distance("_c", "_s", dims)).alias("distance"))
     q = min(1.0, size / max(n_candidates, 1) * 1.2)
-    got = best.approxQuantile("distance", [q], 0.01)
+    got = best.approxQuantile("distance", [q], 0.001)
     radius = got[0] if got else 0.0
     return max(radius, 1e-3)
+
+
+def reduce_seeds(seeds: DataFrame, cell_size: float) -> DataFrame:
+    """Very large seeds: one representative (the mean) per grid cell of side ``cell_size``.
+
+    Seeds in one cell are at most ``cell_size * sqrt(dims)`` apart, so a candidate's
+    distance to the representative differs from its distance to the nearest of those
+    seeds by at most that much.
+
+    Args:
+        seeds: DataFrame(persona_id, vec).
+        cell_size: grid side in scaled units.
+
+    Returns:
+        DataFrame(persona_id, vec): one row per occupied cell (persona_id: the smallest
+        seed id of the cell, for stable hashing order).
+    """
+    from pyspark.ml.stat import Summarizer
+
+    size = F.lit(float(cell_size))
+    key = F.transform(_as_array(VEC), lambda x: F.floor(x / size))
+    return (
+        seeds.withColumn("_key", key)
+        .groupBy("_key")
+        .agg(F.min("persona_id").alias("persona_id"), Summarizer.mean(F.col(VEC)).alias(VEC))
+        .select("persona_id", VEC)
+    )
 
 
 # ----------------------------------------------------------------- public API
@@ -264,40 +359,61 @@ def expand_vectors(
     if size <= 0:
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")
     seed_ids = seed_ids.select("persona_id").where(F.col("persona_id").isNotNull()).distinct()
-    n_seed_ids = seed_ids.count()
-    if n_seed_ids == 0:
-        raise AudienceError("lookalike: the seed audience is empty")
-    vectors = vectors.cache()
-    seeds = vectors.join(seed_ids, "persona_id", "left_semi").cache()
-    candidates = vectors.join(seed_ids, "persona_id", "left_anti").cache()
-    n_seed = seeds.count()
+    # One cached table with a seed flag; every count below is one job over it.
+    flagged = (
+        vectors.join(seed_ids.withColumn("_seed", F.lit(True)), "persona_id", "left")
+        .select("persona_id", VEC, F.coalesce("_seed", F.lit(False)).alias("_seed"))
+        .cache()
+    )
+    counts = flagged.agg(
+        F.count(F.when(F.col("_seed"), 1)).alias("seeds"), F.count(F.when(~F.col("_seed"), 1)).alias("cands")
+    ).first()
+    n_seed, n_cand = int(counts["seeds"]), int(counts["cands"])
     if n_seed == 0:
+        flagged.unpersist()
+        n_seed_ids = seed_ids.count()
+        if n_seed_ids == 0:
+            raise AudienceError("lookalike: the seed audience is empty")
         raise AudienceError(f"lookalike: none of the seed's {n_seed_ids} personas is in customer_features")
-    n_cand = candidates.count()
     if size > n_cand:
+        flagged.unpersist()
         raise ModelError(
             f"lookalike: asked for {size} personas but only {n_cand} are available outside the seed "
             f"({n_seed} seed personas in a population of {n_seed + n_cand})"
         )
-    radius = estimate_radius(candidates, seeds, size, n_cand, cfg.sample_size)
-    bucket = max(radius * 1.05, 1e-3)
+    seeds = flagged.where("_seed").select("persona_id", VEC)
+    candidates = flagged.where(~F.col("_seed")).select("persona_id", VEC)
+    dims = _dims(seeds)
+    radius = estimate_radius(candidates, seeds, size, n_cand, n_seed, cfg.sample_size, dims)
+    first = max(radius * 1.05, 1e-3)
+    base = first / HASH_DIVISIONS
     tables = cfg.num_hash_tables
+    probe_seeds, n_probe = seeds, n_seed
+    if cfg.max_seed_points and n_seed > cfg.max_seed_points:
+        # Representatives within reduce_cell_share x the first bucket length of their seeds.
+        cell_size = first * cfg.reduce_cell_share / max(dims, 1) ** 0.5
+        probe_seeds = reduce_seeds(seeds, cell_size).cache()
+        n_probe = probe_seeds.count()
+    hashing = fit_hashing(probe_seeds, base, tables, cfg.seed)
+    hashed_c = hash_fine(candidates, hashing, dims).cache()
+    hashed_s = hash_fine(probe_seeds, hashing, dims).cache()
+    broadcast = n_probe * 3**tables <= MAX_BROADCAST_PROBES
     found = None
-    widenings = 0
+    widenings, multiple, n_found = 0, HASH_DIVISIONS, 0
     for widenings in range(cfg.max_widenings + 1):
-        found = nearest_lsh(candidates, seeds, bucket, tables, cfg.seed).cache()
-        exact_inside = found.where(F.col("distance") < bucket).count()
-        if exact_inside >= size:
+        multiple = max(HASH_DIVISIONS, round(HASH_DIVISIONS * 1.5**widenings))
+        bucket = multiple * base
+        found = nearest_lsh(hashed_c, hashed_s, multiple, tables, dims, broadcast).cache()
+        row = found.agg(
+            F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("distance") < bucket, 1)).alias("inside")
+        ).first()
+        n_found, inside = int(row["n"]), int(row["inside"])
+        if inside >= size:
             break
-        log.info("lookalike widening %d: %d of %d inside %.3f", widenings, exact_inside, size, bucket)
-        found.unpersist()
-        found = None
-        bucket *= 1.5
-    if found is None:
-        # Out of widenings: take the last probe's finds, then the seed centroid's nearest.
-        found = nearest_lsh(candidates, seeds, bucket, tables, cfg.seed).cache()
+        log.info("lookalike widening %d: %d of %d inside %.4f", widenings, inside, size, bucket)
+        if widenings < cfg.max_widenings:
+            found.unpersist()
     top = found.orderBy("distance", "persona_id").limit(size)
-    n_found = top.count()
     filled = 0
     if n_found < size:
         centroid = _centroid(seeds)
@@ -313,12 +429,13 @@ def expand_vectors(
         top = top.unionByName(extra)
         filled = size - n_found
     params = {
-        "bucket_length": bucket,
+        "bucket_length": multiple * base,
         "num_hash_tables": tables,
         "widenings": widenings,
         "seed_personas": n_seed,
-        "seed_ids": n_seed_ids,
+        "seed_points": n_probe,
         "candidates": n_cand,
+        "found": n_found,
         "filled_by_centroid": filled,
     }
     return top.orderBy("distance", "persona_id"), params

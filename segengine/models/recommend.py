@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -741,52 +741,61 @@ def _hadoop_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
-def latest_bundle(spark: SparkSession, config: Config, snapshot_date: dt.date) -> str:
-    """The newest bundle trained on or before ``snapshot_date``.
+BUNDLE_TAG = "segengine.bundle"
+
+
+def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendModel, str]:
+    """Load the recommender the MLflow alias ``mlflow.champion_alias`` points to.
+
+    The ALS model comes from ``models:/<recommend.model_name>@<alias>``; its id
+    mappings from the bundle the registered version is tagged with (``segengine.bundle``,
+    written by :func:`train_recommendations` next to the data, so Spark reads it anywhere).
+    Promoting another version (moving the alias) switches scoring to it, as for the
+    segment and CLV models.
+
+    Args:
+        spark: the session.
+        config: configuration (MLflow section, ``recommend.model_name``).
+
+    Returns:
+        (the :class:`RecommendModel`, its registered version).
 
     Raises:
-        ModelError: none trained yet (says which command trains one).
+        ModelError: no champion (says which command trains one), or its version has no
+            bundle tag or the bundle is gone.
     """
-    root = bundle_root(config)
-    fs, path = _hadoop_fs(spark, root)
-    dates = []
-    if fs.exists(path):
-        for status in fs.listStatus(path):
-            name = status.getPath().getName()
-            if name.startswith("snapshot_date="):
-                try:
-                    d = dt.date.fromisoformat(name.split("=", 1)[1])
-                except ValueError:
-                    continue
-                if d <= snapshot_date:
-                    dates.append(d)
-    if not dates:
+    from pyspark.ml import PipelineModel
+
+    from segengine.models.tracking import champion_version, configure_mlflow, load_champion
+
+    configure_mlflow(config)
+    name, alias = config.recommend.model_name, config.mlflow.champion_alias
+    mv = champion_version(config, name)
+    if mv is None:
         raise ModelError(
-            f"no recommendation model trained on or before {snapshot_date} under {root}: "
-            f"run `segengine train-recommendations --date {snapshot_date}` first"
+            f"no registered recommendation model {name}@{alias}: run "
+            "`segengine train-recommendations --date YYYY-MM-DD` first (or point the alias at a version in MLflow)"
         )
-    return f"{root}/snapshot_date={max(dates).isoformat()}"
+    path = (mv.tags or {}).get(BUNDLE_TAG)
+    if not path and mv.run_id:
+        from mlflow import MlflowClient
 
-
-def _configure_mlflow(config: Config) -> str:
-    """Use the shared helper when present; otherwise the same default (SQLite under the warehouse)."""
-    try:
-        from segengine.models.tracking import configure_mlflow  # type: ignore[import-not-found]
-
-        return configure_mlflow(config)
-    except ImportError:
-        import mlflow
-
-        uri = config.mlflow.tracking_uri
-        if not uri:
-            if not config.is_local_warehouse:
-                raise ModelError("mlflow.tracking_uri must be set when the warehouse is not local") from None
-            os.makedirs(config.warehouse_uri, exist_ok=True)
-            uri = f"sqlite:///{config.warehouse_uri}/mlflow.db"
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(config.mlflow.registry_uri or uri)
-        mlflow.set_experiment(config.mlflow.experiment)
-        return uri
+        path = MlflowClient().get_run(mv.run_id).data.tags.get(BUNDLE_TAG)
+    if not path:
+        raise ModelError(
+            f"model {name} version {mv.version} has no {BUNDLE_TAG} tag (id mappings): it was not trained "
+            "by `segengine train-recommendations`; retrain it"
+        )
+    for part in ("users", "items"):
+        fs, hpath = _hadoop_fs(spark, f"{path}/{part}")
+        if not fs.exists(hpath):
+            raise ModelError(
+                f"model {name} version {mv.version}: its id mappings are missing ({path}/{part}); retrain it"
+            )
+    loaded = load_champion(config, name, check=False)
+    als = loaded.model.stages[0] if isinstance(loaded.model, PipelineModel) else loaded.model
+    model = RecommendModel(als, spark.read.parquet(path + "/users"), spark.read.parquet(path + "/items"))
+    return model, loaded.version
 
 
 def _flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
@@ -814,10 +823,12 @@ def train_recommendations(
 ) -> dict[str, Any]:
     """Evaluate on a time split, fit ALS on everything up to ``snapshot_date``, save, log, register.
 
-    The bundle (ALS model + id mappings) goes to
-    ``<warehouse>/models/recommend/snapshot_date=<d>`` (rerun replaces it); MLflow gets
-    the parameters, the evaluation metrics, the bundle as artifacts and a registered
-    model version of ``config.recommend.model_name`` (the Spark ALS model).
+    The bundle (ALS model + id mappings) goes to its own directory
+    ``<warehouse>/models/recommend/snapshot_date=<d>/bundle=<id>`` (a retrain never
+    overwrites the bundle a registered version points to). MLflow gets the parameters,
+    the evaluation metrics and the Spark ALS model, registered as a new version of
+    ``config.recommend.model_name`` tagged ``segengine.bundle`` = the bundle path; the
+    champion alias then moves to it (:func:`score_recommendations` loads the champion).
 
     Args:
         spark: the session.
@@ -825,17 +836,21 @@ def train_recommendations(
         config: configuration.
         snapshot_date: last day of training data.
         evaluate_first: run :func:`evaluate` (a second ALS fit) and log its metrics.
-        log_to_mlflow: False skips MLflow (notebooks, quick runs).
+        log_to_mlflow: False skips MLflow (notebooks, quick runs): the bundle is saved
+            but nothing is registered, so scoring keeps the current champion.
 
     Returns:
         Summary: users, items, bundle path, evaluation, MLflow run id and model version.
+
+    Raises:
+        ModelError: nothing to train on, or MLflow could not log/register the model.
     """
     cfg = config.recommend
     evaluation = evaluate(spark, lake, config, snapshot_date) if evaluate_first else None
     order_lines, events, _, personas = _load_inputs(lake)
     inter = interactions(order_lines, events, snapshot_date, cfg, personas).cache()
     model = train_model(inter, cfg)
-    path = f"{bundle_root(config)}/snapshot_date={snapshot_date.isoformat()}"
+    path = f"{bundle_root(config)}/snapshot_date={snapshot_date.isoformat()}/bundle={uuid.uuid4().hex[:12]}"
     save_model(model, path)
     summary: dict[str, Any] = {
         "snapshot_date": snapshot_date.isoformat(),
@@ -858,12 +873,17 @@ def _log_mlflow(
     evaluation: dict[str, Any] | None,
 ) -> dict[str, Any]:
     import mlflow
+    import mlflow.spark
+    import pyspark
+    from mlflow import MlflowClient
+
+    from segengine.models.tracking import configure_mlflow, register_model
 
     cfg = config.recommend
-    _configure_mlflow(config)
+    configure_mlflow(config)
     with mlflow.start_run(run_name=f"recommend-{snapshot_date.isoformat()}") as run:
         mlflow.set_tag("segengine.model", "recommend")
-        mlflow.set_tag("segengine.bundle", summary["bundle"])
+        mlflow.set_tag(BUNDLE_TAG, summary["bundle"])
         mlflow.log_params(
             {
                 "rank": cfg.rank,
@@ -882,30 +902,29 @@ def _log_mlflow(
         )
         if evaluation is not None:
             mlflow.log_metrics(_flat_metrics(evaluation))
-        version = None
         try:
-            import mlflow.spark
-
-            info = mlflow.spark.log_model(model.als, artifact_path="model", pip_requirements=["pyspark"])
-            try:
-                from segengine.models.tracking import register_model
-
-                # Same registry conventions as the other models (champion alias moves here).
-                version = int(register_model(config, info.model_uri, cfg.model_name, features=[]))
-            except ImportError:
-                version = int(mlflow.register_model(info.model_uri, cfg.model_name).version)
-        except Exception as exc:  # noqa: BLE001 - the bundle is saved; registry trouble must not lose it
-            log.warning("could not log/register the ALS model in MLflow: %s", exc)
-        return {"mlflow_run_id": run.info.run_id, "model_version": version}
+            # The spark flavour still takes the artifact path positionally.
+            info = mlflow.spark.log_model(model.als, "model", pip_requirements=[f"pyspark=={pyspark.__version__}"])
+            # ALS reads no customer_features column: an empty feature list.
+            version = register_model(config, info.model_uri, cfg.model_name, features=[], set_alias=False)
+            client = MlflowClient()
+            # Tag first, then move the alias: a champion always knows its id mappings.
+            client.set_model_version_tag(cfg.model_name, version, BUNDLE_TAG, summary["bundle"])
+            client.set_registered_model_alias(cfg.model_name, config.mlflow.champion_alias, version)
+        except Exception as exc:
+            raise ModelError(
+                f"the ALS bundle is saved at {summary['bundle']} but MLflow could not log/register it: {exc}"
+            ) from exc
+        return {"mlflow_run_id": run.info.run_id, "model_version": int(version)}
 
 
 def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Write the top ``top_k`` products per persona to the ``recommendations`` partition.
 
     Targets are the personas of ``customer_features`` for the date whose type is in
-    ``config.recommend.persona_types``. Uses the newest bundle trained on or before the
-    date; personas unknown to it get the popular-in-segment fallback. Idempotent: the
-    date's partition is replaced.
+    ``config.recommend.persona_types``. Uses the registered champion
+    (:func:`load_champion_model`); personas unknown to it get the popular-in-segment
+    fallback. Idempotent: the date's partition is replaced.
 
     Args:
         spark: the session.
@@ -914,10 +933,13 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
         snapshot_date: scoring date.
 
     Returns:
-        Summary: rows, personas, share of ALS rows, bundle used, table version.
+        Summary: rows, personas, share of ALS rows, model version used, table version.
+
+    Raises:
+        ModelError: no champion model, or no features for the date.
     """
     cfg = config.recommend
-    model = load_model(spark, latest_bundle(spark, config, snapshot_date))
+    model, model_version = load_champion_model(spark, config)
     features = _features(lake, snapshot_date)
     targets = segment_of(features.where(F.col("persona_type").isin(*cfg.persona_types)))
     order_lines, events, products, personas = _load_inputs(lake)
@@ -940,6 +962,7 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
         "rows": int(stats["rows"]),
         "personas": int(stats["personas"]),
         "als_share": float(stats["als_share"] or 0.0),
+        "model_version": model_version,
         "version": version,
     }
 

@@ -183,3 +183,35 @@ def feats(spark, bronze, base_config):
 def rows(feats) -> dict:
     """``feats`` as {persona_id: row dict}."""
     return by_persona(feats)
+
+
+GENERATED_PERSONAS = 1500
+
+
+@pytest.fixture(scope="session")
+def generated_config(base_config, tmp_path_factory):
+    """A config whose warehouse holds generated bronze tables (see ``generated_lake``)."""
+    import dataclasses
+
+    return dataclasses.replace(base_config, warehouse=str(tmp_path_factory.mktemp("gen") / "warehouse"))
+
+
+@pytest.fixture(scope="session")
+def generated_lake(spark, generated_config):
+    """Bronze tables of GENERATED_PERSONAS generated personas (generated once per session)."""
+    from segengine.generate import generate_bronze
+    from segengine.lake import Lake
+
+    lake = Lake.open(spark, generated_config)
+    generate_bronze(spark, lake, generated_config, personas=GENERATED_PERSONAS, seed=42)
+    return lake
+
+
+@pytest.fixture(scope="session")
+def generated(spark, generated_lake, generated_config):
+    """The full recompute of the generated data for the generator's last date, held in memory."""
+    from segengine.features import build_features
+
+    end = dt.date.fromisoformat(generated_config.generator.end_date)
+    df = build_features(spark, generated_lake, generated_config, end)
+    return spark.createDataFrame(df.collect(), df.schema).cache()

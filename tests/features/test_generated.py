@@ -1,26 +1,6 @@
 """Statistics on generated data (the generator's personas, orders and events)."""
 
-import datetime as dt
-
 import pytest
-
-PERSONAS = 1500
-
-
-@pytest.fixture(scope="module")
-def generated(spark, base_config, tmp_path_factory):
-    import dataclasses
-
-    from segengine.features import build_features
-    from segengine.generate import generate_bronze
-    from segengine.lake import Lake
-
-    config = dataclasses.replace(base_config, warehouse=str(tmp_path_factory.mktemp("gen") / "warehouse"))
-    lake = Lake.open(spark, config)
-    generate_bronze(spark, lake, config, personas=PERSONAS, seed=42)
-    end = dt.date.fromisoformat(config.generator.end_date)
-    df = build_features(spark, lake, config, end)
-    return spark.createDataFrame(df.collect(), df.schema).cache()
 
 
 def test_value_tier_shares_are_20_30_50_percent_of_customers(generated):

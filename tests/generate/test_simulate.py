@@ -69,6 +69,24 @@ def test_spend_is_heavy_tailed(orders):
     assert top_fifth / spend.sum() > 0.45  # the top 20% of customers bring most of the revenue
 
 
+def test_purchases_follow_personal_category_and_brand_taste(params, orders):
+    block = persona_block(params, 0)
+    bought = orders[orders.quantity > 0]
+    pos = (bought.persona_idx - block["idx"][0]).to_numpy()
+    cat = np.asarray(params.product_category)[bought["product"].to_numpy()]
+    brand = np.asarray(params.product_brand)[bought["product"].to_numpy()]
+    fav, second = block["fav_cat"][pos], block["second_cat"][pos]
+    # Most lines come from the persona's two favourite categories (12 categories in all) ...
+    assert (cat == fav).mean() > 0.6
+    assert ((cat == fav) | (cat == second)).mean() > 0.85
+    # ... and within the favourite category mostly from the persona's brand there.
+    in_fav = cat == fav
+    assert (brand[in_fav] == block["fav_brand"][pos][in_fav]).mean() > 0.6
+    # Staples make customers buy the same products again.
+    repeats = bought.groupby(["persona_idx", "product"]).size()
+    assert (repeats > 1).mean() > 0.2
+
+
 def test_b2b_attributes_on_about_a_quarter_of_known_personas(params):
     block = persona_block(params, 0)
     known = block["ptype"] < 2

@@ -219,3 +219,88 @@ def test_column_mapping_is_refused(spark, lake, tmp_path):
         lake.read(uri)
     with pytest.raises(TableFeatureUnsupported, match="column mapping"):
         lake.write(spark.createDataFrame([(2,)], "k long"), uri)
+
+
+LINES = "order_id string, order_ts timestamp, amount double, day date"
+
+
+def _lines(spark, data):
+    return spark.createDataFrame(data, LINES).coalesce(1)
+
+
+def test_written_files_carry_min_max_statistics_of_dates_timestamps_and_numbers(spark, lake, tmp_path):
+    uri = str(tmp_path / "lines")
+    lake.write(
+        _lines(
+            spark,
+            [
+                ("a", dt.datetime(2025, 1, 1, 10, 0, 0, 123456), 5.5, D1),
+                ("b", dt.datetime(2025, 1, 2, 9), None, D2),
+            ],
+        ),
+        uri,
+    )
+    (info,) = lake.files(uri)
+    assert info["min"]["order_ts"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    assert info["max"]["order_ts"] == dt.datetime(2025, 1, 2, 9, tzinfo=dt.UTC)
+    assert (info["min"]["amount"], info["max"]["amount"]) == (5.5, 5.5)
+    assert (info["min"]["day"], info["max"]["day"]) == (D1, D2)
+    assert info["min"].get("order_id") is None  # strings carry no bounds
+
+
+def test_read_where_opens_only_files_whose_statistics_overlap_the_range(spark, lake, tmp_path):
+    uri = str(tmp_path / "lines")
+    lake.write(
+        _lines(spark, [("a", dt.datetime(2025, 1, 1, 10), 1.0, D1), ("b", dt.datetime(2025, 1, 1, 23), 2.0, D1)]), uri
+    )
+    lake.write(
+        _lines(spark, [("c", dt.datetime(2025, 1, 2, 0), 3.0, D2), ("d", dt.datetime(2025, 1, 2, 8), 4.0, D2)]), uri
+    )
+    day2 = (dt.datetime(2025, 1, 2, tzinfo=dt.UTC), dt.datetime(2025, 1, 2, 23, 59, 59, tzinfo=dt.UTC))
+    everything = {f["path"] for f in lake.files(uri)}
+    picked = lake.files(uri, where={"order_ts": day2})
+    assert len(everything) == 2 and len(picked) == 1
+    assert picked[0]["min"]["order_ts"].date() == D2
+    assert sorted(r["order_id"] for r in lake.read(uri, where={"order_ts": day2}).collect()) == ["c", "d"]
+    # Bounds are inclusive; a bound inside one file keeps that file and filters its rows.
+    edge = {"order_ts": (dt.datetime(2025, 1, 1, 23, tzinfo=dt.UTC), dt.datetime(2025, 1, 2, 0, tzinfo=dt.UTC))}
+    assert len(lake.files(uri, where=edge)) == 2
+    assert sorted(r["order_id"] for r in lake.read(uri, where=edge).collect()) == ["b", "c"]
+    assert lake.files(uri, where={"amount": (10.0, None)}) == []
+    assert lake.read(uri, where={"amount": (10.0, None)}).count() == 0
+
+
+def test_partition_lists_and_ranges_prune_partitioned_tables(spark, lake, tmp_path):
+    uri = str(tmp_path / "daily")
+    d3 = dt.date(2025, 1, 3)
+    lake.write(
+        _lines(
+            spark,
+            [
+                ("a", dt.datetime(2025, 1, 1), 1.0, D1),
+                ("b", dt.datetime(2025, 1, 2), 2.0, D2),
+                ("c", dt.datetime(2025, 1, 3), 3.0, d3),
+            ],
+        ),
+        uri,
+        partition_by=["day"],
+    )
+    assert {f["partition"]["day"] for f in lake.files(uri, partitions={"day": [D1, d3]})} == {
+        "2025-01-01",
+        "2025-01-03",
+    }
+    assert sorted(r["order_id"] for r in lake.read(uri, partitions={"day": [D1, d3]}).collect()) == ["a", "c"]
+    assert sorted(r["order_id"] for r in lake.read(uri, where={"day": (D2, None)}).collect()) == ["b", "c"]
+    assert {f["partition"]["day"] for f in lake.files(uri, where={"day": (D2, None)})} == {"2025-01-02", "2025-01-03"}
+    assert lake.read(uri, partitions={"day": []}).count() == 0
+
+
+def test_changed_files_lists_files_added_and_removed_between_versions(spark, lake, tmp_path):
+    uri = str(tmp_path / "lines")
+    v0 = lake.write(_lines(spark, [("a", dt.datetime(2025, 1, 1), 1.0, D1)]), uri)
+    v1 = lake.write(_lines(spark, [("b", dt.datetime(2025, 1, 2), 2.0, D2)]), uri)
+    added = lake.changed_files(uri, v0, v1)
+    assert added["removed"] == [] and [f["min"]["order_ts"].date() for f in added["added"]] == [D2]
+    lake.write(_lines(spark, [("c", dt.datetime(2025, 1, 3), 3.0, D2)]), uri, mode="overwrite")
+    replaced = lake.changed_files(uri, v1)
+    assert len(replaced["removed"]) == 2 and len(replaced["added"]) == 1

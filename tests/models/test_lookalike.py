@@ -80,6 +80,28 @@ def test_out_of_widenings_fills_from_seed_centroid_to_exactly_n(spark, cfg, line
     assert got.join(ids(spark, ["s0", "s1"]), "persona_id").count() == 0
 
 
+def test_widening_regroups_the_fine_hashing_until_n_are_inside(spark, cfg, line, monkeypatch):
+    # A first radius far too small: 0.315 while the third nearest is at distance 2.
+    monkeypatch.setattr(lk, "estimate_radius", lambda *a, **k: 0.3)
+    got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 3, cfg)
+    assert [r.persona_id for r in got.collect()] == ["c1", "c98.5", "c2"]
+    assert params["widenings"] >= 3 and params["bucket_length"] > 2.0
+    assert params["filled_by_centroid"] == 0
+
+
+def test_reduce_seeds_keeps_one_mean_point_per_grid_cell(spark):
+    seeds = vectors(spark, {"a": [0.1, 0.1], "b": [0.3, 0.5], "c": [5.2, 0.1], "d": [-0.2, 0.1]})
+    got = sorted((r.persona_id, [round(x, 6) for x in r.vec]) for r in lk.reduce_seeds(seeds, 1.0).collect())
+    assert got == [("a", [0.2, 0.3]), ("c", [5.2, 0.1]), ("d", [-0.2, 0.1])]
+
+
+def test_a_seed_above_max_seed_points_is_reduced_and_still_gives_n(spark, cfg, line):
+    small = dataclasses.replace(cfg, max_seed_points=1)
+    got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 4, small)
+    assert [r.persona_id for r in got.collect()] == ["c1", "c98.5", "c2", "c4"]
+    assert params["seed_personas"] == 2 and params["seed_points"] == 2
+
+
 def test_more_than_available_names_how_many(spark, cfg, line):
     with pytest.raises(ModelError, match="only 10 are available outside the seed"):
         lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 11, cfg)

@@ -201,13 +201,9 @@ def test_train_model_without_interactions_is_a_clear_error(spark, cfg):
 # ----------------------------------------------------------------- jobs end to end
 
 
-def test_train_then_score_writes_recommendations_partition(spark, lake, config, mlflow_local, small_world):
+def _small_lake(lake, small_world):
+    """The small world as bronze order_lines/products and a customer_features partition."""
     ol, targets, prods = small_world
-    config = dataclasses.replace(
-        config,
-        recommend=dataclasses.replace(config.recommend, rank=4, max_iter=5, top_k=4, block_size=64, eval_test_days=25),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=mlflow_local, experiment="test-recommend"),
-    )
     lake.write(ol, "order_lines", mode="overwrite")
     lake.write(prods, "products", mode="overwrite")
     feats = targets.select(
@@ -219,6 +215,16 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     )
     lake.write(feats, "customer_features", mode="overwrite")
 
+
+def _quick(config, **mlflow):
+    recommend = dataclasses.replace(config.recommend, rank=4, max_iter=5, top_k=4, block_size=64, eval_test_days=25)
+    return dataclasses.replace(config, recommend=recommend, mlflow=dataclasses.replace(config.mlflow, **mlflow))
+
+
+def test_train_then_score_writes_recommendations_partition(spark, lake, config, mlflow_local, small_world):
+    config = _quick(config, tracking_uri=mlflow_local, experiment="test-recommend")
+    _small_lake(lake, small_world)
+
     summary = rec.train_recommendations(spark, lake, config, D)
     assert summary["users"] == 8 and summary["items"] == 12
     ev = summary["evaluation"]
@@ -229,6 +235,7 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     first = rec.score_recommendations(spark, lake, config, D)
     again = rec.score_recommendations(spark, lake, config, D)  # idempotent rerun
     assert first["rows"] == again["rows"] == 9 * 4
+    assert first["model_version"] == str(summary["model_version"])
     out = lake.read("recommendations", partitions={"snapshot_date": D})
     assert [f.name for f in out.schema.fields] == [f.name for f in rec.RECOMMENDATIONS_SCHEMA.fields]
     assert out.where(F.col("score").isNull() | F.isnan(F.col("score").cast("double"))).count() == 0
@@ -237,4 +244,29 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
 
 def test_score_without_a_trained_model_says_how_to_train(spark, lake, config):
     with pytest.raises(ModelError, match="train-recommendations"):
+        rec.score_recommendations(spark, lake, config, D)
+
+
+def test_scoring_loads_the_champion_alias_not_the_newest_model(spark, lake, config, small_world):
+    from mlflow import MlflowClient
+
+    config = _quick(config)  # MLflow store in this test's warehouse
+    _small_lake(lake, small_world)
+    first = rec.train_recommendations(spark, lake, config, D, evaluate_first=False)
+    second = rec.train_recommendations(spark, lake, config, D, evaluate_first=False)
+    assert second["model_version"] == first["model_version"] + 1
+    assert second["bundle"] != first["bundle"]  # a retrain never overwrites a registered bundle
+    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == str(second["model_version"])
+    # Promote the older version back: scoring follows the alias.
+    MlflowClient().set_registered_model_alias(
+        config.recommend.model_name, config.mlflow.champion_alias, str(first["model_version"])
+    )
+    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == str(first["model_version"])
+
+
+def test_a_saved_but_unregistered_model_is_not_scored(spark, lake, config, small_world):
+    config = _quick(config)
+    _small_lake(lake, small_world)
+    rec.train_recommendations(spark, lake, config, D, evaluate_first=False, log_to_mlflow=False)
+    with pytest.raises(ModelError, match=r"no registered recommendation model segengine-recommend@champion"):
         rec.score_recommendations(spark, lake, config, D)

@@ -118,9 +118,11 @@ def test_scoring_fills_model_columns_for_customers_only(trained):
     assert customers.filter("clv_predicted < 0").count() == 0
 
 
-def test_clv_features_are_built_only_at_the_two_cutoffs(trained):
-    w = clv_windows(SNAPSHOT, trained["config"].features.cycle_months)
-    assert trained["cutoffs"] == [w["train"][0], w["holdout"][0]]
+def test_clv_features_are_built_once_per_cutoff(trained):
+    cfg = trained["config"]
+    w = clv_windows(SNAPSHOT, cfg.features.cycle_months, cfg.clv.train_cycles)
+    # The holdout cutoff, then the training ones; the final fit reuses them all.
+    assert trained["cutoffs"] == [w["holdout"][0], *[c for c, _ in w["train"]]]
 
 
 def test_clv_reports_model_and_last_cycle_baseline_on_the_holdout(trained):

@@ -1,0 +1,323 @@
+"""The feature state: per persona lifetime and window sums, from daily summaries.
+
+Every history-dependent feature is a function of additive per persona per local day
+aggregates (:func:`daily_summary`, the ``customer_daily`` table):
+
+* **lifetime** columns are sums of all days (orders, revenue, refunds) or the
+  first/last day with a purchase or a visit;
+* **window** columns are sums over the days of one window of the snapshot
+  (:data:`WINDOWS`: the cycle, the last 30 and 90 days, the active-days windows).
+
+So the state of date D (``feature_state``) follows from the state of an earlier date
+S without the history before S: lifetime sums add the days S+1..D, each window adds
+the days that entered it and subtracts the days that left it (read back from
+``customer_daily``). All sums are integers (money in micro-units), so the result is
+exactly what summing the whole history gives. :func:`state_from_history` is that
+whole-history computation (the full recompute); :func:`advance_state` the step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from segengine.features.behaviour import EVENT_DAY_COLUMNS
+from segengine.features.rfmt import ORDER_DAY_COLUMNS, from_micros
+from segengine.features.windows import cycle_start, last_days_start
+
+DAILY_COLUMNS = ORDER_DAY_COLUMNS + EVENT_DAY_COLUMNS + ("active",)
+LONG = "long"
+
+
+@dataclass(frozen=True)
+class SumWindow:
+    """A window of local days and the daily columns summed over it into state columns."""
+
+    name: str
+    bounds: Callable[[dt.date, Any], tuple[dt.date, dt.date]]  # (snapshot, fconf) -> (first, last) day
+    columns: tuple[tuple[str, str], ...]  # (daily column, state column)
+
+
+def _cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+    return cycle_start(day, fconf.cycle_months), day
+
+
+def _last(days: int) -> Callable[[dt.date, Any], tuple[dt.date, dt.date]]:
+    return lambda day, fconf: (last_days_start(day, days), day)
+
+
+def _active(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+    return last_days_start(day, fconf.active_days), day
+
+
+def _active_prev(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+    start = last_days_start(day, fconf.active_days)
+    return start - dt.timedelta(days=fconf.active_days), start - dt.timedelta(days=1)
+
+
+WINDOWS: tuple[SumWindow, ...] = (
+    SumWindow(
+        "cycle",
+        _cycle,
+        (("purchases", "frequency"), ("net_micros", "monetary_micros"), ("items", "items_cycle")),
+    ),
+    SumWindow(
+        "last_30_days",
+        _last(30),
+        (
+            ("visits", "visits_30d"),
+            ("visit_micros", "visit_micros_30d"),
+            ("product_views", "product_views_30d"),
+            ("add_to_cart", "add_to_cart_30d"),
+            ("logins", "logins_30d"),
+            ("feature_uses", "feature_uses_30d"),
+        ),
+    ),
+    SumWindow(
+        "last_90_days",
+        _last(90),
+        (("email_opens", "email_opens_90d"), ("email_clicks", "email_clicks_90d"), ("email_sent", "email_sent_90d")),
+    ),
+    SumWindow("active_days", _active, (("active", "active_days_90d"),)),
+    SumWindow("active_days_prev", _active_prev, (("active", "active_days_prev_90d"),)),
+)
+# Lifetime sums: (daily column, state column).
+LIFETIME_SUMS = (
+    ("purchases", "orders_lifetime"),
+    ("net_micros", "revenue_micros"),
+    ("refund_orders", "refunds_lifetime"),
+    ("refund_micros", "refund_micros"),
+)
+LIFETIME_DATES = ("first_purchase_date", "last_purchase_date", "last_visit_date")
+WINDOW_COLUMNS = tuple(state for w in WINDOWS for _, state in w.columns)
+SUM_COLUMNS = tuple(s for _, s in LIFETIME_SUMS) + WINDOW_COLUMNS
+STATE_COLUMNS = ("persona_id",) + SUM_COLUMNS + LIFETIME_DATES
+
+
+def history_start(day: dt.date, fconf: Any) -> dt.date:
+    """The first day any window of ``day`` covers: daily rows from here on are kept."""
+    return min(w.bounds(day, fconf)[0] for w in WINDOWS)
+
+
+def daily_summary(order_days: DataFrame, event_days: DataFrame) -> DataFrame:
+    """Join the order and event day rows into ``customer_daily`` rows.
+
+    Args:
+        order_days: :func:`segengine.features.rfmt.order_days`.
+        event_days: :func:`segengine.features.behaviour.event_days`.
+
+    Returns:
+        persona_id, day, every :data:`DAILY_COLUMNS` column (0 where a side is missing);
+        ``active`` is 1 on a day with a purchase or a visit event.
+    """
+    joined = order_days.join(event_days, ["persona_id", "day"], "full")
+    cols = [F.coalesce(F.col(c), F.lit(0).cast(LONG)).alias(c) for c in ORDER_DAY_COLUMNS + EVENT_DAY_COLUMNS]
+    out = joined.select("persona_id", "day", *cols)
+    active = ((F.col("purchases") > 0) | (F.col("visit_events") > 0)).cast(LONG)
+    return out.withColumn("active", active)
+
+
+def _in(day: Column, first: dt.date, last: dt.date) -> Column:
+    return (day >= F.lit(first)) & (day <= F.lit(last))
+
+
+def _zero_long() -> Column:
+    return F.lit(0).cast(LONG)
+
+
+def window_sums(daily: DataFrame, day: dt.date, fconf: Any) -> list[Column]:
+    """Aggregate expressions: every window column of ``day`` summed over ``daily`` rows."""
+    exprs = []
+    for w in WINDOWS:
+        first, last = w.bounds(day, fconf)
+        inside = _in(F.col("day"), first, last)
+        for daily_col, state_col in w.columns:
+            exprs.append(F.sum(F.when(inside, F.col(daily_col)).otherwise(_zero_long())).alias(state_col))
+    return exprs
+
+
+def lifetime_aggregates(order_days: DataFrame) -> list[Column]:
+    """Aggregate expressions: the order lifetime sums and purchase dates of day rows."""
+    bought = F.col("purchases") > 0
+    return [F.sum(F.col(d)).alias(s) for d, s in LIFETIME_SUMS] + [
+        F.min(F.when(bought, F.col("day"))).alias("first_purchase_date"),
+        F.max(F.when(bought, F.col("day"))).alias("last_purchase_date"),
+    ]
+
+
+def state_from_history(
+    order_days_all: DataFrame, recent_daily: DataFrame, last_visits: DataFrame, day: dt.date, fconf: Any
+) -> DataFrame:
+    """The state of ``day`` from the whole history (the full recompute).
+
+    Args:
+        order_days_all: order day rows of every day up to ``day``.
+        recent_daily: :func:`daily_summary` rows of the days from :func:`history_start`.
+        last_visits: persona_id, last_visit_date (over every day up to ``day``).
+        day: the snapshot date.
+        fconf: the ``features`` config section.
+
+    Returns:
+        One row per persona with any order or event: :data:`STATE_COLUMNS`.
+    """
+    lifetime = order_days_all.groupBy("persona_id").agg(*lifetime_aggregates(order_days_all))
+    windows = recent_daily.groupBy("persona_id").agg(*window_sums(recent_daily, day, fconf))
+    joined = lifetime.join(windows, "persona_id", "full").join(last_visits, "persona_id", "full")
+    return _conform_state(joined)
+
+
+def _conform_state(df: DataFrame) -> DataFrame:
+    sums = [F.coalesce(F.col(c).cast(LONG), _zero_long()).alias(c) for c in SUM_COLUMNS]
+    return df.select("persona_id", *sums, *[F.col(c).cast("date").alias(c) for c in LIFETIME_DATES])
+
+
+def _range(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def window_moves(since: dt.date, day: dt.date, fconf: Any) -> dict[str, tuple[tuple[dt.date, dt.date], ...]]:
+    """Per window: the day ranges that enter and leave it from ``since`` to ``day``.
+
+    Windows only move forward, so window(day) = window(since) + entering - leaving with
+    entering = [max(first_day, last_since + 1), last_day] and
+    leaving = [first_since, min(last_since, first_day - 1)] (either may be empty).
+
+    Returns:
+        {window name: ((enter_first, enter_last), (leave_first, leave_last))}.
+    """
+    moves = {}
+    for w in WINDOWS:
+        a_s, b_s = w.bounds(since, fconf)
+        a_d, b_d = w.bounds(day, fconf)
+        enter = (max(a_d, b_s + dt.timedelta(days=1)), b_d)
+        leave = (a_s, min(b_s, a_d - dt.timedelta(days=1)))
+        moves[w.name] = (enter, leave)
+    return moves
+
+
+def stored_days_needed(since: dt.date, day: dt.date, fconf: Any) -> list[dt.date]:
+    """Days up to ``since`` whose daily rows :func:`advance_state` reads back."""
+    needed: set[dt.date] = set()
+    for enter, leave in window_moves(since, day, fconf).values():
+        for first, last in (enter, leave):
+            if first <= last:
+                needed.update(d for d in _range(first, min(last, since)))
+    return sorted(needed)
+
+
+def advance_state(
+    state: DataFrame,
+    new_daily: DataFrame,
+    stored_daily: DataFrame,
+    new_last_visits: DataFrame,
+    since: dt.date,
+    day: dt.date,
+    fconf: Any,
+) -> DataFrame:
+    """The state of ``day`` from the state of ``since`` and the days in between.
+
+    Args:
+        state: the state of ``since`` (:data:`STATE_COLUMNS`).
+        new_daily: daily rows of the days ``since + 1 .. day``.
+        stored_daily: daily rows of (at least) :func:`stored_days_needed` days.
+        new_last_visits: persona_id, last_visit_date over the new days.
+        since: the date of ``state``.
+        day: the new snapshot date.
+        fconf: the ``features`` config section.
+
+    Returns:
+        The state of ``day``: identical to :func:`state_from_history` of ``day``.
+    """
+    rows = new_daily.select("persona_id", "day", *DAILY_COLUMNS).unionByName(
+        stored_daily.where(F.col("day") <= F.lit(since)).select("persona_id", "day", *DAILY_COLUMNS)
+    )
+    new = F.col("day") > F.lit(since)
+    bought = new & (F.col("purchases") > 0)
+    exprs = [F.sum(F.when(new, F.col(d)).otherwise(_zero_long())).alias(s) for d, s in LIFETIME_SUMS] + [
+        F.min(F.when(bought, F.col("day"))).alias("first_purchase_date"),
+        F.max(F.when(bought, F.col("day"))).alias("last_purchase_date"),
+    ]
+    moves = window_moves(since, day, fconf)
+    for w in WINDOWS:
+        (e1, e2), (l1, l2) = moves[w.name]
+        sign = (
+            F.when(_in(F.col("day"), e1, e2), F.lit(1).cast(LONG))
+            .when(_in(F.col("day"), l1, l2), F.lit(-1).cast(LONG))
+            .otherwise(_zero_long())
+        )
+        for daily_col, state_col in w.columns:
+            exprs.append(F.sum(sign * F.col(daily_col)).alias(state_col))
+    delta = rows.groupBy("persona_id").agg(*exprs).join(new_last_visits, "persona_id", "full")
+    old = state.alias("o")
+    d = delta.alias("d")
+    joined = old.join(d, F.col("o.persona_id") == F.col("d.persona_id"), "full")
+    cols = [F.coalesce(F.col("o.persona_id"), F.col("d.persona_id")).alias("persona_id")]
+    for c in SUM_COLUMNS:
+        cols.append((F.coalesce(F.col(f"o.{c}"), _zero_long()) + F.coalesce(F.col(f"d.{c}"), _zero_long())).alias(c))
+    # least/greatest skip nulls: a date that one side lacks is the other side's.
+    cols.append(F.least(F.col("o.first_purchase_date"), F.col("d.first_purchase_date")).alias("first_purchase_date"))
+    cols.append(F.greatest(F.col("o.last_purchase_date"), F.col("d.last_purchase_date")).alias("last_purchase_date"))
+    cols.append(F.greatest(F.col("o.last_visit_date"), F.col("d.last_visit_date")).alias("last_visit_date"))
+    return _conform_state(joined.select(*cols))
+
+
+def merge_items(*parts: DataFrame) -> DataFrame:
+    """Sum item rows (persona_id, kind, key, n, micros) of several periods."""
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return union.groupBy("persona_id", "kind", "key").agg(
+        F.sum("n").cast(LONG).alias("n"), F.sum("micros").cast(LONG).alias("micros")
+    )
+
+
+def state_features(state: DataFrame, day: dt.date, fconf: Any) -> DataFrame:
+    """The per persona feature columns that come from the state.
+
+    Returns:
+        persona_id, the RFMT/value columns, last_visit_date, the 30/90-day counts,
+        time_on_site_30d, email_open_rate_90d, active_days_90d, active_days_prev_90d.
+    """
+    snap = F.lit(day)
+    last = F.col("last_purchase_date")
+    in_cycle = last >= F.lit(cycle_start(day, fconf.cycle_months))
+    sent = F.col("email_sent_90d")
+    ints = (
+        "frequency",
+        "orders_lifetime",
+        "items_cycle",
+        "refunds_lifetime",
+        "visits_30d",
+        "product_views_30d",
+        "add_to_cart_30d",
+        "logins_30d",
+        "feature_uses_30d",
+        "email_opens_90d",
+        "email_clicks_90d",
+        "active_days_90d",
+        "active_days_prev_90d",
+    )
+    return state.select(
+        "persona_id",
+        F.when(in_cycle, F.datediff(snap, last)).alias("recency_days"),
+        from_micros(F.col("monetary_micros")).alias("monetary"),
+        F.datediff(snap, F.col("first_purchase_date")).alias("tenure_days"),
+        from_micros(F.col("revenue_micros")).alias("revenue_lifetime"),
+        "first_purchase_date",
+        "last_purchase_date",
+        from_micros(F.col("refund_micros")).alias("refund_amount_lifetime"),
+        "last_visit_date",
+        F.round(F.col("visit_micros_30d").cast("double") / F.lit(60.0e6), 2).alias("time_on_site_30d"),
+        F.when(sent > 0, F.round(F.least(F.col("email_opens_90d") / sent, F.lit(1.0)), 4)).alias("email_open_rate_90d"),
+        *[F.col(c).cast("int").alias(c) for c in ints],
+    )
+
+
+def days_between(first: dt.date, last: dt.date) -> Iterable[dt.date]:
+    """Every date from ``first`` to ``last`` inclusive."""
+    return _range(first, last)
