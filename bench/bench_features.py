@@ -109,14 +109,14 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     from deltalake import DeltaTable
 
     from bench.memory import timed
+    from bench.shared import bronze
     from segengine.features import compute_features
     from segengine.features.windows import cycle_start
-    from segengine.generate import generate_bronze
     from segengine.lake import Lake
 
     config = dataclasses.replace(config, warehouse=os.path.join(workdir, "features_warehouse"))
     lake = Lake.open(spark, config)
-    gen = generate_bronze(spark, lake, config, personas=scale, seed=42)
+    gen = bronze(spark, lake, config, scale)
     snapshot = dt.date.fromisoformat(config.generator.end_date)
     lines = gen["generate"]["rows"].get("order_lines", 0)
     note = f"{scale} personas, {lines} order lines, snapshot {snapshot}"

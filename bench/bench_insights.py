@@ -34,8 +34,8 @@ def _timed(fn: Any) -> tuple[float, Any]:
 
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any]]:
     """Run the insights benchmarks at ``scale`` personas; return result rows."""
+    from bench.shared import bronze
     from segengine.features import compute_features
-    from segengine.generate import generate_bronze
     from segengine.insights import add_months, build_insights
     from segengine.insights.profile import customer_profile
     from segengine.insights.report import render_report
@@ -49,7 +49,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
         mlflow=dataclasses.replace(config.mlflow, tracking_uri=None),
     )
     lake = Lake.open(spark, config)
-    generate_bronze(spark, lake, config, personas=scale, seed=42)
+    bronze(spark, lake, config, scale)
     later = dt.date.fromisoformat(config.generator.end_date)
     earlier = add_months(later, -config.features.cycle_months)
     compute_features(spark, lake, config, earlier)

@@ -110,8 +110,8 @@ def bgnbd_holdout(orders: Any, cutoff: dt.date, end: dt.date, customers: Any) ->
 
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any]]:
     """Train and score both models at ``scale`` personas; CLV holdout metrics vs baselines."""
+    from bench.shared import bronze
     from segengine.features import compute_features
-    from segengine.generate import generate_bronze
     from segengine.lake import Lake
     from segengine.models.clv import clv_windows, customer_value_features, order_facts, score_clv, train_clv
     from segengine.models.segments import score_segments, train_segments
@@ -122,7 +122,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
         mlflow=dataclasses.replace(config.mlflow, tracking_uri=None, registry_uri=None),
     )
     lake = Lake.open(spark, cfg)
-    generate_bronze(spark, lake, cfg, personas=scale, seed=cfg.generator.seed)
+    bronze(spark, lake, cfg, scale, seed=cfg.generator.seed)
     snapshot = dt.date.fromisoformat(cfg.generator.end_date)
     _, t_features = _timed(compute_features, spark, lake, cfg, snapshot)
     n = f"{scale} personas"

@@ -184,14 +184,14 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     Returns:
         Result rows ``{"benchmark", "metric", "value", "unit", "notes"}``.
     """
-    from segengine.generate import generate_bronze
+    from bench.shared import bronze
     from segengine.lake import Lake
 
     config = dataclasses.replace(config, warehouse=os.path.join(workdir, "warehouse_recommend"))
     lake = Lake.open(spark, config)
     snapshot = dt.date.fromisoformat(config.generator.end_date)
     t0 = time.time()
-    generate_bronze(spark, lake, config, personas=scale, seed=42)
+    bronze(spark, lake, config, scale)
     out = [_row("recommend_setup", "generate_seconds", time.time() - t0, "s", f"{scale} personas")]
     features = _features(spark, lake, config, snapshot)
     out += _bench_als(spark, lake, config, snapshot, scale)

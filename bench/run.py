@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODULES = ["data", "features", "rules", "audiences", "models", "recommend"]
+DEFAULT_MODULES = ["data", "features", "rules", "audiences", "insights", "models", "recommend"]
 
 
 def _session(workdir: Path, driver_memory: str):
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="segengine-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     spark, config = _session(workdir, args.driver_memory)
+    os.environ.setdefault("SEGENGINE_BENCH_CACHE", str(workdir / "_bronze"))  # see bench/shared.py
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     failures = 0
     for name in modules:
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             write_results(rows, command)
             print(f"   ({time.time() - started:.0f}s)")
             shutil.rmtree(workdir / name / str(scale), ignore_errors=True)
+    shutil.rmtree(workdir / "_bronze", ignore_errors=True)
     spark.stop()
     return 1 if failures else 0
 
