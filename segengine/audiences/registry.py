@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from segengine.errors import AudienceError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
@@ -328,25 +330,33 @@ def register_audience(
     version = lake.write(
         spark_df, "audiences", mode="append", operation="CREATE AUDIENCE", metadata={"audience_id": aud.audience_id}
     )
-    _settle_name_race(spark, lake, aud, version)
+    _settle_name_race(spark, lake, aud, version, undo=lambda: _delete_row(lake, aud))
     return aud
 
 
-def _settle_name_race(spark: SparkSession, lake: Lake, aud: Audience, version: int) -> None:
-    """Two creations of one name that both passed the check: the later commit loses.
-
-    Appends never conflict in Delta, so the name check before the write cannot see a
-    creation committed between that check and this commit. The version just before
-    ours holds every commit that won the race against us: if the name is taken there,
-    our row is removed again and the caller gets the usual "already exists" error. The
-    earlier commit never sees ours in its own previous version, so exactly one wins.
-    """
+def _delete_row(lake: Lake, aud: Audience) -> None:
     from pyspark.sql import functions as F
 
+    lake.delete_where("audiences", F.col("audience_id") == F.lit(aud.audience_id))
+
+
+def _settle_name_race(
+    spark: SparkSession, lake: Lake, aud: Audience, version: int, undo: Callable[[], object]
+) -> None:
+    """Two commits giving one name (creations or renames) that both passed the check: the later loses.
+
+    Delta appends and single-row merges of different audiences do not conflict, so the
+    name check before the write cannot see a commit landing between that check and
+    ours. The version just before ours holds every commit that won the race against
+    us: if the name is taken there, ``undo`` takes our change back (the new row is
+    removed, or the rename reverted) and the caller gets the usual "already exists"
+    error. The earlier commit never sees ours in its own previous version, so exactly
+    one wins, whichever mix of creations and renames raced.
+    """
     if version < 1:
         return
     if _name_taken(spark, lake, aud.workspace, aud.name, version=version - 1):
-        lake.delete_where("audiences", F.col("audience_id") == F.lit(aud.audience_id))
+        undo()
         raise AudienceError(f"an audience named {aud.name!r} already exists in workspace {aud.workspace!r}")
 
 
@@ -387,7 +397,10 @@ def update_audience(
         _check_choice(visibility, VISIBILITIES, "visibility")
         changes["visibility"] = visibility
     new = replace(aud, **changes, updated_at=_now(), version=aud.version + 1)
-    _save(spark, lake, new, "UPDATE AUDIENCE")
+    version = _save(spark, lake, new, "UPDATE AUDIENCE")
+    if "name" in changes:
+        revert = replace(new, name=aud.name, updated_at=_now(), version=new.version + 1)
+        _settle_name_race(spark, lake, new, version, undo=lambda: _save(spark, lake, revert, "REVERT RENAME"))
     return new
 
 

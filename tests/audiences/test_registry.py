@@ -142,3 +142,53 @@ def test_two_concurrent_creations_of_one_name_give_exactly_one_audience(spark, l
         outcomes = sorted(pool.map(create, ["ann", "bob"]))
     assert outcomes == ["ok", "refused"]
     assert len([a for a in list_audiences(spark, lake) if a["name"] == "race"]) == 1
+
+
+def test_a_rename_racing_past_the_name_check_is_reverted(spark, lake, config, monkeypatch):
+    """A rename to a name another audience took after the rename's check: the rename loses."""
+    from segengine.audiences import registry
+
+    _static(spark, lake, config, "vip", "ann", ["p1"])
+    _static(spark, lake, config, "loyal", "bob", ["p2"])
+    real_rows = registry._rows
+    monkeypatch.setattr(
+        registry, "_rows", lambda *a, version=None, **k: [] if version is None else real_rows(*a, version=version, **k)
+    )
+    monkeypatch.setattr(registry, "get_audience", lambda spark, lake, ref, user: _get(real_rows, spark, lake, ref))
+    with pytest.raises(AudienceError, match="already exists"):
+        registry.update_audience(spark, lake, "loyal", "bob", name="vip")
+    monkeypatch.undo()
+    names = sorted((a["name"], a["owner"]) for a in list_audiences(spark, lake))
+    assert names == [("loyal", "bob"), ("vip", "ann")]
+
+
+def _get(real_rows, spark, lake, name):
+    from segengine.audiences import registry
+
+    return next(a for a in real_rows(spark, lake, registry._workspace(lake, None)) if a.name == name)
+
+
+def test_a_rename_and_a_creation_of_one_name_racing_give_exactly_one_audience(spark, lake, config):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from segengine.audiences import registry
+
+    _static(spark, lake, config, "old", "bob", ["p2"])
+
+    def create():
+        registry.register_audience(spark, lake, "race", "ann", "static", "upload", {"file": "z.csv"})
+
+    def rename():
+        registry.update_audience(spark, lake, "old", "bob", name="race")
+
+    def attempt(fn):
+        try:
+            fn()
+            return "ok"
+        except AudienceError:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(attempt, [create, rename]))
+    assert outcomes == ["ok", "refused"]
+    assert len([a for a in list_audiences(spark, lake) if a["name"] == "race"]) == 1
