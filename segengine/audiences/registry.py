@@ -340,9 +340,7 @@ def _delete_row(lake: Lake, aud: Audience) -> None:
     lake.delete_where("audiences", F.col("audience_id") == F.lit(aud.audience_id))
 
 
-def _settle_name_race(
-    spark: SparkSession, lake: Lake, aud: Audience, version: int, undo: Callable[[], object]
-) -> None:
+def _settle_name_race(spark: SparkSession, lake: Lake, aud: Audience, version: int, undo: Callable[[], object]) -> None:
     """Two commits giving one name (creations or renames) that both passed the check: the later loses.
 
     Delta appends and single-row merges of different audiences do not conflict, so the
