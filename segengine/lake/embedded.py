@@ -71,6 +71,14 @@ def _strip_file_scheme(uri: str) -> str:
     return uri
 
 
+
+def _check_unique_keys(uri: str, keys: list[str], repeated: list[Any]) -> None:
+    """Raise when the merge source repeats a key (``repeated``: the key values found, if any)."""
+    if repeated:
+        values = list(repeated[0])[: len(keys)]
+        raise SegengineError(f"{uri}: merge source has more than one row for key {dict(zip(keys, values))}")
+
+
 class EmbeddedBackend:
     """Delta tables through delta-rs (log) + Spark (Parquet data)."""
 
@@ -404,10 +412,8 @@ class EmbeddedBackend:
         from pyspark.sql import functions as F
 
         keys = list(keys)
-        dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).collect()
-        if dupes:
-            raise SegengineError(f"{uri}: merge source has more than one row for key {dict(zip(keys, dupes[0][:-1]))}")
         if not self.exists(uri):
+            _check_unique_keys(uri, keys, source.groupBy(*keys).count().filter("count > 1").limit(1).collect())
             return self.write(
                 source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata
             )
@@ -427,13 +433,27 @@ class EmbeddedBackend:
                 for col_name, value in delete_missing_in.items():
                     cond = cond & (F.col(col_name) == F.lit(value))
                 touched = touched.unionByName(target.filter(cond))
-            # The list of touched data files is small (bounded by files, not rows).
-            touched_files = sorted(r[0] for r in touched.select(PATH_COL).distinct().collect())
+            # One job answers both questions: is a key repeated in the source (then
+            # nothing is written), and which data files hold a matched key. The file
+            # list is small (bounded by files, not rows).
+            repeated = (
+                src.groupBy(*keys)
+                .count()
+                .filter("count > 1")
+                .limit(1)
+                .select(F.lit(True).alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value"))
+            )
+            found = touched.select(F.lit(False).alias("__repeated"), F.col(PATH_COL).alias("__value")).distinct()
+            probe = repeated.unionByName(found).collect()
+            _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in probe if r[0]])
+            touched_files = sorted(r[1] for r in probe if not r[0])
             kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
             if delete_missing_in:
                 for col_name, value in delete_missing_in.items():
                     kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
-            rewritten = kept.drop(PATH_COL).unionByName(src.select(*[f.name for f in (src.schema.fields)]))
+            src_rows = src.select(*[f.name for f in (src.schema.fields)])
+            # No matched key: a pure insert, the target files are neither read nor rewritten.
+            rewritten = kept.drop(PATH_COL).unionByName(src_rows) if touched_files else src_rows
             adds = self._write_files(rewritten, uri, part_cols)
             info = {f["path"]: f for f in self._active_files(table, None)}
             removes = [_remove_action(info[p]) for p in touched_files if p in info]

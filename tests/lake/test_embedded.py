@@ -170,6 +170,24 @@ def test_merge_rejects_duplicate_source_keys(spark, lake):
         lake.merge(rows(spark, [("a", 1.0, D1), ("a", 2.0, D1)]), "customer_features", keys=["persona_id"])
 
 
+def test_merge_of_new_keys_only_keeps_every_existing_file(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D2)]), "customer_features", mode="overwrite")
+    before = {f["path"] for f in lake.files("customer_features")}
+    lake.merge(rows(spark, [("c", 3.0, D1)]), "customer_features", keys=["persona_id", "snapshot_date"])
+    after = {f["path"] for f in lake.files("customer_features")}
+    assert before < after and len(after - before) >= 1
+    assert sorted_rows(lake.read("customer_features")) == [("a", 1.0, D1), ("b", 2.0, D2), ("c", 3.0, D1)]
+
+
+def test_merge_names_the_repeated_key_of_the_source(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    with pytest.raises(Exception, match="more than one row for key {'persona_id': 'b'}"):
+        lake.merge(
+            rows(spark, [("a", 5.0, D1), ("b", 1.0, D1), ("b", 2.0, D1)]), "customer_features", keys=["persona_id"]
+        )
+    assert sorted_rows(lake.read("customer_features")) == [("a", 1.0, D1)]
+
+
 def test_history_lists_commits_newest_first(spark, lake):
     lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
     lake.overwrite_partition(rows(spark, [("a", 2.0, D1)]), "customer_features", snapshot_date=D1)
