@@ -92,7 +92,7 @@ def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any
         F.first("channel", ignorenulls=True).alias("channel"),
         F.count(F.lit(1)).alias("lines"),
         F.sum("quantity").alias("units"),
-        F.sum(F.col("quantity") * F.col("unit_price")).alias("value"),
+        F.round(F.sum(F.col("quantity") * F.col("unit_price")), 2).alias("value"),
     )
     recent = _rows(orders.orderBy(F.col("order_ts").desc()).limit(RECENT_ORDERS))
     value = F.col("quantity") * F.col("unit_price")
@@ -100,8 +100,9 @@ def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any
         lines.agg(
             F.countDistinct("order_id").alias("orders"),
             F.count(F.lit(1)).alias("lines"),
-            F.coalesce(F.sum(value), F.lit(0.0)).alias("net_revenue"),
-            F.coalesce(F.sum(F.when(F.col("quantity") < 0, -value)), F.lit(0.0)).alias("refunded"),
+            # Money is shown to the cent: a double sum of 0.1 + 0.2 is 0.30000000000000004.
+            F.round(F.coalesce(F.sum(value), F.lit(0.0)), 2).alias("net_revenue"),
+            F.round(F.coalesce(F.sum(F.when(F.col("quantity") < 0, -value)), F.lit(0.0)), 2).alias("refunded"),
             F.min("order_ts").alias("first_order_ts"),
             F.max("order_ts").alias("last_order_ts"),
             F.sort_array(F.collect_set("channel")).alias("channels"),

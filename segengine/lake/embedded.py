@@ -71,7 +71,6 @@ def _strip_file_scheme(uri: str) -> str:
     return uri
 
 
-
 def _check_unique_keys(uri: str, keys: list[str], repeated: list[Any]) -> None:
     """Raise when the merge source repeats a key (``repeated``: the key values found, if any)."""
     if repeated:

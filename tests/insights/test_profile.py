@@ -138,3 +138,18 @@ def test_profile_cli_prints_json(spark, config, lake_with_everything, monkeypatc
     assert json.loads(result.output)["tiers"]["ai_segment"] == "Champions"
     bad = CliRunner().invoke(cli, ["profile", "zz"])
     assert bad.exit_code == 2 and "not found" in bad.output
+
+
+def test_order_money_is_rounded_to_the_cent(spark):
+    import datetime as dt
+
+    from segengine.insights.profile import _order_summary
+
+    ts = dt.datetime(2025, 6, 1, 12)
+    lines = spark.createDataFrame(
+        [("o1", ts, "web", 1, 0.1), ("o1", ts, "web", 1, 0.2), ("o2", ts, "web", -1, 0.1)],
+        "order_id string, order_ts timestamp, channel string, quantity int, unit_price double",
+    )
+    totals, recent = _order_summary(lines)
+    assert (totals["net_revenue"], totals["refunded"]) == (0.2, 0.1)
+    assert sorted(o["value"] for o in recent) == [-0.1, 0.3]
