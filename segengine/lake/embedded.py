@@ -425,7 +425,8 @@ class EmbeddedBackend:
                 table = self._table(uri)
             part_cols = list(table.metadata().partition_columns)
             target = self.read(uri, version=table.version(), with_file_path=True)
-            src_keys = src.select(*keys).distinct()
+            key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
+            src_keys = key_counts.select(*keys)
             touched = target.join(src_keys, keys, "left_semi")
             if delete_missing_in:
                 cond = F.lit(True)
@@ -436,9 +437,7 @@ class EmbeddedBackend:
             # nothing is written), and which data files hold a matched key. The file
             # list is small (bounded by files, not rows).
             repeated = (
-                src.groupBy(*keys)
-                .count()
-                .filter("count > 1")
+                key_counts.filter("count > 1")
                 .limit(1)
                 .select(F.lit(True).alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value"))
             )
