@@ -155,6 +155,9 @@ class RecommendConfig:
     fallback_max_score: int = 50
     # ALS numUserBlocks/numItemBlocks; 0: Spark's default parallelism.
     num_blocks: int = 0
+    # Scoring: "vectorized" (exact top-k from the ALS factors, NumPy per Arrow batch) or
+    # "mllib" (recommendForUserSubset with over-fetch; no Python on the executors).
+    scorer: str = "vectorized"
 
 
 @dataclass

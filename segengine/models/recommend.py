@@ -8,10 +8,12 @@ Pipeline, all in Spark built-ins:
 2. :func:`index_ids` maps string ids to consecutive integers for ALS without collecting
    the ids to the driver (only one count per Spark partition is collected).
 3. :func:`fit_als` fits ``pyspark.ml.recommendation.ALS`` (implicitPrefs, config.recommend).
-4. :func:`recommend` takes ALS candidates (``recommendForUserSubset``, over-fetched by the
-   number of items a user bought, capped by ``max_overfetch``), removes bought items,
-   fills users with fewer than ``top_k`` (cold-start users: no interactions; cold-start
-   items never have factors) from the popular-in-segment list, and scales scores.
+4. :func:`recommend` takes each known user's ALS top ``top_k`` without bought items
+   (``scorer: vectorized``: :func:`als_top_k`, exact, NumPy over Arrow batches of the
+   MLlib factors; ``scorer: mllib``: ``recommendForUserSubset`` over-fetched by the items
+   a user bought, capped by ``max_overfetch``), fills users with fewer than ``top_k``
+   (cold-start users: no interactions; cold-start items never have factors) from the
+   popular-in-segment list, and scales scores.
 
 Score scaling (1-100), stated once here and in the README:
 
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RECOMMENDER_ALS = "als"
 RECOMMENDER_SEGMENT = "popular_in_segment"
+SCORERS = ("vectorized", "mllib")  # config.recommend.scorer
 USER_IDX = "user_idx"
 ITEM_IDX = "item_idx"
 MAX_INDEX = 2**31 - 1  # ALS ids must fit a Java int
@@ -419,7 +422,7 @@ def top_from_list(
 
 
 def als_candidates(model: RecommendModel, users: DataFrame, n_fetch: int) -> DataFrame:
-    """ALS top ``n_fetch`` items for the given personas that the model knows.
+    """ALS top ``n_fetch`` items for the given personas that the model knows (MLlib).
 
     Args:
         model: a :class:`RecommendModel`.
@@ -440,6 +443,147 @@ def als_candidates(model: RecommendModel, users: DataFrame, n_fetch: int) -> Dat
         .join(model.items, ITEM_IDX)
         .select("persona_id", "product_id", "prediction")
     )
+
+
+ALS_TOP_SCHEMA = "persona_id string, product_id string, prediction double, _r int, _n int"
+
+
+def _mllib_top_k(model: RecommendModel, targets: DataFrame, bought: DataFrame | None, k: int, cfg) -> DataFrame:
+    """``scorer: mllib``: ``recommendForUserSubset`` over-fetched, then bought items removed.
+
+    Over-fetches by the most items any target bought, capped by ``max_overfetch``: a
+    user who bought more than that can get fewer than ``k`` ALS rows.
+    """
+    n_fetch = k
+    if bought is not None:
+        most = (
+            bought.join(targets.select("persona_id"), "persona_id")
+            .groupBy("persona_id")
+            .count()
+            .agg(F.max("count"))
+            .first()[0]
+        )
+        n_fetch = k + min(int(most or 0), cfg.max_overfetch)
+    cand = als_candidates(model, targets, n_fetch)
+    if bought is not None:
+        cand = cand.join(bought, ["persona_id", "product_id"], "left_anti")
+    w = Window.partitionBy("persona_id").orderBy(F.desc("prediction"), "product_id")
+    top = cand.withColumn("_r", F.row_number().over(w).cast("int")).where(F.col("_r") <= k)
+    return top.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("persona_id")).cast("int"))
+
+
+def _top_k_arrow(item_factors: Any, item_idx: Any, product_ids: list[str], k: int, chunk_cells: int = 1 << 22):
+    """The ``mapInArrow`` function of :func:`als_top_k` (see there), closed over the item factors.
+
+    ``item_factors`` row i belongs to ALS item ``item_idx[i]`` and product ``product_ids[i]``.
+    """
+
+    def run(batches):
+        import numpy as np
+        import pyarrow as pa
+
+        n_items, rank = item_factors.shape
+        item_t = np.ascontiguousarray(item_factors.T)
+        # item_idx -> row of item_factors; the last slot (-1) stands for "not in the model"
+        lookup = np.full((int(item_idx.max()) + 2) if n_items else 1, -1, dtype=np.int64)
+        lookup[item_idx] = np.arange(n_items)
+        products = pa.array(product_ids, type=pa.string())
+        kk = min(k, n_items)
+        for batch in batches:
+            total = batch.num_rows
+            if total == 0 or kk == 0:
+                continue
+            step = max(1, chunk_cells // max(n_items, 1))
+            for lo in range(0, total, step):
+                part = batch.slice(lo, step)
+                n = part.num_rows
+                feats = part.column("features")
+                users = part.column("persona_id")
+                scores = feats.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(n, rank) @ item_t
+                bought = part.column("_bought")
+                lengths = bought.value_lengths().fill_null(0).to_numpy(zero_copy_only=False)
+                if lengths.sum():
+                    vals = bought.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+                    rows = np.repeat(np.arange(n), lengths)
+                    inside = (vals >= 0) & (vals < len(lookup) - 1)
+                    cols = np.where(inside, lookup[np.where(inside, vals, len(lookup) - 1)], -1)
+                    keep = cols >= 0
+                    scores[rows[keep], cols[keep]] = -np.inf
+                # Everything scoring at least the k-th best is a candidate (ties included), so
+                # the order below is exact: score descending, then item id (= product_id order).
+                if kk < n_items:
+                    kth = np.partition(scores, n_items - kk, axis=1)[:, n_items - kk]
+                    cand = (scores >= kth[:, None]) & np.isfinite(scores)
+                else:
+                    cand = np.isfinite(scores)
+                r, c = np.nonzero(cand)
+                sc = scores[r, c]
+                order = np.lexsort((c, -sc, r))
+                r, c, sc = r[order], c[order], sc[order]
+                starts = np.searchsorted(r, np.arange(n))
+                pos = np.arange(len(r)) - starts[r]
+                take = pos < kk
+                r, c, sc, pos = r[take], c[take], sc[take], pos[take]
+                per_user = np.bincount(r, minlength=n)
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        users.take(pa.array(r)),
+                        products.take(pa.array(c)),
+                        pa.array(sc.astype(np.float64)),
+                        pa.array((pos + 1).astype(np.int32)),
+                        pa.array(per_user[r].astype(np.int32)),
+                    ],
+                    names=["persona_id", "product_id", "prediction", "_r", "_n"],
+                )
+
+    return run
+
+
+def als_top_k(model: RecommendModel, targets: DataFrame, bought: DataFrame | None, k: int) -> DataFrame:
+    """``scorer: vectorized``: the exact ALS top ``k`` per known target, bought items excluded.
+
+    The MLlib model's factors, scored without ``recommendForUserSubset``: the item
+    factors (the catalogue, not the customers) go to every task; each Arrow batch of
+    user factors is multiplied by them in NumPy (one matrix product per batch, in chunks
+    of at most 4M cells), the user's bought items are masked out, and the top ``k`` are
+    taken per row. One pass over the users, no shuffle of candidate rows and no
+    over-fetch: every user gets ``min(k, items in the model - items they bought)`` rows.
+
+    Args:
+        model: a :class:`RecommendModel`.
+        targets: DataFrame(persona_id, ...): who to score (unknown personas give no rows).
+        bought: DataFrame(persona_id, product_id) to exclude, or None.
+        k: items per persona.
+
+    Returns:
+        DataFrame(persona_id, product_id, prediction double, _r int rank 1..k, _n int rows of the persona).
+    """
+    import numpy as np
+
+    items = (
+        model.als.itemFactors.withColumnRenamed("id", ITEM_IDX)
+        .join(model.items, ITEM_IDX)
+        .select(ITEM_IDX, "product_id", "features")
+        .orderBy(ITEM_IDX)
+        .collect()
+    )
+    factors = np.array([r["features"] for r in items], dtype=np.float32).reshape(len(items), model.als.rank)
+    product_ids = [r["product_id"] for r in items]
+    known = targets.select("persona_id").distinct().join(model.users, "persona_id")
+    users = known.join(model.als.userFactors.withColumnRenamed("id", USER_IDX), USER_IDX)
+    if bought is not None:
+        lists = (
+            bought.join(F.broadcast(model.items), "product_id")
+            .join(known, "persona_id")
+            .groupBy("persona_id")
+            .agg(F.collect_list(ITEM_IDX).alias("_bought"))
+        )
+        users = users.join(lists, "persona_id", "left")
+    else:
+        users = users.withColumn("_bought", F.lit(None).cast("array<int>"))
+    run = _top_k_arrow(factors, np.array([r[ITEM_IDX] for r in items], dtype=np.int64), product_ids, k)
+    scored = users.select("persona_id", "features", F.col("_bought").cast("array<long>").alias("_bought"))
+    return scored.mapInArrow(run, ALS_TOP_SCHEMA)
 
 
 def percentile_score(df: DataFrame, col: str, cuts: list[float]) -> DataFrame:
@@ -487,68 +631,72 @@ def recommend(
     """
     k = k or cfg.top_k
     bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
-    parts = []
+    scorer = getattr(cfg, "scorer", "vectorized")
+    if scorer not in SCORERS:
+        raise ModelError(f"recommend.scorer: expected one of {', '.join(SCORERS)}, got {scorer!r}")
+    als_top = None
     if model is not None:
-        n_fetch = k
-        if bought is not None:
-            # Over-fetch by the most items any target bought, capped: one small aggregate.
-            most = (
-                bought.join(targets.select("persona_id"), "persona_id")
-                .groupBy("persona_id")
-                .count()
-                .agg(F.max("count"))
-                .first()[0]
-            )
-            n_fetch = k + min(int(most or 0), cfg.max_overfetch)
-        cand = als_candidates(model, targets, n_fetch)
-        if bought is not None:
-            cand = cand.join(bought, ["persona_id", "product_id"], "left_anti")
-        w = Window.partitionBy("persona_id").orderBy(F.desc("prediction"), "product_id")
-        als_top = cand.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= k).drop("_r").cache()
+        if scorer == "mllib":
+            als_top = _mllib_top_k(model, targets, bought, k, cfg)
+        else:
+            als_top = als_top_k(model, targets, bought, k)
+        als_top = als_top.cache()
         cuts = [c for c in als_top.approxQuantile("prediction", [i / 100 for i in range(1, 100)], 0.001)]
-        als_rows = percentile_score(als_top, "prediction", cuts).select(
+        als_top = percentile_score(als_top, "prediction", cuts)
+    if not fallback:
+        if als_top is None:
+            raise ModelError("recommend: neither a model nor the fallback was asked for")
+        return als_top.select(
+            "persona_id", "product_id", F.col("_r").alias("rank"), "score", F.lit(RECOMMENDER_ALS).alias("recommender")
+        )
+    # Personas with k ALS rows are done; the rest (cold start, or fewer than k unbought
+    # items in the model) are filled from their segment's list, ALS rows first.
+    top_m = k + cfg.max_overfetch
+    global_top = popular_items(inter, products, top_m)
+    seg_list = popular_in_segment(inter, targets.select("persona_id", "segment"), global_top, top_m)
+    if als_top is not None:
+        full = als_top.where((F.col("_r") == 1) & (F.col("_n") >= k)).select("persona_id")
+        short = targets.join(full, "persona_id", "left_anti")
+    else:
+        short = targets
+    fill = top_from_list(short, seg_list, bought, k, key="segment")
+    max_score = max(1, min(100, cfg.fallback_max_score))
+    parts = [
+        fill.select(
             "persona_id",
             "product_id",
-            F.lit(0).alias("_prio"),
-            (-F.col("prediction")).alias("_order"),
-            "score",
-            F.lit(RECOMMENDER_ALS).alias("recommender"),
+            F.lit(1).alias("_prio"),
+            F.col("rank").cast("double").alias("_order"),
+            (F.lit(1) + F.round(F.col("share") * (max_score - 1))).cast("int").alias("score"),
+            F.lit(RECOMMENDER_SEGMENT).alias("recommender"),
         )
-        parts.append(als_rows)
-    if fallback:
-        top_m = k + cfg.max_overfetch
-        global_top = popular_items(inter, products, top_m)
-        seg_list = popular_in_segment(inter, targets.select("persona_id", "segment"), global_top, top_m)
-        if model is not None:
-            have = parts[0].groupBy("persona_id").count()
-            short = targets.join(have, "persona_id", "left").where(F.coalesce(F.col("count"), F.lit(0)) < k)
-        else:
-            short = targets
-        fill = top_from_list(short, seg_list, bought, k, key="segment")
-        max_score = max(1, min(100, cfg.fallback_max_score))
+    ]
+    if als_top is not None:
         parts.append(
-            fill.select(
+            als_top.where(F.col("_n") < k).select(
                 "persona_id",
                 "product_id",
-                F.lit(1).alias("_prio"),
-                F.col("rank").cast("double").alias("_order"),
-                (F.lit(1) + F.round(F.col("share") * (max_score - 1))).cast("int").alias("score"),
-                F.lit(RECOMMENDER_SEGMENT).alias("recommender"),
+                F.lit(0).alias("_prio"),
+                (-F.col("prediction")).alias("_order"),
+                "score",
+                F.lit(RECOMMENDER_ALS).alias("recommender"),
             )
         )
-    if not parts:
-        raise ModelError("recommend: neither a model nor the fallback was asked for")
-    allrows = parts[0]
-    for p in parts[1:]:
-        allrows = allrows.unionByName(p)
+    mixed = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
     dedupe = Window.partitionBy("persona_id", "product_id").orderBy("_prio", "_order")
-    allrows = allrows.withColumn("_d", F.row_number().over(dedupe)).where(F.col("_d") == 1)
+    mixed = mixed.withColumn("_d", F.row_number().over(dedupe)).where(F.col("_d") == 1)
     w = Window.partitionBy("persona_id").orderBy("_prio", "_order", "product_id")
-    return (
-        allrows.withColumn("rank", F.row_number().over(w).cast("int"))
+    mixed = (
+        mixed.withColumn("rank", F.row_number().over(w).cast("int"))
         .where(F.col("rank") <= k)
         .select("persona_id", "product_id", "rank", "score", "recommender")
     )
+    if als_top is None:
+        return mixed
+    done = als_top.where(F.col("_n") >= k).select(
+        "persona_id", "product_id", F.col("_r").alias("rank"), "score", F.lit(RECOMMENDER_ALS).alias("recommender")
+    )
+    return done.unionByName(mixed)
 
 
 # ----------------------------------------------------------------- evaluation

@@ -182,6 +182,57 @@ def test_cold_start_fallback_prefers_segment_favourites(spark, cfg, small_world)
     assert odds == {f"P{p:02d}" for p in range(6, 12)}
 
 
+@pytest.mark.parametrize("exclude", [True, False])
+def test_vectorized_scorer_matches_mllib_recommend_for_user_subset(spark, cfg, small_world, trained, exclude):
+    ol, targets, prods = small_world
+    inter, model = trained
+    both = {}
+    for scorer in rec.SCORERS:
+        c = dataclasses.replace(cfg, scorer=scorer, exclude_purchased=exclude)
+        recs = rec.recommend(model, targets, inter, prods, c, k=5, fallback=False)
+        both[scorer] = sorted((r.persona_id, r.rank, r.product_id, r.score) for r in recs.collect())
+    assert len(both["vectorized"]) == 8 * 5  # u9 is unknown to ALS: no rows without the fallback
+    assert both["vectorized"] == both["mllib"]
+
+
+def test_vectorized_scorer_masks_bought_items_and_breaks_ties_by_product_id():
+    import numpy as np
+    import pyarrow as pa
+
+    # 4 items, rank 2; items 1 and 2 score the same for every user.
+    factors = np.array([[1.0, 0.0], [0.5, 0.5], [0.5, 0.5], [0.0, 1.0]], dtype=np.float32)
+    run = rec._top_k_arrow(factors, np.array([10, 11, 12, 13]), ["A", "B", "C", "D"], k=3)
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(["x", "y", "z"]),
+            pa.array([[1.0, 1.0], [2.0, 0.0], [0.0, 1.0]], type=pa.list_(pa.float32())),
+            pa.array([None, [10], [13, 11, 12, 99]], type=pa.list_(pa.int64())),
+        ],
+        names=["persona_id", "features", "_bought"],
+    )
+    out = pa.Table.from_batches(list(run(iter([batch])))).to_pylist()
+    got = [(r["persona_id"], r["_r"], r["product_id"], round(r["prediction"], 3), r["_n"]) for r in out]
+    assert got == [
+        # x: A, B, C, D all score 1 -> ties broken by item id (product order)
+        ("x", 1, "A", 1.0, 3),
+        ("x", 2, "B", 1.0, 3),
+        ("x", 3, "C", 1.0, 3),
+        # y bought A: B and C tie at 1.0, then D
+        ("y", 1, "B", 1.0, 3),
+        ("y", 2, "C", 1.0, 3),
+        ("y", 3, "D", 0.0, 3),
+        # z bought D, B, C (and 99, unknown to the model): only A is left
+        ("z", 1, "A", 0.0, 1),
+    ]
+
+
+def test_unknown_scorer_is_a_clear_error(spark, cfg, small_world, trained):
+    ol, targets, prods = small_world
+    inter, model = trained
+    with pytest.raises(ModelError, match="recommend.scorer"):
+        rec.recommend(model, targets, inter, prods, dataclasses.replace(cfg, scorer="gpu"), k=3)
+
+
 def test_exclude_purchased_false_allows_bought_items(spark, cfg, small_world, trained):
     ol, targets, prods = small_world
     keep = dataclasses.replace(cfg, exclude_purchased=False)
