@@ -82,6 +82,29 @@ def _bench_als(spark: Any, lake: Any, config: Any, snapshot: dt.date, scale: int
             note += " (config)"
         out.append(_row(f"als_recommend_for_all_users_bs{block_size}", "seconds", time.time() - t0, "s", note))
     model.als.setBlockSize(cfg.block_size)
+    # The scorers of recommend(): the same top k, first without excluding bought items
+    # (like recommendForAllUsers above), then excluding them (what scoring writes).
+    targets = model.users.select("persona_id")
+    bought = inter.where("bought").select("persona_id", "product_id")
+    t0 = time.time()
+    rec.als_top_k(model, targets, None, cfg.top_k).write.format("noop").mode("overwrite").save()
+    vec_all = time.time() - t0
+    note = f"{users} users, top {cfg.top_k}, NumPy over Arrow batches of the ALS factors"
+    out.append(_row("als_top_k_vectorized_all_users", "seconds", vec_all, "s", note))
+    mllib_all = next(r["value"] for r in out if r["benchmark"] == f"als_recommend_for_all_users_bs{cfg.block_size}")
+    out.append(_row("als_top_k_vectorized_all_users", "speedup_vs_recommend_for_all_users", mllib_all / vec_all, "x"))
+    timing = {}
+    for scorer in ("vectorized", "mllib"):
+        t0 = time.time()
+        if scorer == "mllib":
+            top = rec._mllib_top_k(model, targets, bought, cfg.top_k, cfg)
+        else:
+            top = rec.als_top_k(model, targets, bought, cfg.top_k)
+        top.write.format("noop").mode("overwrite").save()
+        timing[scorer] = time.time() - t0
+        note = f"{users} users, top {cfg.top_k} without bought items"
+        out.append(_row(f"als_top_k_excluding_bought_{scorer}", "seconds", timing[scorer], "s", note))
+    out.append(_row("als_top_k_excluding_bought", "mllib_over_vectorized", timing["mllib"] / timing["vectorized"], "x"))
     inter.unpersist()
     t0 = time.time()
     ev = rec.evaluate(spark, lake, config, snapshot)

@@ -1072,7 +1072,8 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
     Targets are the personas of ``customer_features`` for the date whose type is in
     ``config.recommend.persona_types``. Uses the registered champion
     (:func:`load_champion_model`); personas unknown to it get the popular-in-segment
-    fallback. Idempotent: the date's partition is replaced.
+    fallback. Only the order lines are read (bought items, popularity by distinct buyers);
+    the events count at training time. Idempotent: the date's partition is replaced.
 
     Args:
         spark: the session.
@@ -1090,8 +1091,10 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
     model, model_version = load_champion_model(spark, config)
     features = _features(lake, snapshot_date)
     targets = segment_of(features.where(F.col("persona_type").isin(*cfg.persona_types)))
-    order_lines, events, products, personas = _load_inputs(lake)
-    inter = interactions(order_lines, events, snapshot_date, cfg, personas).cache()
+    order_lines, _, products, _ = _load_inputs(lake)
+    # Scoring needs the bought items and the popularity lists, both from purchases: the
+    # events (product views, add-to-cart) only shape the model, at training time.
+    inter = interactions(order_lines, None, snapshot_date, cfg).cache()
     recs = recommend(model, targets, inter, products, cfg).withColumn("snapshot_date", F.lit(snapshot_date))
     recs = recs.select([F.col(f.name).cast(f.dataType) for f in RECOMMENDATIONS_SCHEMA.fields])
     version = lake.overwrite_partition(recs, "recommendations", snapshot_date=snapshot_date)
