@@ -10,7 +10,6 @@ SEG := $(VENV)/bin/segengine
 DEMO_DIR ?= demo
 DEMO_PERSONAS ?= 3000
 PYTEST_ARGS ?=
-TEST_WORKERS ?= 2
 
 .PHONY: help setup setup-dev check-java demo test bench bench-scale lint format package clean
 
@@ -43,8 +42,8 @@ setup-dev: $(VENV)/.dev ## setup + test, lint and notebook tools
 demo: setup ## Generate sample data and run the whole daily pipeline on the embedded default
 	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
 
-test: setup-dev ## Run the test suite (TEST_WORKERS=2 pytest-xdist workers, one folder per worker at a time)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+test: setup-dev ## Run the test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench/results.json
 	$(PY) -m bench.run

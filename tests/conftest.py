@@ -9,30 +9,6 @@ from pathlib import Path
 
 import pytest
 
-# Test folders that run longest go first, so that with pytest-xdist (``make test`` runs
-# two workers) the long ones start at once and the short ones fill in around them.
-_SLOW_FIRST = ("cluster", "notebooks", "audiences", "features", "models", "insights")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Group tests by their folder under tests/ (one xdist group each) and order slow folders first.
-
-    A folder's tests share session- and module-scoped fixtures (generated warehouses,
-    trained models); keeping each folder on one worker builds those once.
-    """
-
-    def folder(item) -> str:
-        parts = Path(str(item.path)).relative_to(Path(__file__).parent).parts
-        return parts[0] if len(parts) > 1 else "root"
-
-    def rank(item) -> int:
-        name = folder(item)
-        return _SLOW_FIRST.index(name) if name in _SLOW_FIRST else len(_SLOW_FIRST)
-
-    items.sort(key=rank)  # stable: keeps the order inside each folder
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(folder(item)))
-
 
 @pytest.fixture(scope="session")
 def session_dir():
