@@ -8,6 +8,7 @@ and stops both daemons by their pids.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import signal
@@ -115,6 +116,13 @@ def test_daily_pipeline_on_standalone_cluster(spark, config, standalone_cluster,
     from segengine.packaging import build_zip
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
 
+    # Smaller models than the defaults for the in-process training (same code paths).
+    config = dataclasses.replace(
+        config,
+        segments=dataclasses.replace(config.segments, k=4),
+        clv=dataclasses.replace(config.clv, max_iter=5, train_cycles=1),
+        recommend=dataclasses.replace(config.recommend, max_iter=5),
+    )
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)
     day1, day2 = end - dt.timedelta(days=1), end
