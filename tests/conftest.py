@@ -73,3 +73,43 @@ def mlflow_local(session_dir):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield uri
+
+
+GENERATED_PERSONAS = 1500
+
+
+@pytest.fixture(scope="session")
+def generated_bronze(spark, base_config, tmp_path_factory):
+    """1,500 generated personas with 2% damaged rows, generated and ingested once per session.
+
+    Read-only for the tests that share it (generator, features, cluster): one that
+    writes tables points them elsewhere, or copies the bronze tables (``copy_bronze``).
+    Returns ``(config, lake, generate_bronze result)``.
+    """
+    import dataclasses
+
+    from segengine.generate import generate_bronze
+    from segengine.lake import Lake
+
+    config = dataclasses.replace(
+        base_config,
+        warehouse=str(tmp_path_factory.mktemp("generated") / "warehouse"),
+        generator=dataclasses.replace(base_config.generator, malformed_share=0.02, chunk_personas=800),
+    )
+    lake = Lake.open(spark, config)
+    result = generate_bronze(spark, lake, config, personas=GENERATED_PERSONAS, seed=5)
+    return config, lake, result
+
+
+@pytest.fixture(scope="session")
+def copy_bronze():
+    """``copy(source_config, target_config)``: copy the bronze tables of one warehouse into another."""
+    from segengine.lake import TABLES
+
+    def copy(source_config, target_config) -> None:
+        for spec in TABLES.values():
+            src = Path(source_config.warehouse_uri.removeprefix("file:")) / spec.path
+            if spec.layer == "bronze" and src.exists():
+                shutil.copytree(src, Path(target_config.warehouse_uri.removeprefix("file:")) / spec.path)
+
+    return copy

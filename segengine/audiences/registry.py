@@ -153,7 +153,7 @@ def ensure_tables(spark: SparkSession, lake: Lake) -> None:
     """
     for name, schema in _SCHEMAS.items():
         if not lake.exists(name):
-            lake.write(spark.createDataFrame([], schema()), name, mode="append", operation="CREATE TABLE")
+            lake.write_rows([], schema(), name, operation="CREATE TABLE")
 
 
 def _now() -> dt.datetime:
@@ -326,9 +326,12 @@ def register_audience(
         created_at=now,
         updated_at=now,
     )
-    spark_df = spark.createDataFrame([asdict(aud)], registry_schema())
-    version = lake.write(
-        spark_df, "audiences", mode="append", operation="CREATE AUDIENCE", metadata={"audience_id": aud.audience_id}
+    version = lake.write_rows(
+        [asdict(aud)],
+        registry_schema(),
+        "audiences",
+        operation="CREATE AUDIENCE",
+        metadata={"audience_id": aud.audience_id},
     )
     _settle_name_race(spark, lake, aud, version, undo=lambda: _delete_row(lake, aud))
     return aud

@@ -213,7 +213,7 @@ def refresh_features(spark: Any, lake: Any, config: Any, day: dt.date) -> dict[s
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             round(time.time() - started, 2),
         )
-        lake.write(spark.createDataFrame([row], LOG_SCHEMA), "feature_state_log", mode="append", operation="REFRESH")
+        lake.write_rows([row], LOG_SCHEMA, "feature_state_log", operation="REFRESH")
     out.pop("daily_from", None)
     out.pop("state_versions", None)
     return {**out, "mode": plan.mode, "reason": plan.reason}

@@ -171,7 +171,7 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
         result["rows_in"] += n
         result["quarantined"] += b
     result["loaded"] = result["rows_in"] - result["quarantined"]
-    lake.write(spark.createDataFrame(log_rows, INGEST_LOG_SCHEMA), "ingest_log", mode="append", operation="INGEST LOG")
+    lake.write_rows(log_rows, INGEST_LOG_SCHEMA, "ingest_log", operation="INGEST LOG")
     result["version"] = version
     result["seconds"] = round(time.time() - started, 2)
     log.info("ingest %s: %s", table, result)

@@ -25,6 +25,7 @@ from segengine.errors import ConfigError, EnvironmentProblem, SegengineError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from segengine.config import Config
 
@@ -217,6 +218,30 @@ class Lake:
             operation=operation,
             metadata=metadata,
         )
+
+    def write_rows(
+        self,
+        rows: Sequence[Any],
+        schema: StructType | str,
+        name: str,
+        mode: str = "append",
+        operation: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Append (or overwrite with) rows the driver holds: tuples, dicts or Rows of ``schema``.
+
+        For small metadata (registry rows, run summaries, an empty table to create).
+        The embedded backend commits them without a Spark job; otherwise this is
+        :meth:`write` of ``createDataFrame(rows, schema)``.
+        """
+        if isinstance(schema, str):
+            schema = self.spark.createDataFrame([], schema).schema
+        uri = self._uri(name)
+        partition_by = self._partition_by(name, None)
+        if hasattr(self.backend, "write_rows"):
+            return self.backend.write_rows(rows, schema, uri, mode, partition_by, operation, metadata)
+        df = self.spark.createDataFrame(list(rows), schema)
+        return self.backend.write(df, uri, mode=mode, partition_by=partition_by, operation=operation, metadata=metadata)
 
     def overwrite_partition(self, df: DataFrame, name: str, **partition: Any) -> int:
         """Replace exactly one partition (e.g. ``snapshot_date=...``); a rerun never duplicates."""

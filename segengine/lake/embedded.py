@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 import urllib.parse
 import uuid
@@ -386,6 +387,72 @@ class EmbeddedBackend:
             metadata=metadata,
         )
 
+    def write_rows(
+        self,
+        rows: Sequence[Any],
+        schema: StructType,
+        uri: str,
+        mode: str = "append",
+        partition_by: Sequence[str] | None = None,
+        operation: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Write rows the driver already holds (a registry row, a run summary, none to create a table).
+
+        The rows become one Parquet file written by pyarrow and one Delta commit, with
+        no Spark job: on small metadata tables the job would cost more than the data.
+        Whatever this path does not cover (a remote table, a partitioned write with
+        rows, nested types, a schema that differs from the table's) goes through
+        :meth:`write`, which conforms or refuses it as usual.
+        """
+        from pyspark.sql import types as T
+
+        if mode not in {"append", "overwrite"}:
+            raise SegengineError(f"{uri}: unknown write mode {mode!r}")
+        local = _strip_file_scheme(uri)
+        exists = self.exists(uri)
+        table = self._table(uri) if exists else None
+        part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])
+        simple = all(not isinstance(f.dataType, (T.ArrayType, T.MapType, T.StructType)) for f in schema.fields)
+        same_schema = table is None or _same_columns(self.spark_schema(uri, table), schema)
+        if "://" in local or (rows and part_cols) or not simple or not same_schema:
+            df = self.spark.createDataFrame(list(rows), schema)
+            return self.write(df, uri, mode, partition_by, None, False, operation, metadata)
+        if table is not None:
+            self._check_features(uri, table, writing=True)
+        adds = []
+        if rows:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            from pyspark.sql.pandas.types import to_arrow_schema
+
+            arrow_schema = to_arrow_schema(schema, timezone="UTC")
+            # Spark's own conversion (dates to days, timestamps to UTC microseconds, naive
+            # ones in the local zone as createDataFrame does), then arrays of those values.
+            internal = [schema.toInternal(r) for r in rows]
+            columns = [pa.array([r[i] for r in internal], type=f.type) for i, f in enumerate(arrow_schema)]
+            rel_dir = f"data/{uuid.uuid4().hex}"
+            target = os.path.join(local, rel_dir)
+            os.makedirs(target)
+            pq.write_table(
+                pa.Table.from_arrays(columns, schema=arrow_schema),
+                os.path.join(target, f"part-00000-{uuid.uuid4()}.snappy.parquet"),
+                compression="snappy",
+            )
+            adds = self._list_adds(target, rel_dir, part_cols)
+        return self._commit(
+            uri,
+            table,
+            adds,
+            removes=[],
+            mode=mode,
+            schema=_delta_schema(schema),
+            part_cols=part_cols,
+            filters=None,
+            operation=operation or "WRITE",
+            metadata=metadata,
+        )
+
     def merge(
         self,
         source: DataFrame,
@@ -557,38 +624,60 @@ class EmbeddedBackend:
     def _list_adds(self, target: str, rel_dir: str, part_cols: list[str]) -> list[Any]:
         from deltalake.transaction import AddAction
 
-        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
-        hconf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-        path = jvm.org.apache.hadoop.fs.Path(target)
-        fs = path.getFileSystem(hconf)
-        root = fs.makeQualified(path).toUri().getPath().rstrip("/")
-        it = fs.listFiles(path, True)
         adds = []
-        while it.hasNext():
-            st = it.next()
-            full = st.getPath().toUri().getPath()
-            name = full.rsplit("/", 1)[-1]
-            if not name.endswith(".parquet") or name.startswith((".", "_")):
-                continue
-            rel_inside = full[len(root) + 1 :]
+        for rel_inside, size, mtime_ms, file_uri in self._data_files(target):
             pv: dict[str, str | None] = {}
             for segment in rel_inside.split("/")[:-1]:
                 if "=" in segment:
                     k, v = segment.split("=", 1)
                     v = urllib.parse.unquote(v)
                     pv[k] = None if v == NULL_PARTITION else v
-            stats = self._file_stats(st.getPath().toString(), st.getLen())
             adds.append(
                 AddAction(
                     path=urllib.parse.quote(f"{rel_dir}/{rel_inside}", safe="/=-_.~"),
-                    size=int(st.getLen()),
+                    size=size,
                     partition_values={c: pv.get(c) for c in part_cols},
-                    modification_time=int(st.getModificationTime()),
+                    modification_time=mtime_ms,
                     data_change=True,
-                    stats=stats,
+                    stats=self._file_stats(file_uri, size),
                 )
             )
         return adds
+
+    def _data_files(self, target: str) -> list[tuple[str, int, int, str]]:
+        """``(path inside target, size, modification ms, full path)`` of each Parquet file Spark wrote.
+
+        A local directory is walked in Python; any other file system through Hadoop's
+        ``FileSystem`` (one JVM round trip per call, which on a write of many small
+        partition files used to cost more than the write itself).
+        """
+        local = _strip_file_scheme(target)
+        if "://" not in local:
+            found = []
+            for dirpath, _, names in os.walk(local):
+                for name in names:
+                    if name.endswith(".parquet") and not name.startswith((".", "_")):
+                        full = os.path.join(dirpath, name)
+                        st = os.stat(full)
+                        rel = os.path.relpath(full, local).replace(os.sep, "/")
+                        found.append((rel, int(st.st_size), st.st_mtime_ns // 1_000_000, full))
+            return sorted(found)
+        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
+        hconf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+        path = jvm.org.apache.hadoop.fs.Path(target)
+        fs = path.getFileSystem(hconf)
+        root = fs.makeQualified(path).toUri().getPath().rstrip("/")
+        it = fs.listFiles(path, True)
+        found = []
+        while it.hasNext():
+            st = it.next()
+            full = st.getPath().toUri().getPath()
+            name = full.rsplit("/", 1)[-1]
+            if name.endswith(".parquet") and not name.startswith((".", "_")):
+                found.append(
+                    (full[len(root) + 1 :], int(st.getLen()), int(st.getModificationTime()), st.getPath().toString())
+                )
+        return sorted(found)
 
     def _file_stats(self, file_uri: str, size: int) -> str:
         """Delta file statistics from the Parquet footer, where readable.
@@ -856,12 +945,22 @@ def _arrow_schema(delta_schema: Any) -> Any:
 
 def _delta_schema_of(df: DataFrame) -> Any:
     """The Delta schema for ``df``; every column nullable, as Delta writers default to."""
+    return _delta_schema(df.schema)
+
+
+def _delta_schema(schema: StructType) -> Any:
+    """The Delta schema for a Spark schema; every column nullable, as Delta writers default to."""
     from deltalake import Schema
     from pyspark.sql.pandas.types import to_arrow_schema
     from pyspark.sql.types import StructField, StructType
 
-    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in df.schema.fields])
+    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
     return Schema.from_arrow(to_arrow_schema(nullable, timezone="UTC"))
+
+
+def _same_columns(table: StructType, data: StructType) -> bool:
+    """Same column names, order and types (nullability aside)."""
+    return [(f.name, f.dataType) for f in table.fields] == [(f.name, f.dataType) for f in data.fields]
 
 
 def _safe_cast(src: Any, dst: Any) -> bool:

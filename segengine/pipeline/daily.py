@@ -87,8 +87,7 @@ def _runs_schema() -> str:
 
 
 def _record(spark: Any, lake: Any, rows: list[tuple]) -> None:
-    df = spark.createDataFrame(rows, _runs_schema())
-    lake.write(df, "runs", mode="append", operation="RUN SUMMARY")
+    lake.write_rows(rows, _runs_schema(), "runs", operation="RUN SUMMARY")
 
 
 def completed_steps(spark: Any, lake: Any, snapshot_date: dt.date) -> set[str]:

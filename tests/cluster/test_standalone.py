@@ -107,11 +107,12 @@ def standalone_cluster(tmp_path_factory):
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_daily_pipeline_on_standalone_cluster(spark, config, standalone_cluster, tmp_path):
+def test_daily_pipeline_on_standalone_cluster(
+    spark, config, generated_bronze, copy_bronze, standalone_cluster, tmp_path
+):
     from pyspark.sql import functions as F
 
     from segengine.features import compute_features
-    from segengine.generate import generate_bronze
     from segengine.lake import Lake
     from segengine.packaging import build_zip
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
@@ -126,7 +127,7 @@ def test_daily_pipeline_on_standalone_cluster(spark, config, standalone_cluster,
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)
     day1, day2 = end - dt.timedelta(days=1), end
-    generate_bronze(spark, lake, config, personas=600, seed=9)
+    copy_bronze(generated_bronze[0], config)  # the session's generated bronze (see conftest)
     compute_features(spark, lake, config, day1)
     trained = run_steps(spark, lake, config, day1, TRAINING_STEPS, echo=lambda s: None)
     assert trained["status"] == "ok", trained

@@ -185,26 +185,16 @@ def rows(feats) -> dict:
     return by_persona(feats)
 
 
-GENERATED_PERSONAS = 1500
+@pytest.fixture(scope="session")
+def generated_config(generated_bronze):
+    """The config of the session's generated bronze warehouse (see the top-level conftest)."""
+    return generated_bronze[0]
 
 
 @pytest.fixture(scope="session")
-def generated_config(base_config, tmp_path_factory):
-    """A config whose warehouse holds generated bronze tables (see ``generated_lake``)."""
-    import dataclasses
-
-    return dataclasses.replace(base_config, warehouse=str(tmp_path_factory.mktemp("gen") / "warehouse"))
-
-
-@pytest.fixture(scope="session")
-def generated_lake(spark, generated_config):
-    """Bronze tables of GENERATED_PERSONAS generated personas (generated once per session)."""
-    from segengine.generate import generate_bronze
-    from segengine.lake import Lake
-
-    lake = Lake.open(spark, generated_config)
-    generate_bronze(spark, lake, generated_config, personas=GENERATED_PERSONAS, seed=42)
-    return lake
+def generated_lake(generated_bronze):
+    """The Lake of the session's generated bronze warehouse (read-only here)."""
+    return generated_bronze[1]
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,13 @@ import dataclasses
 import pytest
 from pyspark.sql import functions as F
 
-from segengine.generate import generate_bronze, generate_raw
-from segengine.lake import Lake
+from segengine.generate import generate_raw
 
 
 @pytest.fixture(scope="module")
-def bronze(spark, base_config, tmp_path_factory):
-    """1,500 personas with 2% damaged rows, generated and ingested into a fresh warehouse."""
-    root = tmp_path_factory.mktemp("generate")
-    config = dataclasses.replace(
-        base_config,
-        warehouse=str(root / "warehouse"),
-        generator=dataclasses.replace(base_config.generator, malformed_share=0.02, chunk_personas=800),
-    )
-    lake = Lake.open(spark, config)
-    result = generate_bronze(spark, lake, config, personas=1500, seed=5)
+def bronze(generated_bronze):
+    """The session's generated bronze: 1,500 personas with 2% damaged rows (see conftest)."""
+    _, lake, result = generated_bronze
     return lake, result
 
 

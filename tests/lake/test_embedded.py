@@ -322,3 +322,77 @@ def test_changed_files_lists_files_added_and_removed_between_versions(spark, lak
     lake.write(_lines(spark, [("c", dt.datetime(2025, 1, 3), 3.0, D2)]), uri, mode="overwrite")
     replaced = lake.changed_files(uri, v1)
     assert len(replaced["removed"]) == 2 and len(replaced["added"]) == 1
+
+
+ROWS_SCHEMA = "run_id string, step string, day date, at timestamp, rows long, seconds double, ok boolean"
+ROWS = [
+    ("r1", "features", D1, dt.datetime(2025, 1, 1, 10, 0, 0, 123456), 7, 1.5, True),
+    ("r1", "insights", D2, None, None, None, False),
+]
+
+
+def test_write_rows_commits_driver_rows_without_a_spark_job(spark, lake, tmp_path):
+    from deltalake import DeltaTable
+
+    uri = str(tmp_path / "runs")
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("write-rows", "write_rows")
+    try:
+        assert lake.write_rows([], ROWS_SCHEMA, uri, operation="CREATE TABLE") == 0
+        assert lake.write_rows(ROWS, ROWS_SCHEMA, uri) == 1
+        assert tracker.getJobIdsForGroup("write-rows") == []
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    expected = spark.createDataFrame(ROWS, ROWS_SCHEMA)
+    assert_df_equality(lake.read(uri), expected, ignore_row_order=True, ignore_nullable=True)
+    # The same rows as createDataFrame + write would give, and plain deltalake reads them.
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == 2
+    (info,) = lake.files(uri)
+    assert info["min"]["at"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    assert lake.history(uri)[0]["operation"] == "WRITE"
+
+
+def test_write_rows_takes_dicts_and_overwrites(spark, lake, tmp_path):
+    uri = str(tmp_path / "runs")
+    lake.write_rows(ROWS, ROWS_SCHEMA, uri)
+    names = ["run_id", "step", "day", "at", "rows", "seconds", "ok"]
+    lake.write_rows([dict(zip(names, ROWS[0]))], ROWS_SCHEMA, uri, mode="overwrite")
+    assert sorted_rows(lake.read(uri)) == [ROWS[0]]
+
+
+def test_write_rows_whose_schema_differs_goes_through_the_checked_write(spark, lake, tmp_path):
+    uri = str(tmp_path / "runs")
+    lake.write_rows(ROWS, ROWS_SCHEMA, uri)
+    with pytest.raises(SchemaMismatch, match="extra"):
+        lake.write_rows([("r2", 1)], "run_id string, extra int", uri)
+    # A narrower schema is conformed (missing nullable columns become null), as write() does.
+    lake.write_rows([("r2",)], "run_id string", uri)
+    assert sorted(r["run_id"] for r in lake.read(uri).collect()) == ["r1", "r1", "r2"]
+
+
+def test_write_rows_creates_an_empty_partitioned_table(spark, lake):
+    lake.write_rows([], "audience_id string, persona_id string, since date", "audience_members")
+    assert lake.read("audience_members").count() == 0
+    assert lake.backend.partition_columns(lake.uri("audience_members")) == ["audience_id"]
+    lake.write_rows([("a1", "p1", D1)], "audience_id string, persona_id string, since date", "audience_members")
+    assert sorted_rows(lake.read("audience_members", partitions={"audience_id": "a1"})) == [("a1", "p1", D1)]
+
+
+def test_write_rows_on_a_backend_without_it_is_a_dataframe_write(spark, config):
+    from segengine.lake import Lake
+
+    class Recorder:
+        def write(self, df, uri, **kwargs):
+            self.call = (sorted(tuple(r) for r in df.collect()), uri, kwargs)
+            return 3
+
+    backend = Recorder()
+    lake = Lake(spark, config, backend)
+    assert (
+        lake.write_rows([("a1", "p1", D1)], "audience_id string, persona_id string, since date", "audience_members")
+        == 3
+    )
+    got_rows, uri, kwargs = backend.call
+    assert got_rows == [("a1", "p1", D1)]
+    assert uri == lake.uri("audience_members")
+    assert kwargs == {"mode": "append", "partition_by": ("audience_id",), "operation": None, "metadata": None}
