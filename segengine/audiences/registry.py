@@ -171,14 +171,13 @@ def _workspace(lake: Lake, workspace: str | None) -> str:
 def _rows(
     spark: SparkSession, lake: Lake, workspace: str, include_deleted: bool = False, version: int | None = None
 ) -> list[Audience]:
-    """Every registry row of a workspace (the registry is small: collecting is fine)."""
-    from pyspark.sql import functions as F
-
+    """Every registry row of a workspace (the registry is small: read on the driver)."""
     ensure_tables(spark, lake)
-    df = lake.read("audiences", version=version).filter(F.col("workspace") == F.lit(workspace))
-    if not include_deleted:
-        df = df.filter(~F.coalesce(F.col("deleted"), F.lit(False)))
-    return [Audience(**r.asDict()) for r in df.collect()]
+    return [
+        Audience(**r)
+        for r in lake.read_rows("audiences", version=version)
+        if r["workspace"] == workspace and (include_deleted or not r["deleted"])
+    ]
 
 
 def _name_taken(spark: SparkSession, lake: Lake, workspace: str, name: str, version: int | None = None) -> bool:

@@ -172,6 +172,17 @@ class Lake:
             )
         return self.backend.read(self._uri(name), version=version, timestamp=timestamp, partitions=partitions)
 
+    def read_rows(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Every row of a small table (e.g. the audience registry) as dicts, on the driver.
+
+        Only for tables that stay small whatever the number of customers. The embedded
+        backend reads them with delta-rs and no Spark job; values are as ``collect()``
+        gives them.
+        """
+        if hasattr(self.backend, "read_rows"):
+            return self.backend.read_rows(self._uri(name), version=version)
+        return [r.asDict() for r in self.read(name, version=version).collect()]
+
     def files(
         self,
         name: str,

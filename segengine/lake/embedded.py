@@ -301,6 +301,29 @@ class EmbeddedBackend:
             files.append(info)
         return files
 
+    def read_rows(self, uri: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Every row of a small table (a registry) as dicts, read by delta-rs with no Spark job.
+
+        Values come out as ``DataFrame.collect()`` gives them: dates as dates,
+        timestamps as naive datetimes in the local time zone.
+        """
+        import pyarrow as pa
+
+        table = self._table(uri, version)
+        data = table.to_pyarrow_table()
+        columns = []
+        for field, column in zip(data.schema, data.columns):
+            if pa.types.is_timestamp(field.type):
+                column = column.cast(pa.timestamp("us", tz="UTC"))
+            columns.append(column)
+        data = pa.Table.from_arrays(columns, names=data.schema.names)
+        rows = data.to_pylist()
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                    row[key] = value.astimezone().replace(tzinfo=None)
+        return rows
+
     # ------------------------------------------------------------ write
 
     def write(

@@ -396,3 +396,13 @@ def test_write_rows_on_a_backend_without_it_is_a_dataframe_write(spark, config):
     assert got_rows == [("a1", "p1", D1)]
     assert uri == lake.uri("audience_members")
     assert kwargs == {"mode": "append", "partition_by": ("audience_id",), "operation": None, "metadata": None}
+
+
+def test_read_rows_gives_what_collect_gives_at_any_version(spark, lake, tmp_path):
+    uri = str(tmp_path / "runs")
+    lake.write_rows(ROWS[:1], ROWS_SCHEMA, uri)
+    lake.write(spark.createDataFrame(ROWS[1:], ROWS_SCHEMA), uri)
+    collected = sorted((r.asDict() for r in lake.read(uri).collect()), key=lambda r: r["step"])
+    assert sorted(lake.read_rows(uri), key=lambda r: r["step"]) == collected
+    assert collected[0]["at"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456)  # naive, as collect() gives
+    assert lake.read_rows(uri, version=0) == collected[:1]
