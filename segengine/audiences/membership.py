@@ -170,6 +170,7 @@ def apply_membership(
         "audience_members",
         keys=["audience_id", "persona_id"],
         delete_missing_in={"audience_id": audience_id},
+        within={"audience_id": audience_id},
         operation="REFRESH AUDIENCE",
         metadata={"audience_id": audience_id, "snapshot_date": snapshot_date.isoformat()},
     )
@@ -187,6 +188,8 @@ def apply_membership(
             F.lit(snapshot_date).cast("date").alias("snapshot_date"),
         )
     )
+    # Counted and written from one materialisation (the anti-joins run once, not twice).
+    changes = changes.localCheckpoint(eager=True)
     counts = {r["change"]: r["count"] for r in changes.groupBy("change").count().collect()}
     if counts:
         lake.write(changes, "audience_changes", mode="append", operation="AUDIENCE CHANGES")

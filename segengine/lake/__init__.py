@@ -267,8 +267,16 @@ class Lake:
         evolve_schema: bool = False,
         operation: str = "MERGE",
         metadata: dict[str, Any] | None = None,
+        within: dict[str, Any] | None = None,
     ) -> int:
-        """Upsert ``df`` by ``keys``; optionally delete rows of one slice absent from ``df``."""
+        """Upsert ``df`` by ``keys``; optionally delete rows of one slice absent from ``df``.
+
+        Args:
+            within: partition column values (e.g. ``{"audience_id": a}``) that every
+                source row has: the target is read, matched and rewritten only inside
+                that slice, so the merge costs the slice, not the table. A source row
+                outside it is an error.
+        """
         return self.backend.merge(
             df,
             self._uri(name),
@@ -278,6 +286,7 @@ class Lake:
             evolve_schema=evolve_schema,
             operation=operation,
             metadata=metadata,
+            within=within,
         )
 
     def delete_where(self, name: str, condition: Any) -> int:

@@ -486,6 +486,7 @@ class EmbeddedBackend:
         evolve_schema: bool = False,
         operation: str = "MERGE",
         metadata: dict[str, Any] | None = None,
+        within: dict[str, Any] | None = None,
     ) -> int:
         """Upsert ``source`` into the table by ``keys`` (copy-on-write).
 
@@ -497,6 +498,8 @@ class EmbeddedBackend:
         Args:
             delete_missing_in: also delete target rows that are absent from the
                 source but match these column values (e.g. one audience's members).
+            within: partition values every source row has; only the target files of
+                that slice are read (and can be matched or deleted).
         """
         from pyspark.sql import functions as F
 
@@ -514,34 +517,56 @@ class EmbeddedBackend:
             if evolve_schema:
                 table = self._table(uri)
             part_cols = list(table.metadata().partition_columns)
-            target = self.read(uri, version=table.version(), with_file_path=True)
+            outside = _check_within(uri, within, part_cols, delete_missing_in)
+            # Every row of the slice is replaced or deleted (the delete slice covers
+            # ``within``): the result is the source alone, the slice's files come from
+            # the log and no target data is read.
+            replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in) <= set(within)
+            target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
             key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
             src_keys = key_counts.select(*keys)
-            touched = target.join(src_keys, keys, "left_semi")
-            if delete_missing_in:
-                cond = F.lit(True)
-                for col_name, value in delete_missing_in.items():
-                    cond = cond & (F.col(col_name) == F.lit(value))
-                touched = touched.unionByName(target.filter(cond))
-            # One job answers both questions: is a key repeated in the source (then
-            # nothing is written), and which data files hold a matched key. The file
-            # list is small (bounded by files, not rows).
-            repeated = (
+            # One job answers every question: is a key repeated in the source (then
+            # nothing is written), does a source row lie outside ``within``, and which
+            # data files hold a matched key. The file list is small (bounded by files).
+            probe = (
                 key_counts.filter("count > 1")
                 .limit(1)
                 .select(F.lit(True).alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value"))
             )
-            found = touched.select(F.lit(False).alias("__repeated"), F.col(PATH_COL).alias("__value")).distinct()
-            probe = repeated.unionByName(found).collect()
-            _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in probe if r[0]])
-            touched_files = sorted(r[1] for r in probe if not r[0])
-            kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
-            if delete_missing_in:
-                for col_name, value in delete_missing_in.items():
-                    kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
+            if outside is not None:
+                stray = src.filter(outside).limit(1)
+                probe = probe.unionByName(
+                    stray.select(
+                        F.lit(None).cast("boolean").alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value")
+                    )
+                )
+            if not replaces_slice:
+                touched = target.join(src_keys, keys, "left_semi")
+                if delete_missing_in:
+                    cond = F.lit(True)
+                    for col_name, value in delete_missing_in.items():
+                        cond = cond & (F.col(col_name) == F.lit(value))
+                    touched = touched.unionByName(target.filter(cond))
+                found = touched.select(F.lit(False).alias("__repeated"), F.col(PATH_COL).alias("__value")).distinct()
+                probe = probe.unionByName(found)
+            answers = probe.collect()
+            strays = [r[1] for r in answers if r[0] is None]
+            if strays:
+                shown = {k: sorted(_partition_values(v)) for k, v in within.items()}
+                raise SegengineError(f"{uri}: merge source row {strays[0]} lies outside the slice {shown}")
+            _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in answers if r[0]])
             src_rows = src.select(*[f.name for f in (src.schema.fields)])
-            # No matched key: a pure insert, the target files are neither read nor rewritten.
-            rewritten = kept.drop(PATH_COL).unionByName(src_rows) if touched_files else src_rows
+            if replaces_slice:
+                touched_files = sorted(f["path"] for f in self._active_files(table, within))
+                rewritten = src_rows
+            else:
+                touched_files = sorted(r[1] for r in answers if r[0] is False)
+                kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
+                if delete_missing_in:
+                    for col_name, value in delete_missing_in.items():
+                        kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
+                # No matched key: a pure insert, the target files are neither read nor rewritten.
+                rewritten = kept.drop(PATH_COL).unionByName(src_rows) if touched_files else src_rows
             adds = self._write_files(rewritten, uri, part_cols)
             info = {f["path"]: f for f in self._active_files(table, None)}
             removes = [_remove_action(info[p]) for p in touched_files if p in info]
@@ -979,6 +1004,31 @@ def _delta_schema(schema: StructType) -> Any:
 
     nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
     return Schema.from_arrow(to_arrow_schema(nullable, timezone="UTC"))
+
+
+def _check_within(
+    uri: str, within: dict[str, Any] | None, part_cols: list[str], delete_missing_in: dict[str, Any] | None
+) -> Any:
+    """The Column that is true for a source row outside ``within`` (None without ``within``).
+
+    ``within`` must name partition columns, and a ``delete_missing_in`` slice on a
+    partition column must agree with it: the merge never sees rows outside it.
+    """
+    from pyspark.sql import functions as F
+
+    if not within:
+        return None
+    unknown = sorted(set(within) - set(part_cols))
+    if unknown:
+        raise SegengineError(f"{uri}: within names non-partition column(s) {', '.join(unknown)}")
+    for col_name, value in (delete_missing_in or {}).items():
+        if col_name in within and _partition_values(within[col_name]) != _partition_values(value):
+            raise SegengineError(f"{uri}: delete_missing_in {col_name}={value!r} lies outside within={within}")
+    inside = F.lit(True)
+    for col_name, value in within.items():
+        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        inside = inside & F.col(col_name).isin(*values)
+    return ~F.coalesce(inside, F.lit(False))
 
 
 def _same_columns(table: StructType, data: StructType) -> bool:

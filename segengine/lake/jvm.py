@@ -50,9 +50,21 @@ def replace_where_clause(partitions: dict[str, Any]) -> str:
     return " AND ".join(f"{quote_identifier(k)} = {sql_literal(v)}" for k, v in sorted(partitions.items()))
 
 
-def merge_condition(keys: Sequence[str], target: str = "t", source: str = "s") -> str:
-    """Null-safe equality on every key, as the merge's ON clause."""
-    return " AND ".join(f"{target}.{quote_identifier(k)} <=> {source}.{quote_identifier(k)}" for k in keys)
+def merge_condition(
+    keys: Sequence[str], target: str = "t", source: str = "s", within: dict[str, Any] | None = None
+) -> str:
+    """Null-safe equality on every key, as the merge's ON clause.
+
+    ``within``'s partition values are added on the target side, which lets Delta
+    prune the target to that slice.
+    """
+    on = [f"{target}.{quote_identifier(k)} <=> {source}.{quote_identifier(k)}" for k in keys]
+    for col_name, value in (within or {}).items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            on.append(f"{target}.{quote_identifier(col_name)} IN ({', '.join(sql_literal(v) for v in value)})")
+        else:
+            on.append(f"{target}.{quote_identifier(col_name)} = {sql_literal(value)}")
+    return " AND ".join(on)
 
 
 def writer_options(mode: str, replace_partitions: dict[str, Any] | None, evolve_schema: bool) -> dict[str, str]:
@@ -168,12 +180,15 @@ class JvmBackend:
         evolve_schema: bool = False,
         operation: str = "MERGE",
         metadata: dict[str, Any] | None = None,
+        within: dict[str, Any] | None = None,
     ) -> int:
         if not self.exists(uri):
             return self.write(source, uri, mode="append", partition_by=partition_by)
         target = self._delta_table(uri).alias("t")
         builder = (
-            target.merge(source.alias("s"), merge_condition(keys)).whenMatchedUpdateAll().whenNotMatchedInsertAll()
+            target.merge(source.alias("s"), merge_condition(keys, within=within))
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
         )
         if delete_missing_in:
             cond = " AND ".join(f"t.{quote_identifier(k)} = {sql_literal(v)}" for k, v in delete_missing_in.items())

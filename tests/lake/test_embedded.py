@@ -164,6 +164,42 @@ def test_merge_with_delete_missing_in_slice(spark, lake, tmp_path):
     assert sorted_rows(lake.read(uri)) == [("A", "p2"), ("A", "p3"), ("B", "p1")]
 
 
+def test_merge_within_one_partition_never_opens_the_other_partitions(spark, lake):
+    from pathlib import Path
+
+    lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D1), ("c", 3.0, D2)]), "customer_features", mode="overwrite")
+    # Damage D2's data file: a merge that read it would fail.
+    (d2_file,) = [f for f in lake.files("customer_features") if f["partition"]["snapshot_date"] == D2.isoformat()]
+    Path(lake.uri("customer_features"), d2_file["path"]).write_bytes(b"not parquet")
+    lake.merge(
+        rows(spark, [("b", 20.0, D1), ("d", 4.0, D1)]),
+        "customer_features",
+        keys=["persona_id", "snapshot_date"],
+        delete_missing_in={"snapshot_date": D1},
+        within={"snapshot_date": D1},
+    )
+    got = lake.read("customer_features", partitions={"snapshot_date": D1})
+    assert sorted_rows(got) == [("b", 20.0, D1), ("d", 4.0, D1)]
+    assert d2_file["path"] in {f["path"] for f in lake.files("customer_features")}
+
+
+def test_merge_source_row_outside_within_is_an_error_and_nothing_is_written(spark, lake):
+    lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
+    version = lake.version("customer_features")
+    with pytest.raises(
+        Exception, match=r"""source row \{"persona_id":"z".*outside the slice \{'snapshot_date': \['2025-01-01'\]\}"""
+    ):
+        lake.merge(
+            rows(spark, [("a", 2.0, D1), ("z", 9.0, D2)]),
+            "customer_features",
+            keys=["persona_id", "snapshot_date"],
+            within={"snapshot_date": D1},
+        )
+    with pytest.raises(Exception, match="within names non-partition column"):
+        lake.merge(rows(spark, [("a", 2.0, D1)]), "customer_features", keys=["persona_id"], within={"value": 1.0})
+    assert lake.version("customer_features") == version
+
+
 def test_merge_rejects_duplicate_source_keys(spark, lake):
     lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
     with pytest.raises(Exception, match="more than one row"):

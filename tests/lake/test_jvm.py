@@ -35,6 +35,15 @@ def test_merge_condition_is_null_safe_on_every_key():
     )
 
 
+def test_merge_condition_within_a_slice_adds_quoted_partition_values_on_the_target():
+    assert merge_condition(["audience_id", "persona_id"], within={"audience_id": "a'1"}) == (
+        "t.`audience_id` <=> s.`audience_id` AND t.`persona_id` <=> s.`persona_id` AND t.`audience_id` = 'a\\'1'"
+    )
+    assert merge_condition(["k"], within={"d": [dt.date(2025, 1, 1), dt.date(2025, 1, 2)]}).endswith(
+        "AND t.`d` IN (DATE '2025-01-01', DATE '2025-01-02')"
+    )
+
+
 def test_writer_options():
     assert writer_options("append", None, False) == {}
     assert writer_options("append", None, True) == {"mergeSchema": "true"}
