@@ -151,9 +151,11 @@ def histogram(name: str, edges: Sequence[float], counts: Sequence[int], unit: st
             f'<rect class="mark" x="{x + 1:.1f}" y="{height - bottom - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" '
             f'fill="{PALETTE[0]}"><title>{fmt(edges[i], 2)}–{fmt(edges[i + 1], 2)} {escape(unit)}: {count}</title></rect>'
         )
-    for i in (0, len(counts) // 2, len(counts)):
+    # The end labels anchor inwards: a centred last label ran past the chart's edge
+    # (the report showed "19.9" for 19.9k).
+    for i, anchor in ((0, "start"), (len(counts) // 2, "middle"), (len(counts), "end")):
         x = left + i * bw
-        body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{fmt(edges[i])}</text>')
+        body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="{anchor}">{fmt(edges[i])}</text>')
     body.append(f'<text x="{width - 10}" y="{height - 4}" text-anchor="end" fill="#555">{escape(unit)}</text>')
     return _svg(width, height, body, name)
 

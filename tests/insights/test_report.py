@@ -124,3 +124,13 @@ def test_audience_history_comes_from_refreshes_when_recorded(spark, two_snapshot
     history = collect_report_data(spark, two_snapshots, D2)["history"]
     audience = sorted((h["snapshot_date"], h["segment"], h["size"]) for h in history if h["dimension"] == "audience")
     assert audience == [(D1, "Big <spenders>", 7), (D2, "Big <spenders>", 9)]
+
+
+def test_histogram_axis_end_labels_stay_inside_the_chart():
+    from segengine.insights.charts import histogram
+
+    svg = histogram("clv", [0.0, 10_000.0, 19_900.0], [5, 1], unit="predicted CLV", width=560)
+    labels = re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)">([^<]*)</text>', svg)
+    axis = [(float(x), anchor, text) for x, anchor, text in labels if text in {"0", "10.0k", "19.9k"}]
+    # The last edge sits on the chart's right end, so it must end there, not be centred on it.
+    assert axis == [(50.0, "start", "0"), (300.0, "middle", "10.0k"), (550.0, "end", "19.9k")]
