@@ -765,7 +765,10 @@ class EmbeddedBackend:
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import create_table_with_add_actions
 
-        custom = {"operation_source": "segengine", "segengine.operation": operation}
+        # A unique id in the commit's info finds our version afterwards: the table's
+        # latest version may already hold a concurrent writer's commit after ours.
+        commit_id = uuid.uuid4().hex
+        custom = {"operation_source": "segengine", "segengine.operation": operation, "segengine.commit_id": commit_id}
         custom.update(
             {k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v)) for k, v in (metadata or {}).items()}
         )
@@ -783,7 +786,9 @@ class EmbeddedBackend:
                     storage_options=self.storage_options or None,
                     commit_properties=props,
                 )
-                return DeltaTable(self._delta_uri(uri), storage_options=self.storage_options or None).version()
+                created = DeltaTable(self._delta_uri(uri), storage_options=self.storage_options or None)
+                return _version_of_commit(created, commit_id, -1)
+            read_version = table.version()
             table.create_write_transaction(
                 list(adds) + list(removes),
                 mode=mode,
@@ -802,10 +807,19 @@ class EmbeddedBackend:
                 raise SchemaMismatch(f"{uri}: {text}") from exc
             raise
         table.update_incremental()
-        return table.version()
+        return _version_of_commit(table, commit_id, read_version)
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _version_of_commit(table: Any, commit_id: str, read_version: int) -> int:
+    """The version holding the commit tagged ``commit_id`` (made on top of ``read_version``)."""
+    latest = table.version()
+    for entry in table.history(max(1, latest - read_version)):
+        if entry.get("segengine.commit_id") == commit_id:
+            return int(entry["version"])
+    return latest
 
 
 def _join_uri(root: str, rel: str) -> str:

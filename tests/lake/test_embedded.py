@@ -442,3 +442,31 @@ def test_read_rows_gives_what_collect_gives_at_any_version(spark, lake, tmp_path
     assert sorted(lake.read_rows(uri), key=lambda r: r["step"]) == collected
     assert collected[0]["at"] == dt.datetime(2025, 1, 1, 10, 0, 0, 123456)  # naive, as collect() gives
     assert lake.read_rows(uri, version=0) == collected[:1]
+
+
+def test_a_write_returns_its_own_version_when_another_commit_lands_right_after_it(spark, lake, monkeypatch, tmp_path):
+    """The version a write returns is its commit's, not the latest one.
+
+    The audience registry checks the version before its commit for a name race: given
+    a later writer's version, a creation saw its own row there and removed itself.
+    """
+    from deltalake import DeltaTable
+
+    uri = str(tmp_path / "t")
+    schema = "persona_id string, value double"
+    lake.write_rows([("a", 1.0)], schema, uri, mode="overwrite")
+    original = DeltaTable.create_write_transaction
+    fired = []
+
+    def commit_then_another_writer(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if not fired:
+            fired.append(True)
+            other = DeltaTable(self.table_uri)
+            original(other, [], mode="append", schema=other.schema(), partition_by=None)
+        return result
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", commit_then_another_writer)
+    ours = lake.write_rows([("b", 2.0)], schema, uri)
+    assert fired and lake.version(uri) == 2
+    assert ours == 1
