@@ -129,3 +129,29 @@ def pd_ts(seconds):
     import pandas as pd
 
     return pd.to_datetime(seconds, unit="s")
+
+
+def test_example_segments_name_products_of_the_sample_catalogue():
+    """The example segments' products exist in the data ``make demo`` generates.
+
+    They named ``P123``, which the generator never makes (its ids are ``SKU00000`` …),
+    so "Sales opportunity" and "Interested in product X" were always empty.
+    """
+    import re
+
+    from segengine.config import conf_dir, load_config
+    from segengine.generate import reference as ref
+    from segengine.generate.simulate import product_catalogue
+
+    gen = load_config("local", environ={}).generator
+    cat = product_catalogue(gen.seed, gen.products)
+    category = {f"SKU{i:05d}": ref.CATEGORIES[int(c)][0] for i, c in enumerate(cat["category"])}
+    named = [
+        (path.name, product)
+        for path in (conf_dir() / "segments").iterdir()
+        for product in re.findall(r"product: ([A-Za-z0-9_-]+)", path.read_text(encoding="utf-8"))
+    ]
+    assert {f for f, _ in named} == {"interested_in_product_x.yaml", "sales_opportunity.yaml"}
+    assert [(f, p) for f, p in named if p not in category] == []
+    # "already buy shoes, are recommended <product>": the product is a pair of shoes.
+    assert {category[p] for f, p in named if f == "sales_opportunity.yaml"} == {"Shoes"}
