@@ -335,14 +335,31 @@ def _clause(word: str, expr: Expr, indent: int) -> str:
 
 @dataclass(frozen=True)
 class InSubquery(Expr):
-    """``expr IN (SELECT …)``; the subquery must return one non-null column."""
+    """``expr`` is among the values of a one-column subquery, rendered as a correlated ``EXISTS``.
+
+    The subquery's column and ``expr`` are never null (persona ids), so this is
+    ``expr IN (SELECT …)``. It is not written that way because Spark plans ``NOT (x IN
+    (subquery))`` (and an ``IN`` under ``OR``/``NOT``) as a null-aware join that falls back
+    to a broadcast nested loop join, pairing every persona with every subquery row: at 1M
+    personas a "did not add to cart in 30 days" condition ran for more than ten minutes.
+    ``EXISTS`` with an equality is planned as a hash or sort-merge semi/anti join.
+    """
 
     expr: Expr
     query: Select
 
     def sql(self, indent: int = 0) -> str:
-        pad = "  " * (indent + 1)
-        return f"{self.expr.sql(indent)} IN (\n{pad}{self.query.sql(indent + 1)}\n{'  ' * indent})"
+        column, name = self.query.columns[0]
+        if name is None:
+            assert isinstance(column, Col), column
+            name = column.name
+        alias = f"{self.query.alias}_in"
+        inner = "  " * (indent + 2)
+        match = BinOp("=", Col(name, alias), self.expr)
+        return (
+            f"EXISTS (\n{'  ' * (indent + 1)}SELECT 1 FROM (\n{inner}{self.query.sql(indent + 2)}\n"
+            f"{'  ' * (indent + 1)}) AS {alias} WHERE {match.sql(indent + 1)}\n{'  ' * indent})"
+        )
 
 
 def and_(*items: Expr | None) -> Expr | None:

@@ -260,3 +260,35 @@ def test_top_n_applies_after_conditions_and_persona_types(select_ids):
         "top": {"n": 1, "by": "fit_score", "order": "desc"},
     }
     assert select_ids(doc) == ["p1"]
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        {"did_not": "add_to_cart", "within_days": 30},
+        {"not": {"purchased": {"category": "Shoes"}}},
+        {"any": [{"attr": "fit_score", "op": ">", "value": 60}, {"not": {"did": "email_click"}}]},
+        {"not_in_segment": "shoe_buyers"},
+        {"any": [{"in_segment": "shoe_buyers"}, {"recommended": "P3"}]},
+    ],
+)
+def test_subquery_conditions_plan_as_equi_joins_when_nothing_is_broadcast(spark, rule_views, cond):
+    """No nested loop join, even when the tables are too large to broadcast (as at 1M personas).
+
+    ``NOT (x IN (subquery))`` made Spark plan a null-aware join that fell back to a
+    broadcast nested loop join; at 1M personas churn_risk's "did not add to cart" ran for
+    more than ten minutes.
+    """
+    from segengine.rules import compile_segment
+
+    from .conftest import SNAP
+
+    sql = compile_segment({"name": "t", "where": cond}, SNAP, views=rule_views, resolver=resolve).sql
+    previous = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        plan = spark.sql(sql)._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
+    assert "NestedLoopJoin" not in plan
+    assert "SortMergeJoin" in plan
