@@ -99,13 +99,15 @@ def build_demo_audiences(
         kind="dynamic",
         snapshot_date=snapshot_date,
     )
+    # Sales opportunity excludes churn risks by its own rule, so it cannot be intersected
+    # with them (that demo audience was always empty): the VIPs at risk are.
     made["intersect"] = combine_audiences(
         spark,
         lake,
         config,
         "intersect",
-        [made["sales"], made["dynamic"]],
-        "Sales opportunity at risk",
+        [made["upload"], made["dynamic"]],
+        "VIPs at churn risk",
         OWNER,
         snapshot_date=snapshot_date,
     )
