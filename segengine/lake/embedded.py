@@ -522,7 +522,6 @@ class EmbeddedBackend:
             # ``within``): the result is the source alone, the slice's files come from
             # the log and no target data is read.
             replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in) <= set(within)
-            target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
             key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
             src_keys = key_counts.select(*keys)
             # One job answers every question: is a key repeated in the source (then
@@ -541,6 +540,7 @@ class EmbeddedBackend:
                     )
                 )
             if not replaces_slice:
+                target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
                 touched = target.join(src_keys, keys, "left_semi")
                 if delete_missing_in:
                     cond = F.lit(True)
@@ -557,7 +557,7 @@ class EmbeddedBackend:
             _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in answers if r[0]])
             src_rows = src.select(*[f.name for f in (src.schema.fields)])
             if replaces_slice:
-                touched_files = sorted(f["path"] for f in self._active_files(table, within))
+                removes = [_remove_action(f) for f in self._active_files(table, within)]
                 rewritten = src_rows
             else:
                 touched_files = sorted(r[1] for r in answers if r[0] is False)
@@ -567,9 +567,9 @@ class EmbeddedBackend:
                         kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
                 # No matched key: a pure insert, the target files are neither read nor rewritten.
                 rewritten = kept.drop(PATH_COL).unionByName(src_rows) if touched_files else src_rows
+                info = {f["path"]: f for f in self._active_files(table, within)}
+                removes = [_remove_action(info[p]) for p in touched_files if p in info]
             adds = self._write_files(rewritten, uri, part_cols)
-            info = {f["path"]: f for f in self._active_files(table, None)}
-            removes = [_remove_action(info[p]) for p in touched_files if p in info]
             try:
                 return self._commit(
                     uri,

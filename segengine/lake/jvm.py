@@ -59,12 +59,19 @@ def merge_condition(
     prune the target to that slice.
     """
     on = [f"{target}.{quote_identifier(k)} <=> {source}.{quote_identifier(k)}" for k in keys]
-    for col_name, value in (within or {}).items():
+    return " AND ".join(on + slice_predicates(within or {}, target))
+
+
+def slice_predicates(values: dict[str, Any], alias: str = "t") -> list[str]:
+    """``alias.col = literal`` (``IN (…)`` for a list) per entry: a merge's slice of the target."""
+    out = []
+    for col_name, value in values.items():
+        col = f"{alias}.{quote_identifier(col_name)}"
         if isinstance(value, (list, tuple, set, frozenset)):
-            on.append(f"{target}.{quote_identifier(col_name)} IN ({', '.join(sql_literal(v) for v in value)})")
+            out.append(f"{col} IN ({', '.join(sql_literal(v) for v in value)})")
         else:
-            on.append(f"{target}.{quote_identifier(col_name)} = {sql_literal(value)}")
-    return " AND ".join(on)
+            out.append(f"{col} = {sql_literal(value)}")
+    return out
 
 
 def writer_options(mode: str, replace_partitions: dict[str, Any] | None, evolve_schema: bool) -> dict[str, str]:
@@ -191,7 +198,7 @@ class JvmBackend:
             .whenNotMatchedInsertAll()
         )
         if delete_missing_in:
-            cond = " AND ".join(f"t.{quote_identifier(k)} = {sql_literal(v)}" for k, v in delete_missing_in.items())
+            cond = " AND ".join(slice_predicates(delete_missing_in))
             builder = builder.whenNotMatchedBySourceDelete(cond)
         try:
             builder.execute()
