@@ -104,14 +104,36 @@ def _duckdb_core(files: list[str], snapshot: dt.date, start: dt.date, threads: i
     return int(rel[0])
 
 
-def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
-    """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
+def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> list[dict]:
+    """The RFM core in Spark and in DuckDB on the active Parquet files of order_lines."""
     from deltalake import DeltaTable
 
+    from segengine.features.windows import cycle_start
+
+    files = DeltaTable(lake.uri("order_lines")).file_uris()
+    start = cycle_start(snapshot, config.features.cycle_months)
+    _spark_core(spark, lake, config, snapshot)  # warm-up: JIT, file listing cache
+    t0 = time.time()
+    _spark_core(spark, lake, config, snapshot)
+    spark_s = time.time() - t0
+    threads = spark.sparkContext.defaultParallelism
+    _duckdb_core(files, snapshot, start, threads)  # warm-up: OS page cache
+    t0 = time.time()
+    n = _duckdb_core(files, snapshot, start, threads)
+    duck_s = time.time() - t0
+    core_note = f"{len(files)} Parquet files, {n} personas with orders, {threads} threads each"
+    return [
+        _row("features", "rfm_core_spark", round(spark_s, 2), "s", core_note),
+        _row("features", "rfm_core_duckdb", round(duck_s, 2), "s", core_note),
+        _row("features", "rfm_core_spark_vs_duckdb", round(spark_s / duck_s, 2), "x", "goal <= 1.5"),
+    ]
+
+
+def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
+    """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
     from bench.memory import timed
     from bench.shared import bronze
     from segengine.features import compute_features
-    from segengine.features.windows import cycle_start
     from segengine.lake import Lake
 
     config = dataclasses.replace(config, warehouse=os.path.join(workdir, "features_warehouse"))
@@ -141,20 +163,5 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
         _row("features", "incremental_vs_full", round(incr_s / seconds, 3), "x", "incremental D+1 / full recompute D+1")
     )
 
-    # The same aggregation on the same Parquet files: the active files of order_lines.
-    files = DeltaTable(lake.uri("order_lines")).file_uris()
-    start = cycle_start(snapshot, config.features.cycle_months)
-    _spark_core(spark, lake, config, snapshot)  # warm-up: JIT, file listing cache
-    t0 = time.time()
-    _spark_core(spark, lake, config, snapshot)
-    spark_s = time.time() - t0
-    threads = spark.sparkContext.defaultParallelism
-    _duckdb_core(files, snapshot, start, threads)  # warm-up: OS page cache
-    t0 = time.time()
-    n = _duckdb_core(files, snapshot, start, threads)
-    duck_s = time.time() - t0
-    core_note = f"{len(files)} Parquet files, {n} personas with orders, {threads} threads each"
-    rows.append(_row("features", "rfm_core_spark", round(spark_s, 2), "s", core_note))
-    rows.append(_row("features", "rfm_core_duckdb", round(duck_s, 2), "s", core_note))
-    rows.append(_row("features", "rfm_core_spark_vs_duckdb", round(spark_s / duck_s, 2), "x", "goal <= 1.5"))
+    rows += core_vs_duckdb(spark, lake, config, snapshot)
     return rows

@@ -8,6 +8,10 @@ import time
 
 from bench.memory import PeakMemory
 
+# The exact nearest-neighbour reference of the lookalike bench is a cross join of
+# candidates x seeds (~3e9 pairs at 1M): it runs at this scale and below only.
+LOOKALIKE_MAX_SCALE = 1_000_000
+
 
 def create_example_audiences(spark, lake, config) -> list[str]:
     """A dynamic audience per example segment in ``conf/segments`` (not evaluated until refresh)."""
@@ -84,4 +88,18 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
             "notes": "goal <= 300 s at 1M",
         }
     )
+    # After the daily figures, on the same warehouse: the RFM core against DuckDB (#3)
+    # and the lookalike search against the exact one (#7), at this scale.
+    rows += _reference_benchmarks(spark, lake, config, day2, scale)
     return rows
+
+
+def _reference_benchmarks(spark, lake, config, day: dt.date, scale: int) -> list[dict]:
+    from bench.bench_features import core_vs_duckdb
+    from bench.bench_recommend import lookalike_vs_exact
+
+    out = core_vs_duckdb(spark, lake, config, day)
+    if scale <= LOOKALIKE_MAX_SCALE:
+        features = lake.read("customer_features", partitions={"snapshot_date": day})
+        out += lookalike_vs_exact(spark, config, features, scale)
+    return out

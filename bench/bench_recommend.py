@@ -145,7 +145,7 @@ def _bench_als_grid(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> li
     return out
 
 
-def _bench_lookalike(spark: Any, config: Any, features: Any, scale: int) -> list[dict[str, Any]]:
+def lookalike_vs_exact(spark: Any, config: Any, features: Any, scale: int) -> list[dict[str, Any]]:
     """recall@N of the LSH search against the exact search, and both times, on all customers."""
     from segengine.models import lookalike as lk
 
@@ -219,5 +219,5 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     features = _features(spark, lake, config, snapshot)
     out += _bench_als(spark, lake, config, snapshot, scale)
     out += _bench_als_grid(spark, lake, config, snapshot)
-    out += _bench_lookalike(spark, config, features, scale)
+    out += lookalike_vs_exact(spark, config, features, scale)
     return out

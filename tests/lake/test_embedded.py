@@ -200,6 +200,27 @@ def test_merge_source_row_outside_within_is_an_error_and_nothing_is_written(spar
     assert lake.version("customer_features") == version
 
 
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_merge_evaluates_its_source_once(spark, lake, tmp_path, target_exists):
+    # An audience refresh merges a plan over the order lines: evaluating it once for
+    # the key probe and again for the written files doubled the refresh time.
+    uri = str(tmp_path / "members")
+    if target_exists:
+        lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D1)]), uri, mode="overwrite")
+    evaluated = spark.sparkContext.accumulator(0)
+
+    @F.udf("string")
+    def tick(persona_id):
+        evaluated.add(1)
+        return persona_id
+
+    source = rows(spark, [("b", 20.0, D1), ("c", 3.0, D1), ("d", 4.0, D1)]).withColumn("persona_id", tick("persona_id"))
+    lake.merge(source, uri, keys=["persona_id", "snapshot_date"])
+    assert evaluated.value == 3
+    expected = [("b", 20.0, D1), ("c", 3.0, D1), ("d", 4.0, D1)]
+    assert sorted_rows(lake.read(uri)) == ([("a", 1.0, D1)] if target_exists else []) + expected
+
+
 def test_merge_rejects_duplicate_source_keys(spark, lake):
     lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
     with pytest.raises(Exception, match="more than one row"):
