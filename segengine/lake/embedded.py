@@ -507,8 +507,10 @@ class EmbeddedBackend:
         # The merge reads its source twice (the key probe, then the files it writes):
         # evaluated once here, so a source that is an expensive plan (an audience's
         # rules over the order lines) is not computed twice. Delta's own MERGE
-        # materialises its source for the same reason.
-        source = source.localCheckpoint(eager=True)
+        # materialises its source for the same reason. A source the caller cached is
+        # already evaluated once.
+        if not source.is_cached:
+            source = source.localCheckpoint(eager=True)
         if not self.exists(uri):
             _check_unique_keys(uri, keys, source.groupBy(*keys).count().filter("count > 1").limit(1).collect())
             return self.write(
