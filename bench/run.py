@@ -41,6 +41,20 @@ def _session(workdir: Path, driver_memory: str):
     return build_spark(config, app_name="segengine-bench"), config
 
 
+def recorded_command(argv: list[str]) -> str:
+    """The command a result row records: the arguments that shape the run, without the
+    scratch ``--workdir`` (a machine's path, which does not change what is measured)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workdir":
+            skip = True
+        elif not arg.startswith("--workdir="):
+            kept.append(arg)
+    return " ".join(["python -m bench.run", *kept])
+
+
 def write_results(rows: list[dict], command: str) -> None:
     results_json = HERE / "results.json"
     history = json.loads(results_json.read_text()) if results_json.exists() else []
@@ -85,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     spark, config = _session(workdir, args.driver_memory)
     os.environ.setdefault("SEGENGINE_BENCH_CACHE", str(workdir / "_bronze"))  # see bench/shared.py
-    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = recorded_command(argv if argv is not None else sys.argv[1:])
     failures = 0
     for name in modules:
         for scale in scales:
