@@ -51,6 +51,10 @@ def check_java() -> None:
         raise EnvironmentProblem(f"Java {major} found; {JAVA_HINT}")
 
 
+# Files a local read stats on the driver before Spark lists them in a job.
+LOCAL_LISTING_THRESHOLD = 100_000
+
+
 def spark_conf(config: Config) -> dict[str, str]:
     """The Spark settings segengine applies, before the user's ``spark.conf``."""
     conf = {
@@ -67,6 +71,11 @@ def spark_conf(config: Config) -> dict[str, str]:
         conf["spark.sql.warehouse.dir"] = os.path.join(config.warehouse_uri, "spark-warehouse")
         # Local runs spill to the warehouse disk, not /tmp on a small root volume.
         conf["spark.local.dir"] = os.path.join(config.warehouse_uri, ".spark-tmp")
+        # The embedded backend hands Spark the exact data files of a version. Past 32
+        # paths Spark stats them in a distributed job (one task per file, each
+        # deserialising the Hadoop conf): seconds for a table of ~1,000 files, where the
+        # driver stats local files in milliseconds. Remote stores keep the parallel job.
+        conf["spark.sql.sources.parallelPartitionDiscovery.threshold"] = str(LOCAL_LISTING_THRESHOLD)
     if config.spark.driver_memory and config.spark.master and config.spark.master.startswith("local"):
         conf["spark.driver.memory"] = config.spark.driver_memory
     if config.delta.backend == "jvm":

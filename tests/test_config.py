@@ -78,6 +78,8 @@ def test_spark_conf_embedded_defaults(tmp_path):
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.sql.warehouse.dir"].startswith(str(tmp_path))
     assert "spark.sql.extensions" not in conf
+    # Local data files are stat-ed on the driver, not by a job with a task per file.
+    assert int(conf["spark.sql.sources.parallelPartitionDiscovery.threshold"]) >= 100_000
 
 
 def test_spark_conf_cluster_has_delta_extensions_and_no_local_dirs():
@@ -87,6 +89,7 @@ def test_spark_conf_cluster_has_delta_extensions_and_no_local_dirs():
     assert conf["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
     assert "spark.local.dir" not in conf
     assert "spark.driver.memory" not in conf
+    assert "spark.sql.sources.parallelPartitionDiscovery.threshold" not in conf
 
 
 def test_missing_java_is_one_clear_line(monkeypatch):

@@ -72,6 +72,12 @@ def history_frames(
         :func:`~segengine.features.state.history_start`), the ``order_days`` and
         ``last_visits`` the state is built from, and ``cached``: the frames that feed
         several of them (persist while they are used).
+
+    Only the per-order facts are cached: they cost a shuffle of every order line and
+    feed three aggregates. The order lines and events are read again from Parquet by
+    each aggregate that needs them; at 1M personas building their in-memory columnar
+    cache took longer (about 30 s for 20M lines, 45 s for 11M events on 2 cores) than
+    the scans it saved.
     """
     tz = fconf.timezone
     day = snapshot_date
@@ -90,7 +96,7 @@ def history_frames(
         "last_visits": last_visits,
         "items": rfmt.line_items(lines, orders).unionByName(behaviour.anonymous_cookies(raw_events)),
         "daily": daily,
-        "cached": [lines, orders, raw_events],
+        "cached": [orders],
     }
 
 
@@ -147,7 +153,7 @@ def assemble_features(
         One row per persona existing on ``snapshot_date``, columns exactly as the catalog.
     """
     frames = history_frames(personas, order_lines, events, snapshot_date, fconf, session_tz)
-    # The order lines, orders and events feed several aggregates: scan them once.
+    # The per-order facts feed several aggregates: computed once (see history_frames).
     with persisted(frames["cached"]):
         return features_from_state(
             profile.profile_features(personas, snapshot_date, fconf.timezone, session_tz),
