@@ -55,8 +55,13 @@ def history_frames(
     snapshot_date: dt.date,
     fconf: Any,
     session_tz: str,
+    earlier_events: DataFrame | None = None,
 ) -> dict[str, DataFrame]:
     """The state, item and recent daily rows of ``snapshot_date`` from the whole history.
+
+    Each event is aggregated once: the events from :func:`~segengine.features.state.history_start`
+    on into the daily rows (which also give their last visit), the earlier ones only
+    into each persona's last visit before that day.
 
     Args:
         personas: bronze personas (for the cookie owners).
@@ -65,13 +70,18 @@ def history_frames(
         snapshot_date: features describe data up to the end of this local date.
         fconf: the ``features`` config section.
         session_tz: the session time zone (see :func:`session_timezone`).
+        earlier_events: bronze events for the days before the history start. When
+            given, ``events`` need only hold the rows with ``event_date`` >= history
+            start - 1 day and this one those with ``event_date`` <= history start, so a
+            reader can prune the files of each; by default both come from ``events``.
 
     Returns:
         ``state`` (:data:`~segengine.features.state.STATE_COLUMNS`), ``items`` (item
         rows), ``daily`` (``customer_daily`` rows from
         :func:`~segengine.features.state.history_start`), the ``order_days`` and
-        ``last_visits`` the state is built from, and ``cached``: the frames that feed
-        several of them (persist while they are used).
+        ``earlier_visits`` the state is built from (see
+        :func:`~segengine.features.state.state_from_history`), and ``cached``: the
+        frames that feed several of them (persist while they are used).
 
     Only the per-order facts are cached: they cost a shuffle of every order line and
     feed three aggregates. The order lines and events are read again from Parquet by
@@ -84,17 +94,19 @@ def history_frames(
     lines = rfmt.order_lines_until(order_lines, day, tz, session_tz)
     orders = rfmt.order_facts(lines)
     odays = rfmt.order_days(orders)
-    raw_events = behaviour.events_until(events, day, tz, session_tz)
-    evts = behaviour.resolve_personas(raw_events, personas)
     first = state.history_start(day, fconf)
-    recent_events = evts.where(F.col("event_day") >= F.lit(first))
+    recent_raw = behaviour.events_until(events, day, tz, session_tz, since=first)
+    earlier = events if earlier_events is None else earlier_events
+    earlier_raw = behaviour.events_until(earlier, first - dt.timedelta(days=1), tz, session_tz)
+    recent_events = behaviour.resolve_personas(recent_raw, personas)
     daily = state.daily_summary(odays.where(F.col("day") >= F.lit(first)), behaviour.event_days(recent_events))
-    last_visits = behaviour.last_visit(evts)
+    earlier_visits = behaviour.last_visit(behaviour.resolve_personas(earlier_raw, personas))
+    cookies = behaviour.anonymous_cookies(recent_raw.unionByName(earlier_raw))
     return {
-        "state": state.state_from_history(odays, daily, last_visits, day, fconf),
+        "state": state.state_from_history(odays, daily, earlier_visits, day, fconf),
         "order_days": odays,
-        "last_visits": last_visits,
-        "items": rfmt.line_items(lines, orders).unionByName(behaviour.anonymous_cookies(raw_events)),
+        "earlier_visits": earlier_visits,
+        "items": rfmt.line_items(lines, orders).unionByName(cookies),
         "daily": daily,
         "cached": [orders],
     }

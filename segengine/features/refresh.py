@@ -235,8 +235,16 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
     session_tz = session_timezone(spark)
     personas = _bronze(lake, plan, "personas")
     products = lake.read("products")
+    # The events from the history start on and those before it, each from its own files.
+    first = state.history_start(day, fconf)
     frames = history_frames(
-        personas, _bronze(lake, plan, "order_lines"), _bronze(lake, plan, "events"), day, fconf, session_tz
+        personas,
+        _bronze(lake, plan, "order_lines"),
+        _bronze(lake, plan, "events", where={"event_date": (first - dt.timedelta(days=1), None)}),
+        day,
+        fconf,
+        session_tz,
+        earlier_events=_bronze(lake, plan, "events", where={"event_date": (None, first)}),
     )
     st, items = frames["state"], frames["items"]
     out: dict[str, Any] = {}
@@ -246,7 +254,7 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
             versions = {"customer_daily": lake.write(daily, "customer_daily", mode="overwrite", operation="DAILY")}
             # The state's windows from the written daily rows (not a second aggregation).
             st = state.state_from_history(
-                frames["order_days"], lake.read("customer_daily"), frames["last_visits"], day, fconf
+                frames["order_days"], lake.read("customer_daily"), frames["earlier_visits"], day, fconf
             )
             versions.update(_write_state(lake, st, items))
             st, items = lake.read("feature_state"), lake.read("feature_state_items")

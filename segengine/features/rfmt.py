@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from segengine.features.windows import local_date
@@ -134,22 +134,22 @@ def line_items(lines: DataFrame, orders: DataFrame) -> DataFrame:
     return products.unionByName(channels)
 
 
-def _top(values: DataFrame, column: str, score: str, alias: str) -> DataFrame:
-    """The value of ``column`` with the highest ``score`` per persona (ties: alphabetical)."""
-    # A window partitioned by persona: each persona's few values are ranked locally.
-    w = Window.partitionBy("persona_id").orderBy(F.col(score).desc(), F.col(column).asc())
-    return (
-        values.withColumn("_rn", F.row_number().over(w))
-        .where("_rn = 1")
-        .select("persona_id", F.col(column).alias(alias))
-    )
+def _first_by_score(kind: str) -> Column:
+    """Aggregate: the key of ``kind`` with the highest score (ties: alphabetical first)."""
+    # min of (-score, key): the largest score first, then the smallest key.
+    best = F.min(F.when(F.col("kind") == kind, F.struct((-F.col("score")).alias("s"), F.col("key").alias("k"))))
+    return best["k"]
 
 
 def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
     """Distinct products/categories, favourite category/brand, preferred channel.
 
     Category and brand come from the *current* product catalogue (small, broadcast),
-    as a full recompute would join them.
+    as a full recompute would join them. Each bought product row also gives a
+    (category, spend) and a (brand, spend) row, summed per persona and key; one
+    aggregation per persona then counts and ranks those with the product and channel
+    rows (no window sorts, no joins). Item rows are unique per (persona, kind, key), so
+    the distinct products are a count.
 
     Args:
         items: item rows (:func:`line_items`, summed over the persona's history).
@@ -159,22 +159,37 @@ def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
         persona_id, distinct_products, distinct_categories, favourite_category,
         favourite_brand, preferred_channel (personas with a bought line).
     """
-    bought = (
-        items.where(F.col("kind") == "product")
-        .select("persona_id", F.col("key").alias("product_id"), "micros")
-        .join(F.broadcast(products.select("product_id", "category", "brand")), "product_id", "left")
-    )
-    distinct = bought.groupBy("persona_id").agg(
-        F.countDistinct("product_id").cast("int").alias("distinct_products"),
-        F.countDistinct("category").cast("int").alias("distinct_categories"),
-    )
+    catalogue = F.broadcast(products.select(F.col("product_id").alias("key"), "category", "brand"))
+    bought = items.where(F.col("kind") == "product").join(catalogue, "key", "left")
 
-    def spend_by(column: str) -> DataFrame:
-        return bought.where(F.col(column).isNotNull()).groupBy("persona_id", column).agg(F.sum("micros").alias("_s"))
+    def spend(kind: str, key: Column) -> Column:
+        return F.struct(F.lit(kind).alias("kind"), key.alias("key"), F.col("micros").alias("score"))
 
-    channels = items.where(F.col("kind") == "channel").select("persona_id", F.col("key").alias("channel"), "n")
+    per_group = (
+        bought.select(
+            "persona_id", F.explode(F.array(spend("category", F.col("category")), spend("brand", F.col("brand"))))
+        )
+        .select("persona_id", "col.*")
+        .where(F.col("key").isNotNull())
+        .groupBy("persona_id", "kind", "key")
+        .agg(F.sum("score").alias("score"))
+    )
+    rows = per_group.unionByName(
+        items.where(F.col("kind").isin("product", "channel")).select(
+            "persona_id",
+            "kind",
+            "key",
+            F.when(F.col("kind") == "channel", F.col("n")).otherwise(F.col("micros")).alias("score"),
+        )
+    )
     return (
-        distinct.join(_top(spend_by("category"), "category", "_s", "favourite_category"), "persona_id", "left")
-        .join(_top(spend_by("brand"), "brand", "_s", "favourite_brand"), "persona_id", "left")
-        .join(_top(channels, "channel", "n", "preferred_channel"), "persona_id", "left")
+        rows.groupBy("persona_id")
+        .agg(
+            F.count(F.when(F.col("kind") == "product", 1)).cast("int").alias("distinct_products"),
+            F.count(F.when(F.col("kind") == "category", 1)).cast("int").alias("distinct_categories"),
+            _first_by_score("category").alias("favourite_category"),
+            _first_by_score("brand").alias("favourite_brand"),
+            _first_by_score("channel").alias("preferred_channel"),
+        )
+        .where(F.col("distinct_products") > 0)
     )

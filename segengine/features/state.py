@@ -151,14 +151,19 @@ def lifetime_aggregates(order_days: DataFrame) -> list[Column]:
 
 
 def state_from_history(
-    order_days_all: DataFrame, recent_daily: DataFrame, last_visits: DataFrame, day: dt.date, fconf: Any
+    order_days_all: DataFrame, recent_daily: DataFrame, earlier_visits: DataFrame, day: dt.date, fconf: Any
 ) -> DataFrame:
     """The state of ``day`` from the whole history (the full recompute).
+
+    The last visit is the latest day of ``recent_daily`` with a visit event, else the
+    persona's last visit before those days (``earlier_visits``): the events of the
+    recent days are only aggregated once, into the daily rows.
 
     Args:
         order_days_all: order day rows of every day up to ``day``.
         recent_daily: :func:`daily_summary` rows of the days from :func:`history_start`.
-        last_visits: persona_id, last_visit_date (over every day up to ``day``).
+        earlier_visits: persona_id, last_visit_date over the days before :func:`history_start`
+            (any later day it holds is still a visit: the result takes the latest).
         day: the snapshot date.
         fconf: the ``features`` config section.
 
@@ -166,8 +171,17 @@ def state_from_history(
         One row per persona with any order or event: :data:`STATE_COLUMNS`.
     """
     lifetime = order_days_all.groupBy("persona_id").agg(*lifetime_aggregates(order_days_all))
-    windows = recent_daily.groupBy("persona_id").agg(*window_sums(recent_daily, day, fconf))
-    joined = lifetime.join(windows, "persona_id", "full").join(last_visits, "persona_id", "full")
+    windows = recent_daily.groupBy("persona_id").agg(
+        *window_sums(recent_daily, day, fconf),
+        F.max(F.when(F.col("visit_events") > 0, F.col("day"))).alias("_recent_visit"),
+    )
+    earlier = earlier_visits.select("persona_id", F.col("last_visit_date").alias("_earlier_visit"))
+    joined = (
+        lifetime.join(windows, "persona_id", "full")
+        .join(earlier, "persona_id", "full")
+        # greatest skips nulls: the date one side lacks is the other side's.
+        .withColumn("last_visit_date", F.greatest("_recent_visit", "_earlier_visit"))
+    )
     return _conform_state(joined)
 
 

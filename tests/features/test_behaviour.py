@@ -2,6 +2,11 @@
 
 import datetime as dt
 
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from .conftest import SNAPSHOT, by_persona, features, ts
+
 
 def test_cookie_only_events_count_for_the_persona_with_that_cookie(rows):
     e1 = rows["e1"]
@@ -25,3 +30,41 @@ def test_active_days_combine_purchases_and_visits(rows):
     # c1: purchase 06-20 (recent window from 04-02); 04-01 login and 01-15 purchase (previous, from 01-02).
     assert (rows["c1"]["active_days_90d"], rows["c1"]["active_days_prev_90d"]) == (1, 2)
     assert (rows["e1"]["active_days_90d"], rows["e1"]["active_days_prev_90d"]) == (2, 0)
+
+
+def test_last_visit_before_the_daily_history_is_found_by_both_paths(spark, lake, config, bronze):
+    """Visits before the history start (2024-12-30 for this snapshot) only feed the last visit."""
+    from segengine.contract import spark_schema
+    from segengine.features import compute_features
+    from segengine.features.state import history_start
+
+    assert history_start(SNAPSHOT, config.features) == dt.date(2024, 12, 30)
+    raw = StructType([f for f in spark_schema("events").fields if f.name != "event_date"])
+    older = spark.createDataFrame(
+        [
+            # c2: one login, months before the history start.
+            ("X1", "c2", None, ts("2024-06-01 09:00:00"), "login", None, None, None),
+            # r1: an old visit and a recent one: the recent one is the last visit.
+            ("X2", "r1", None, ts("2024-06-01 09:00:00"), "page_view", None, "s-x2", 30.0),
+            ("X3", "r1", None, ts("2025-05-01 09:00:00"), "page_view", None, "s-x3", 30.0),
+            # c1 (cookie ck-c1): an old cookie-only visit; its login of 2025-04-01 is later.
+            ("X4", None, "ck-c1", ts("2024-11-15 09:00:00"), "page_view", None, "s-x4", 30.0),
+            # e1: an old email open is no visit.
+            ("X5", None, "ck-e1", ts("2024-10-01 09:00:00"), "email_open", None, None, None),
+        ],
+        raw,
+    ).withColumn("event_date", F.to_date("event_ts"))
+    data = dict(bronze, events=bronze["events"].unionByName(older))
+    for name, df in data.items():
+        lake.write(df, name, mode="overwrite")
+    compute_features(spark, lake, config, SNAPSHOT)
+    written = by_persona(lake.read("customer_features", partitions={"snapshot_date": SNAPSHOT}))
+    pure = by_persona(features(spark, data, config.features))
+    expected = {"c2": (dt.date(2024, 6, 1), 394), "r1": (dt.date(2025, 5, 1), 60), "c1": (dt.date(2025, 4, 1), 90)}
+    expected["e1"] = (dt.date(2025, 6, 29), 1)
+    for rows in (written, pure):
+        got = {p: (rows[p]["last_visit_date"], rows[p]["days_since_last_visit"]) for p in expected}
+        assert got == expected
+        # The old visits are outside every window.
+        assert (rows["c2"]["logins_30d"], rows["c2"]["visits_30d"], rows["c2"]["active_days_prev_90d"]) == (0, 0, 0)
+    assert written["r1"]["visits_30d"] == 0  # 2025-05-01 is 60 days back

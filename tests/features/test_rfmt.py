@@ -78,3 +78,37 @@ def test_order_timestamps_are_dated_in_the_configured_timezone(spark):
     assert purchases("UTC") == {"p_late": "2025-06-30"}
     assert purchases("Europe/Berlin") == {}
     assert purchases("America/New_York") == {"p_late": "2025-06-30", "p_ny": "2025-06-30"}
+
+
+def test_assortment_ties_unknown_products_and_personas_without_a_bought_line(spark):
+    from segengine.features.rfmt import assortment_features
+
+    items = spark.createDataFrame(
+        [
+            ("p", "product", "A", 1, 100),
+            ("p", "product", "B", 2, 60),
+            ("p", "product", "C", 1, 40),
+            ("p", "product", "Z", 5, 500),  # not in the catalogue: a product, no category or brand
+            ("p", "channel", "web", 2, 0),
+            ("p", "channel", "app", 2, 0),
+            ("q", "channel", "store", 1, 0),  # no bought line: no assortment row
+            (None, "cookie", "ck-1", 3, 0),
+        ],
+        "persona_id string, kind string, key string, n long, micros long",
+    )
+    products = spark.createDataFrame(
+        [("A", "Shoes", "Acme"), ("B", "Bags", "Bolt"), ("C", "Bags", "Acme")],
+        "product_id string, category string, brand string",
+    )
+    got = {r["persona_id"]: r.asDict() for r in assortment_features(items, products).collect()}
+    # Shoes 100 = Bags 60 + 40 and Acme 140 > Bolt 60: the tie goes to the first name.
+    assert got == {
+        "p": {
+            "persona_id": "p",
+            "distinct_products": 4,
+            "distinct_categories": 2,
+            "favourite_category": "Bags",
+            "favourite_brand": "Acme",
+            "preferred_channel": "app",
+        }
+    }
