@@ -36,7 +36,7 @@ def _spark_core(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
 
     fc = config.features
     lines = rfmt.order_lines_until(lake.read("order_lines"), snapshot, fc.timezone, session_timezone(spark))
-    days = rfmt.order_days(rfmt.order_facts(lines))
+    days = rfmt.orders_as_days(rfmt.order_facts(lines))  # as the job's lifetime columns
     cycle = state.WINDOWS[0]
     first, last = cycle.bounds(snapshot, fc)
     inside = (F.col("day") >= F.lit(first)) & (F.col("day") <= F.lit(last))

@@ -78,7 +78,8 @@ def history_frames(
     Returns:
         ``state`` (:data:`~segengine.features.state.STATE_COLUMNS`), ``items`` (item
         rows), ``daily`` (``customer_daily`` rows from
-        :func:`~segengine.features.state.history_start`), the ``order_days`` and
+        :func:`~segengine.features.state.history_start`), the ``order_days`` (one
+        row per order, :func:`~segengine.features.rfmt.orders_as_days`) and
         ``earlier_visits`` the state is built from (see
         :func:`~segengine.features.state.state_from_history`), and ``cached``: the
         frames that feed several of them (persist while they are used).
@@ -94,6 +95,7 @@ def history_frames(
     lines = rfmt.order_lines_until(order_lines, day, tz, session_tz)
     orders = rfmt.order_facts(lines)
     odays = rfmt.order_days(orders)
+    order_rows = rfmt.orders_as_days(orders)  # the lifetime columns need no day grouping
     first = state.history_start(day, fconf)
     recent_raw = behaviour.events_until(events, day, tz, session_tz, since=first)
     earlier = events if earlier_events is None else earlier_events
@@ -103,8 +105,8 @@ def history_frames(
     earlier_visits = behaviour.last_visit(behaviour.resolve_personas(earlier_raw, personas))
     cookies = behaviour.anonymous_cookies(recent_raw.unionByName(earlier_raw))
     return {
-        "state": state.state_from_history(odays, daily, earlier_visits, day, fconf),
-        "order_days": odays,
+        "state": state.state_from_history(order_rows, daily, earlier_visits, day, fconf),
+        "order_days": order_rows,
         "earlier_visits": earlier_visits,
         "items": rfmt.line_items(lines, orders).unionByName(cookies),
         "daily": daily,

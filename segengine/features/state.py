@@ -160,7 +160,8 @@ def state_from_history(
     recent days are only aggregated once, into the daily rows.
 
     Args:
-        order_days_all: order day rows of every day up to ``day``.
+        order_days_all: order day rows of every day up to ``day`` (one row per persona
+            and day, or per order: only their sums and dates are used).
         recent_daily: :func:`daily_summary` rows of the days from :func:`history_start`.
         earlier_visits: persona_id, last_visit_date over the days before :func:`history_start`
             (any later day it holds is still a visit: the result takes the latest).
