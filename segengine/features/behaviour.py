@@ -43,18 +43,29 @@ def resolve_personas(events: DataFrame, personas: DataFrame) -> DataFrame:
     return known.unionByName(anonymous.select(*known.columns))
 
 
+def event_date_range(first: dt.date | None, last: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """The ``event_date`` partitions that can hold events of the local days ``first .. last``.
+
+    ``event_date`` is the date of ``event_ts`` in the ingest zone, at most a day from the
+    local date: one day of slack on each side (None: an open end). A reader given this
+    range (``Lake.read(where={"event_date": ...})``) opens only those partitions.
+    """
+    day = dt.timedelta(days=1)
+    return (None if first is None else first - day, None if last is None else last + day)
+
+
 def events_until(
     events: DataFrame, snapshot_date: dt.date, tz: str, session_tz: str, since: dt.date | None = None
 ) -> DataFrame:
     """Events with their local ``event_day``, in ``since .. snapshot_date``.
 
-    ``event_date`` (the partition column, a UTC/ingest-zone date) is filtered first with
-    one day of slack on each side so a partition-aware reader can prune files; the exact
-    cut uses the local date.
+    ``event_date`` (the partition column) is filtered first to :func:`event_date_range`
+    so a partition-aware reader can prune files; the exact cut uses the local date.
     """
-    if since is not None:
-        events = events.where(F.col("event_date") >= F.lit(since - dt.timedelta(days=1)))
-    events = events.where(F.col("event_date") <= F.lit(snapshot_date + dt.timedelta(days=1)))
+    low, high = event_date_range(since, snapshot_date)
+    if low is not None:
+        events = events.where(F.col("event_date") >= F.lit(low))
+    events = events.where(F.col("event_date") <= F.lit(high))
     out = events.withColumn("event_day", local_date(F.col("event_ts"), tz, session_tz)).where(
         F.col("event_day") <= F.lit(snapshot_date)
     )

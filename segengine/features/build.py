@@ -78,8 +78,8 @@ def history_frames(
     Returns:
         ``state`` (:data:`~segengine.features.state.STATE_COLUMNS`), ``items`` (item
         rows), ``daily`` (``customer_daily`` rows from
-        :func:`~segengine.features.state.history_start`), the ``order_days`` (one
-        row per order, :func:`~segengine.features.rfmt.orders_as_days`) and
+        :func:`~segengine.features.state.history_start`), the ``order_rows`` (one
+        per order, :func:`~segengine.features.rfmt.orders_as_days`) and
         ``earlier_visits`` the state is built from (see
         :func:`~segengine.features.state.state_from_history`), and ``cached``: the
         frames that feed several of them (persist while they are used).
@@ -106,7 +106,7 @@ def history_frames(
     cookies = behaviour.anonymous_cookies(recent_raw.unionByName(earlier_raw))
     return {
         "state": state.state_from_history(order_rows, daily, earlier_visits, day, fconf),
-        "order_days": order_rows,
+        "order_rows": order_rows,
         "earlier_visits": earlier_visits,
         "items": rfmt.line_items(lines, orders).unionByName(cookies),
         "daily": daily,

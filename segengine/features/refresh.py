@@ -240,11 +240,13 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
     frames = history_frames(
         personas,
         _bronze(lake, plan, "order_lines"),
-        _bronze(lake, plan, "events", where={"event_date": (first - dt.timedelta(days=1), None)}),
+        _bronze(lake, plan, "events", where={"event_date": behaviour.event_date_range(first, day)}),
         day,
         fconf,
         session_tz,
-        earlier_events=_bronze(lake, plan, "events", where={"event_date": (None, first)}),
+        earlier_events=_bronze(
+            lake, plan, "events", where={"event_date": behaviour.event_date_range(None, first - dt.timedelta(days=1))}
+        ),
     )
     st, items = frames["state"], frames["items"]
     out: dict[str, Any] = {}
@@ -254,7 +256,7 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
             versions = {"customer_daily": lake.write(daily, "customer_daily", mode="overwrite", operation="DAILY")}
             # The state's windows from the written daily rows (not a second aggregation).
             st = state.state_from_history(
-                frames["order_days"], lake.read("customer_daily"), frames["earlier_visits"], day, fconf
+                frames["order_rows"], lake.read("customer_daily"), frames["earlier_visits"], day, fconf
             )
             versions.update(_write_state(lake, st, items))
             st, items = lake.read("feature_state"), lake.read("feature_state_items")
@@ -276,7 +278,7 @@ def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -
     # Only the files that can hold rows of the local days since+1 .. day are opened.
     bounds = local_day_bounds(first_new, day, tz)
     line_where = {"order_ts": bounds}
-    event_where = {"event_date": (since, day + dt.timedelta(days=1)), "event_ts": bounds}
+    event_where = {"event_date": behaviour.event_date_range(first_new, day), "event_ts": bounds}
     files_read = {
         "order_lines": len(lake.files("order_lines", version=plan.bronze["order_lines"], where=line_where)),
         "events": len(lake.files("events", version=plan.bronze["events"], where=event_where)),
