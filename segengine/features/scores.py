@@ -64,22 +64,16 @@ def _fit_input(name: str) -> Column:
 
 def with_fit_score(df: DataFrame) -> DataFrame:
     """Add ``fit_score`` (needs ``value_tier`` and :data:`FIT_FEATURES`)."""
-    x = df.select("persona_id", "value_tier", *[_fit_input(n).alias(f"_x{i}") for i, n in enumerate(FIT_FEATURES)])
+    x = [_fit_input(n) for n in FIT_FEATURES]
     top = F.col("value_tier") == "top"
     stats = []
-    for i in range(len(FIT_FEATURES)):
-        stats += [
-            F.avg(f"_x{i}").alias(f"_m{i}"),
-            F.stddev_pop(f"_x{i}").alias(f"_s{i}"),
-            F.avg(F.when(top, F.col(f"_x{i}"))).alias(f"_c{i}"),
-        ]
-    profile = x.agg(*stats)
+    for i, xi in enumerate(x):
+        stats += [F.avg(xi).alias(f"_m{i}"), F.stddev_pop(xi).alias(f"_s{i}"), F.avg(F.when(top, xi)).alias(f"_c{i}")]
+    profile = df.agg(*stats)  # one row, cross-joined back: the feature frame is not shuffled
     d2 = F.lit(0.0)
-    for i in range(len(FIT_FEATURES)):
+    for i, xi in enumerate(x):
         std = F.when(F.col(f"_s{i}") > 0, F.col(f"_s{i}")).otherwise(F.lit(1.0))
-        d2 = d2 + F.pow((F.col(f"_x{i}") - F.col(f"_c{i}")) / std, 2)
+        d2 = d2 + F.pow((xi - F.col(f"_c{i}")) / std, 2)
     d2 = d2 / len(FIT_FEATURES)
-    scored = x.crossJoin(F.broadcast(profile)).select(
-        "persona_id", F.coalesce(F.round(100.0 * F.exp(-d2 / 2.0)), F.lit(0.0)).cast("int").alias("fit_score")
-    )
-    return df.join(scored, "persona_id", "left")
+    fit = F.coalesce(F.round(100.0 * F.exp(-d2 / 2.0)), F.lit(0.0)).cast("int")
+    return df.crossJoin(F.broadcast(profile)).select(*df.columns, fit.alias("fit_score"))

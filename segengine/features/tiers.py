@@ -7,7 +7,8 @@
   than approxQuantile thresholds: revenue_cycle has a large tie at 0 (customers who
   did not buy in the cycle), and thresholds would put every tied customer in one tier
   and break the 20/30/50 shares. Only persona_id and two numbers go through the
-  single-partition sort, then the tier is joined back.
+  single-partition sort; it yields the keys of the last top and last middle customer,
+  and each row compares its own key to them (no join back).
 * **behaviour_state** compares active days (a purchase or a visit) in the last
   ``active_days`` with the ``active_days`` before: ``active`` if recently active and not
   below ``declining_ratio`` x the previous window; ``declining`` if recently active but
@@ -22,12 +23,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+
+def _ranks_at_or_before(last: Column) -> Column:
+    """True where a customer ranks at or before ``last`` (a struct of the sort key), null if no ``last``."""
+    rc, rl, pid = F.col("revenue_cycle"), F.col("revenue_lifetime"), F.col("persona_id")
+    return (rc > last["rc"]) | ((rc == last["rc"]) & ((rl > last["rl"]) | ((rl == last["rl"]) & (pid <= last["pid"]))))
 
 
 def with_value_tier(df: DataFrame, top_share: float, next_share: float) -> DataFrame:
     """Add ``value_tier`` (top / middle / rest among customers, null otherwise).
+
+    The ranking's sort key is unique (it ends with persona_id), so a tier is every
+    customer ranked at or before the tier's last customer: the two boundary keys are
+    found by the ranking (one row cross-joined back) and each row compares its key to
+    them. The feature frame itself is not shuffled.
 
     Args:
         df: features with persona_id, persona_type, revenue_cycle, revenue_lifetime.
@@ -37,21 +49,30 @@ def with_value_tier(df: DataFrame, top_share: float, next_share: float) -> DataF
     Returns:
         ``df`` plus ``value_tier``.
     """
-    customers = df.where(F.col("persona_type") == "customer").select("persona_id", "revenue_cycle", "revenue_lifetime")
+    customer = F.col("persona_type") == "customer"
+    customers = df.where(customer).select("persona_id", "revenue_cycle", "revenue_lifetime")
     order = Window.orderBy(F.col("revenue_cycle").desc(), F.col("revenue_lifetime").desc(), F.col("persona_id").asc())
     count = customers.agg(F.count(F.lit(1)).alias("_n"))
-    ranked = (
-        customers.select("persona_id", F.row_number().over(order).alias("_rank"))
-        .crossJoin(F.broadcast(count))
-        .select(
-            "persona_id",
-            F.when(F.col("_rank") <= F.round(F.col("_n") * top_share), "top")
-            .when(F.col("_rank") <= F.round(F.col("_n") * (top_share + next_share)), "middle")
-            .otherwise("rest")
-            .alias("value_tier"),
-        )
+    key = F.struct(
+        F.col("revenue_cycle").alias("rc"), F.col("revenue_lifetime").alias("rl"), F.col("persona_id").alias("pid")
     )
-    return df.join(ranked, "persona_id", "left")
+
+    def last_of(share: float) -> Column:
+        # the customer ranked round(n * share); none (null) when that tier is empty
+        return F.max(F.when(F.col("_rank") == F.round(F.col("_n") * share), key))
+
+    bounds = (
+        customers.select("*", F.row_number().over(order).alias("_rank"))
+        .crossJoin(F.broadcast(count))
+        .agg(last_of(top_share).alias("_top_last"), last_of(top_share + next_share).alias("_middle_last"))
+    )
+    tier = (
+        F.when(~customer, F.lit(None).cast("string"))
+        .when(_ranks_at_or_before(F.col("_top_last")), "top")
+        .when(_ranks_at_or_before(F.col("_middle_last")), "middle")
+        .otherwise("rest")
+    )
+    return df.crossJoin(F.broadcast(bounds)).select(*df.columns, tier.alias("value_tier"))
 
 
 def with_behaviour_state(df: DataFrame, snapshot_date: dt.date, declining_ratio: float, dormant_days: int) -> DataFrame:
