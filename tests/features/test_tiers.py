@@ -34,6 +34,16 @@ def test_value_tier_ties_are_broken_by_lifetime_revenue_then_id(spark):
     assert (got["b"], got["a"], got["c"]) == ("top", "top", "middle")
 
 
+def test_value_tier_with_an_empty_top_tier_and_without_customers(spark):
+    schema = "persona_id string, persona_type string, revenue_cycle double, revenue_lifetime double"
+    two = spark.createDataFrame([("a", "customer", 5.0, 5.0), ("b", "customer", 1.0, 1.0)], schema)
+    # round(2 * 0.2) = 0 top, round(2 * 0.5) = 1 up to middle
+    got = {r["persona_id"]: r["value_tier"] for r in tiers.with_value_tier(two, 0.2, 0.3).collect()}
+    assert got == {"a": "middle", "b": "rest"}
+    none = spark.createDataFrame([("p", "prospect", 0.0, 0.0), ("v", "visitor", 0.0, 0.0)], schema)
+    assert [r["value_tier"] for r in tiers.with_value_tier(none, 0.2, 0.3).collect()] == [None, None]
+
+
 def test_behaviour_state_from_recent_vs_previous_activity(spark):
     d = SNAPSHOT
     rows = [
