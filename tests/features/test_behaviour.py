@@ -68,3 +68,32 @@ def test_last_visit_before_the_daily_history_is_found_by_both_paths(spark, lake,
         # The old visits are outside every window.
         assert (rows["c2"]["logins_30d"], rows["c2"]["visits_30d"], rows["c2"]["active_days_prev_90d"]) == (0, 0, 0)
     assert written["r1"]["visits_30d"] == 0  # 2025-05-01 is 60 days back
+
+
+def test_event_days_count_sessions_per_day_and_sum_the_rest(spark):
+    from segengine.features.behaviour import EVENT_DAY_COLUMNS, event_days
+
+    d1, d2 = dt.date(2025, 6, 1), dt.date(2025, 6, 2)
+    rows = [
+        # persona, day, event_id, type, session, duration_s
+        ("p1", d1, "e1", "page_view", "s1", 60.0),
+        ("p1", d1, "e2", "product_view", "s1", 30.0),
+        ("p1", d1, "e3", "page_view", None, 10.0),  # no session: a visit of its own
+        ("p1", d1, "e4", "email_open", None, None),  # not a visit
+        ("p1", d1, "e5", "login", "s2", None),  # a visit without duration
+        ("p1", d2, "e6", "page_view", "s2", 5.0),  # s2 crosses midnight: a visit on both days
+        ("p1", d2, "e7", "email_sent", None, None),
+        ("p2", d1, "e8", "email_click", None, None),
+    ]
+    events = spark.createDataFrame(
+        rows,
+        "persona_id string, event_day date, event_id string, event_type string, session_id string, duration_s double",
+    )
+    got = {(r["persona_id"], r["day"]): tuple(r[c] for c in EVENT_DAY_COLUMNS) for r in event_days(events).collect()}
+    # visit_events, visits, visit_micros, product_views, add_to_cart, logins, feature_uses,
+    # email_opens, email_clicks, email_sent
+    assert got == {
+        ("p1", d1): (4, 3, 100_000_000, 1, 0, 1, 0, 1, 0, 0),
+        ("p1", d2): (1, 1, 5_000_000, 0, 0, 0, 0, 0, 0, 1),
+        ("p2", d1): (0, 0, 0, 0, 0, 0, 0, 0, 1, 0),
+    }
