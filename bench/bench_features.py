@@ -11,7 +11,9 @@ warehouse under ``workdir``, then reports:
   whole history at once, so every file would span every date);
 * the core RFM aggregation (orders -> per persona cycle/lifetime counts, spend and
   dates) in Spark and in DuckDB over the *same* Parquet files of the order_lines
-  Delta table, and the ratio Spark / DuckDB (goal <= 1.5).
+  Delta table, and the ratio Spark / DuckDB (goal <= 1.5); and Spark's core again
+  with the first-level aggregate hash map segengine turns off
+  (:data:`segengine.session.TWO_LEVEL_AGG_MAP`), to show what that setting is worth.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ def _spark_core(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
     )
     out.write.format("noop").mode("overwrite").save()
     return 0
+
+
+def _with_two_level_map(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
+    """:func:`_spark_core` with Spark's default first-level aggregate hash map (see segengine.session)."""
+    from segengine.session import TWO_LEVEL_AGG_MAP
+
+    before = spark.conf.get(TWO_LEVEL_AGG_MAP)
+    spark.conf.set(TWO_LEVEL_AGG_MAP, "true")
+    try:
+        return _spark_core(spark, lake, config, snapshot)
+    finally:
+        spark.conf.set(TWO_LEVEL_AGG_MAP, before)
 
 
 def _split_last_day(spark: Any, lake: Any, config: Any, day: dt.date) -> int:
@@ -145,11 +159,13 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
     from deltalake import DeltaTable
 
     from segengine.features.windows import cycle_start
+    from segengine.session import TWO_LEVEL_AGG_MAP
 
     files = DeltaTable(lake.uri("order_lines")).file_uris()
     start = cycle_start(snapshot, config.features.cycle_months)
     threads = spark.sparkContext.defaultParallelism
     spark_s, _ = _best_of_two(_spark_core, spark, lake, config, snapshot)
+    two_level_s, _ = _best_of_two(_with_two_level_map, spark, lake, config, snapshot)
     duck_s, n = _best_of_two(_duckdb_core, files, snapshot, start, threads)
     floor_s, _ = _best_of_two(_spark_by_order, spark, lake)
     duck_floor_s, orders = _best_of_two(_duckdb, DUCKDB_BY_ORDER, {"files": files}, threads)
@@ -159,6 +175,20 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
         _row("features", "rfm_core_spark", round(spark_s, 2), "s", core_note),
         _row("features", "rfm_core_duckdb", round(duck_s, 2), "s", core_note),
         _row("features", "rfm_core_spark_vs_duckdb", round(spark_s / duck_s, 2), "x", "goal <= 1.5"),
+        _row(
+            "features",
+            "rfm_core_spark_two_level_map",
+            round(two_level_s, 2),
+            "s",
+            f"Spark's core with {TWO_LEVEL_AGG_MAP}=true (segengine sets false); best of 2",
+        ),
+        _row(
+            "features",
+            "rfm_core_spark_vs_two_level_map",
+            round(spark_s / two_level_s, 2),
+            "x",
+            "segengine's setting / Spark's default",
+        ),
         _row("features", "by_order_spark", round(floor_s, 2), "s", floor_note),
         _row("features", "by_order_duckdb", round(duck_floor_s, 2), "s", floor_note),
         _row(

@@ -51,6 +51,7 @@ def check_java() -> None:
         raise EnvironmentProblem(f"Java {major} found; {JAVA_HINT}")
 
 
+TWO_LEVEL_AGG_MAP = "spark.sql.codegen.aggregate.map.twolevel.enabled"
 # Files a local read stats on the driver before Spark lists them in a job.
 LOCAL_LISTING_THRESHOLD = 100_000
 
@@ -66,6 +67,11 @@ def spark_conf(config: Config) -> dict[str, str]:
         # The embedded Delta writer lists what a job wrote; no _SUCCESS markers.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         "spark.sql.adaptive.enabled": "true",
+        # A partial aggregate first looks each key up in a small fixed-size hash map and
+        # falls back to the main one. segengine groups by persona, order or day: millions
+        # of keys, where that first lookup only costs (the RFM core at 1M personas is
+        # about 15% faster without it; ``make bench`` measures both).
+        TWO_LEVEL_AGG_MAP: "false",
     }
     if config.is_local_warehouse:
         conf["spark.sql.warehouse.dir"] = os.path.join(config.warehouse_uri, "spark-warehouse")

@@ -80,6 +80,19 @@ def test_spark_conf_embedded_defaults(tmp_path):
     assert "spark.sql.extensions" not in conf
     # Local data files are stat-ed on the driver, not by a job with a task per file.
     assert int(conf["spark.sql.sources.parallelPartitionDiscovery.threshold"]) >= 100_000
+    # Aggregates of millions of keys skip the small first-level hash map.
+    assert conf["spark.sql.codegen.aggregate.map.twolevel.enabled"] == "false"
+
+
+def test_spark_conf_user_settings_override_the_defaults():
+    import dataclasses
+
+    from segengine.session import spark_conf
+
+    cfg = load_config("local", environ={})
+    key = "spark.sql.codegen.aggregate.map.twolevel.enabled"
+    cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf={key: "true"}))
+    assert spark_conf(cfg)[key] == "true"
 
 
 def test_spark_conf_cluster_has_delta_extensions_and_no_local_dirs():

@@ -28,9 +28,13 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from segengine.contract import CHANNELS
 from segengine.features.windows import local_date
 
 MICROS = 1_000_000
+# The contract's channels in alphabetical order: a channel's code is its place here
+# (1-based), so the smallest code of an order is its alphabetically first channel.
+CHANNEL_ORDER = tuple(sorted(CHANNELS))
 
 
 def to_micros(col: Column) -> Column:
@@ -65,6 +69,17 @@ def order_lines_until(order_lines: DataFrame, snapshot_date: dt.date, tz: str, s
 def order_facts(lines: DataFrame) -> DataFrame:
     """One row per (persona_id, order_id): date, channel, purchase flag, values, items.
 
+    An order's lines repeat its channel (see :mod:`segengine.contract`); should they
+    differ, the alphabetically first one is the order's. The channel is grouped as
+    its code in :data:`CHANNEL_ORDER`: with only fixed-width aggregates Spark groups
+    by hashing, where a string minimum makes it sort all the order lines. Ingest
+    accepts no other channel; a value outside the contract counts as no channel.
+
+    The lines are shuffled by persona alone, so the orders come out partitioned by
+    persona and every later grouping of them by persona (days, lifetime sums,
+    channels) needs no shuffle of its own. At 1M personas that one shuffle of the
+    lines takes less than the two it replaces (lines by order, then orders by persona).
+
     Args:
         lines: output of :func:`order_lines_until`.
 
@@ -72,15 +87,24 @@ def order_facts(lines: DataFrame) -> DataFrame:
         persona_id, order_id, order_date, channel, is_purchase, net_micros,
         refund_micros (refunded value, positive), items (bought units).
     """
-    return lines.groupBy("persona_id", "order_id").agg(
-        F.min("order_date").alias("order_date"),
-        F.min("channel").alias("channel"),
-        F.max(F.col("quantity") > 0).alias("is_purchase"),
-        F.sum("line_micros").alias("net_micros"),
-        F.sum(F.when(F.col("quantity") < 0, -F.col("line_micros")).otherwise(F.lit(0).cast("long"))).alias(
-            "refund_micros"
-        ),
-        F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
+    names = F.array(*[F.lit(c) for c in CHANNEL_ORDER])
+    code = F.array_position(names, F.col("channel"))  # 0 outside the contract, null for null
+    return (
+        lines.repartition("persona_id")
+        .groupBy("persona_id", "order_id")
+        .agg(
+            F.min("order_date").alias("order_date"),
+            F.min(F.when(code > 0, code.cast("int"))).alias("channel"),
+            F.max(F.col("quantity") > 0).alias("is_purchase"),
+            F.sum("line_micros").alias("net_micros"),
+            F.sum(F.when(F.col("quantity") < 0, -F.col("line_micros")).otherwise(F.lit(0).cast("long"))).alias(
+                "refund_micros"
+            ),
+            F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
+        )
+        # Guarded: in generated code, pyspark 4.2's element_at of a literal array reads
+        # a null index as -1 (the last name).
+        .withColumn("channel", F.when(F.col("channel").isNotNull(), F.element_at(names, F.col("channel"))))
     )
 
 

@@ -112,3 +112,42 @@ def test_assortment_ties_unknown_products_and_personas_without_a_bought_line(spa
             "preferred_channel": "app",
         }
     }
+
+
+def test_order_facts_take_the_first_channel_by_name_and_group_by_hashing(spark):
+    from segengine.features import rfmt
+
+    lines = spark.createDataFrame(
+        [
+            ("A", 1, "p", ts("2025-06-10 10:00:00"), "web", "P1", 2, 10.0),
+            ("A", 2, "p", ts("2025-06-10 10:00:00"), "app", "P2", -1, 5.0),  # lines disagree: "app" first
+            ("B", 1, "p", ts("2025-06-11 10:00:00"), None, "P1", 1, 10.0),  # no channel
+            ("C", 1, "q", ts("2025-06-12 10:00:00"), "fax", "P1", 1, 10.0),  # not a contract channel
+            ("C", 2, "q", ts("2025-06-12 10:00:00"), None, "P1", -1, 10.0),
+            ("D", 1, "q", ts("2025-06-13 10:00:00"), "store", "P1", -3, 1.0),  # a refund order
+        ],
+        "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
+        "product_id string, quantity int, unit_price double",
+    )
+    orders = rfmt.order_facts(rfmt.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
+    got = {
+        r["order_id"]: (r["channel"], r["is_purchase"], r["net_micros"], r["refund_micros"], r["items"])
+        for r in orders.collect()
+    }
+    assert got == {
+        "A": ("app", True, 15_000_000, 5_000_000, 2),
+        "B": (None, True, 10_000_000, 0, 1),
+        "C": (None, True, 0, 10_000_000, 1),
+        "D": ("store", False, -3_000_000, 3_000_000, 0),
+    }
+    # A string minimum would make Spark sort every order line instead of hashing.
+    plan = orders._jdf.queryExecution().executedPlan().toString()
+    assert "HashAggregate" in plan and "SortAggregate" not in plan, plan
+
+    # One shuffle, of the lines by persona: the groupings of the orders per persona
+    # and day and per persona reuse it.
+    per_day = rfmt.order_days(orders)
+    lifetime = rfmt.orders_as_days(orders).groupBy("persona_id").count()
+    for df in (per_day, lifetime):
+        plan = df._jdf.queryExecution().executedPlan().toString()
+        assert plan.count("Exchange hashpartitioning(persona_id") == 1 and plan.count("Exchange") == 1, plan
