@@ -28,6 +28,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from segengine.codes import code_name
 from segengine.contract import CHANNELS
 from segengine.features.windows import local_date
 
@@ -102,9 +103,7 @@ def order_facts(lines: DataFrame) -> DataFrame:
             ),
             F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
         )
-        # Guarded: in generated code, pyspark 4.2's element_at of a literal array reads
-        # a null index as -1 (the last name).
-        .withColumn("channel", F.when(F.col("channel").isNotNull(), F.element_at(names, F.col("channel"))))
+        .withColumn("channel", code_name(CHANNEL_ORDER, F.col("channel")))
     )
 
 

@@ -139,9 +139,9 @@ def _simulate(spark: SparkSession, params: Any, kind: str) -> DataFrame:
 
 def _lookup(values: tuple[str, ...], code: Column) -> Column:
     """Code (0-based) → string, via one array literal."""
-    from pyspark.sql import functions as F
+    from segengine.codes import code_name
 
-    return F.element_at(F.array(*[F.lit(v) for v in values]), code.cast("int") + 1)
+    return code_name(values, code.cast("int") + 1)
 
 
 def _pid(idx: Column) -> Column:
