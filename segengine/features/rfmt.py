@@ -175,11 +175,32 @@ def line_items(lines: DataFrame, orders: DataFrame) -> DataFrame:
     return products.unionByName(channels)
 
 
-def _first_by_score(kind: str) -> Column:
-    """Aggregate: the key of ``kind`` with the highest score (ties: alphabetical first)."""
-    # min of (-score, key): the largest score first, then the smallest key.
-    best = F.min(F.when(F.col("kind") == kind, F.struct((-F.col("score")).alias("s"), F.col("key").alias("k"))))
-    return best["k"]
+# A favourite is the key with the highest score, ties to the alphabetically first:
+# each (score, key code) row is packed into one decimal that orders as (score, -code),
+# so a plain ``max`` picks it. Codes are below PACK; a long score times PACK fits in
+# decimal(38, 0). Fixed-width aggregates let Spark group by hashing (a ``min`` of a
+# struct made it sort every item row, twice).
+PACK = 2**31
+PACKED = "decimal(38,0)"
+
+
+def _packed(score: Column, code: Column) -> Column:
+    return score.cast(PACKED) * F.lit(PACK).cast(PACKED) + (F.lit(PACK - 1) - code).cast(PACKED)
+
+
+def _best_code(kind: str) -> Column:
+    """Aggregate: the code of the ``kind`` row with the highest packed score (null: none)."""
+    best = F.max(F.when(F.col("kind") == kind, F.col("packed")))
+    return (F.lit(PACK - 1) - F.pmod(best, F.lit(PACK).cast(PACKED))).cast("int")
+
+
+def name_codes(products: DataFrame, column: str) -> DataFrame:
+    """``name``, ``code``: the distinct non-null values of a catalogue column, 1-based in alphabetical order."""
+    # The catalogue is small: its names are gathered in one sorted array and numbered.
+    names = products.agg(F.sort_array(F.collect_set(column)).alias("names"))
+    return names.select(F.posexplode("names").alias("pos", "name")).select(
+        "name", (F.col("pos") + 1).cast("int").alias("code")
+    )
 
 
 def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
@@ -189,8 +210,10 @@ def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
     as a full recompute would join them. Each bought product row also gives a
     (category, spend) and a (brand, spend) row, summed per persona and key; one
     aggregation per persona then counts and ranks those with the product and channel
-    rows (no window sorts, no joins). Item rows are unique per (persona, kind, key), so
-    the distinct products are a count.
+    rows (no window sorts over the items, no joins but broadcast ones). Categories and
+    brands travel as their codes in the catalogue (:func:`name_codes`), channels as
+    their codes in :data:`CHANNEL_ORDER` (other channel keys are ignored). Item rows
+    are unique per (persona, kind, key), so the distinct products are a count.
 
     Args:
         items: item rows (:func:`line_items`, summed over the persona's history).
@@ -200,37 +223,77 @@ def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
         persona_id, distinct_products, distinct_categories, favourite_category,
         favourite_brand, preferred_channel (personas with a bought line).
     """
-    catalogue = F.broadcast(products.select(F.col("product_id").alias("key"), "category", "brand"))
+    categories, brands = name_codes(products, "category"), name_codes(products, "brand")
+    # Each item row is shuffled once, by persona: the groupings per (persona, kind,
+    # code) and per persona reuse that partitioning. The rows are unique per
+    # (persona, kind, key), so a partial aggregation before a shuffle would not
+    # reduce them.
+    items = items.repartition("persona_id")
+    catalogue = F.broadcast(
+        products.select(F.col("product_id").alias("key"), "category", "brand")
+        .join(
+            F.broadcast(categories.select(F.col("name").alias("category"), F.col("code").alias("c"))),
+            "category",
+            "left",
+        )
+        .join(F.broadcast(brands.select(F.col("name").alias("brand"), F.col("code").alias("b"))), "brand", "left")
+        .select("key", "c", "b")
+    )
     bought = items.where(F.col("kind") == "product").join(catalogue, "key", "left")
 
-    def spend(kind: str, key: Column) -> Column:
-        return F.struct(F.lit(kind).alias("kind"), key.alias("key"), F.col("micros").alias("score"))
+    def row(kind: str, code: Column, score: Column) -> Column:
+        return F.struct(F.lit(kind).alias("kind"), code.alias("code"), score.alias("score"))
 
+    # Per bought product: its category and brand with its spend, and itself (counted).
     per_group = (
         bought.select(
-            "persona_id", F.explode(F.array(spend("category", F.col("category")), spend("brand", F.col("brand"))))
+            "persona_id",
+            F.explode(
+                F.array(
+                    row("category", F.col("c"), F.col("micros")),
+                    row("brand", F.col("b"), F.col("micros")),
+                    row("product", F.lit(None).cast("int"), F.lit(None).cast("long")),
+                )
+            ),
         )
         .select("persona_id", "col.*")
-        .where(F.col("key").isNotNull())
-        .groupBy("persona_id", "kind", "key")
-        .agg(F.sum("score").alias("score"))
+        .where(F.col("code").isNotNull() | (F.col("kind") == "product"))
+        .groupBy("persona_id", "kind", "code")
+        .agg(F.sum("score").alias("score"), F.count(F.lit(1)).alias("rows"))
     )
-    rows = per_group.unionByName(
-        items.where(F.col("kind").isin("product", "channel")).select(
-            "persona_id",
-            "kind",
-            "key",
-            F.when(F.col("kind") == "channel", F.col("n")).otherwise(F.col("micros")).alias("score"),
-        )
+    channel = F.array_position(F.array(*[F.lit(c) for c in CHANNEL_ORDER]), F.col("key")).cast("int")
+    channels = items.where((F.col("kind") == "channel") & (channel > 0)).select(
+        "persona_id", "kind", channel.alias("code"), F.col("n").alias("score"), F.lit(1).cast("long").alias("rows")
     )
-    return (
+    rows = per_group.unionByName(channels).withColumn("packed", _packed(F.col("score"), F.col("code")))
+    per_persona = (
         rows.groupBy("persona_id")
         .agg(
-            F.count(F.when(F.col("kind") == "product", 1)).cast("int").alias("distinct_products"),
+            F.sum(F.when(F.col("kind") == "product", F.col("rows"))).cast("int").alias("distinct_products"),
             F.count(F.when(F.col("kind") == "category", 1)).cast("int").alias("distinct_categories"),
-            _first_by_score("category").alias("favourite_category"),
-            _first_by_score("brand").alias("favourite_brand"),
-            _first_by_score("channel").alias("preferred_channel"),
+            _best_code("category").alias("_category"),
+            _best_code("brand").alias("_brand"),
+            _best_code("channel").alias("_channel"),
         )
         .where(F.col("distinct_products") > 0)
+    )
+    return (
+        per_persona.join(
+            F.broadcast(categories.select(F.col("code").alias("_category"), F.col("name").alias("favourite_category"))),
+            "_category",
+            "left",
+        )
+        .join(
+            F.broadcast(brands.select(F.col("code").alias("_brand"), F.col("name").alias("favourite_brand"))),
+            "_brand",
+            "left",
+        )
+        .select(
+            "persona_id",
+            "distinct_products",
+            "distinct_categories",
+            "favourite_category",
+            "favourite_brand",
+            code_name(CHANNEL_ORDER, F.col("_channel")).alias("preferred_channel"),
+        )
     )

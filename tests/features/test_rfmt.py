@@ -114,6 +114,53 @@ def test_assortment_ties_unknown_products_and_personas_without_a_bought_line(spa
     }
 
 
+def test_assortment_codes_negative_spend_unknown_channels_and_groups_by_hashing(spark):
+    from segengine.features.rfmt import assortment_features
+
+    items = spark.createDataFrame(
+        [
+            ("r", "product", "A", -1, -70),  # a refund only: Shoes -70
+            ("r", "product", "B", 1, -90),  # Bags -90: Shoes still ranks first
+            ("r", "channel", "fax", 9, 0),  # not a contract channel: ignored
+            ("r", "channel", "store", 1, 0),
+            ("s", "product", "D", 1, 5),  # no category or brand in the catalogue
+            ("s", "channel", "fax", 1, 0),
+        ],
+        "persona_id string, kind string, key string, n long, micros long",
+    )
+    products = spark.createDataFrame(
+        [("A", "Shoes", "Acme"), ("B", "Bags", None), ("D", None, None)],
+        "product_id string, category string, brand string",
+    )
+    df = assortment_features(items, products)
+    # A minimum of a (score, key) struct made Spark sort every item row, twice; the
+    # packed codes group by hashing. Each item row is shuffled once, by persona: one
+    # exchange of the product rows, one of the channel rows, none per (persona, key).
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert "HashAggregate" in plan and "SortAggregate" not in plan, plan
+    assert plan.count("Exchange hashpartitioning(persona_id") == 2, plan
+    assert plan.count("Exchange hashpartitioning(") == 2, plan
+    got = {r["persona_id"]: r.asDict() for r in df.collect()}
+    assert got == {
+        "r": {
+            "persona_id": "r",
+            "distinct_products": 2,
+            "distinct_categories": 2,
+            "favourite_category": "Shoes",
+            "favourite_brand": "Acme",
+            "preferred_channel": "store",
+        },
+        "s": {
+            "persona_id": "s",
+            "distinct_products": 1,
+            "distinct_categories": 0,
+            "favourite_category": None,
+            "favourite_brand": None,
+            "preferred_channel": None,
+        },
+    }
+
+
 def test_order_facts_take_the_first_channel_by_name_and_group_by_hashing(spark):
     from segengine.features import rfmt
 
