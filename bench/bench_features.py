@@ -201,6 +201,9 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
     ]
 
 
+PEAK_NOTE = "PSS summed over the python driver, the Spark JVM and its workers, sampled every 0.5 s"
+
+
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
     from bench.memory import timed
@@ -224,13 +227,13 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     summary, seconds, peak = timed(compute_features, spark, lake, config, snapshot)
     assert (before["mode"], incr["mode"], summary["mode"]) == ("full", "incremental", "full"), (before, incr, summary)
     rows.append(_row("features", "compute_features_wall", seconds, "s", note + f", {summary['rows']} rows written"))
-    rows.append(_row("features", "compute_features_peak_rss", peak, "MB", "python driver + Spark JVM, sampled"))
+    rows.append(_row("features", "compute_features_peak_rss", peak, "MB", PEAK_NOTE))
     incr_note = (
         f"{snapshot} from the state of the day before; {new_lines} new order lines; files read "
         f"{incr['files_read']}; first full run (writes the state) {full_before_s:.1f} s"
     )
     rows.append(_row("features", "compute_features_incremental_wall", incr_s, "s", incr_note))
-    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_peak, "MB", "sampled"))
+    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_peak, "MB", PEAK_NOTE))
     rows.append(
         _row("features", "incremental_vs_full", round(incr_s / seconds, 3), "x", "incremental D+1 / full recompute D+1")
     )

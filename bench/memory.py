@@ -1,4 +1,11 @@
-"""Peak resident memory of this process and its children (the Spark JVM), sampled."""
+"""Peak memory of this process and its children (the Spark JVM, Python workers), sampled.
+
+Memory is the proportional set size (PSS, ``/proc/<pid>/smaps_rollup``): a page shared by
+several processes (forked Python workers, libraries, page cache mapped by more than one
+process) counts once in the sum, split between them. Summing plain RSS over the tree counts
+such pages once per process and can exceed the machine's physical memory. Where
+``smaps_rollup`` cannot be read, RSS from ``/proc/<pid>/stat`` is the fallback.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +14,55 @@ import threading
 import time
 
 
-def _tree_rss_bytes(root: int) -> int:
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+def _pss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, RSS bytes) for every readable process."""
     page = os.sysconf("SC_PAGE_SIZE")
+    table: dict[int, tuple[int, int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
-            parents[int(name)] = int(fields[1])
-            rss[int(name)] = int(fields[21]) * page
+            table[int(name)] = (int(fields[1]), int(fields[21]) * page)
         except (OSError, IndexError, ValueError):
             continue
-    total, stack = 0, [root]
+    return table
+
+
+def _tree(root: int, table: dict[int, tuple[int, int]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    seen: set[int] = set()
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(p for p, pp in parents.items() if pp == pid)
+        if pid in seen:
+            continue
+        seen.add(pid)
+        stack.extend(children.get(pid, []))
+    return seen
+
+
+def tree_memory_bytes(root: int) -> int:
+    """PSS (RSS where PSS is unreadable) summed over ``root`` and its descendants."""
+    table = _process_table()
+    total = 0
+    for pid in _tree(root, table):
+        pss = _pss_bytes(pid)
+        total += pss if pss is not None else table.get(pid, (0, 0))[1]
     return total
 
 
@@ -40,11 +77,11 @@ class PeakMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _tree_rss_bytes(os.getpid()))
+            self.peak = max(self.peak, tree_memory_bytes(os.getpid()))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
-        self.peak = _tree_rss_bytes(os.getpid())
+        self.peak = tree_memory_bytes(os.getpid())
         self._thread.start()
         return self
 

@@ -10,3 +10,43 @@ def test_recorded_command_drops_the_workdir():
         "python -m bench.run --scale --scales 1000000"
     )
     assert recorded_command([]) == "python -m bench.run"
+
+
+def test_tree_memory_counts_pages_shared_by_forked_children_once():
+    """Forked children share their parent's pages: summing RSS over the tree counted a
+    100 MB buffer once per process (about 400 MB here); PSS counts it once."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from bench.memory import tree_memory_bytes
+
+    if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
+        import pytest
+
+        pytest.skip("needs /proc/<pid>/smaps_rollup")
+    script = (
+        "import os, sys, time\n"
+        "buf = bytearray(100 * 2**20)\n"
+        "for i in range(0, len(buf), 4096): buf[i] = 1\n"
+        "kids = []\n"
+        "for _ in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        time.sleep(30); os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        mb = tree_memory_bytes(proc.pid) / 2**20
+        assert 100 <= mb < 200, mb
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
