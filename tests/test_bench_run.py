@@ -39,9 +39,7 @@ def test_tree_memory_counts_pages_shared_by_forked_children_once():
         "print('ready', flush=True)\n"
         "time.sleep(30)\n"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.2)
