@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import time
 import urllib.parse
 import uuid
@@ -213,7 +214,7 @@ class EmbeddedBackend:
             for col_name, raw in zip(part_cols, values):
                 df = df.withColumn(col_name, _partition_literal(raw, schema[col_name].dataType))
         elif need_key:
-            df = _with_file_columns(self.spark, df, files, root, schema, part_cols)
+            df = _with_file_columns(self.spark, df, dict(zip(paths, files)), root, schema, part_cols)
         cols = [c.name for c in schema.fields] + ([PATH_COL] if with_file_path else [])
         out = df.select(*cols)
         for col_name, (low, high) in (where or {}).items():
@@ -971,12 +972,13 @@ def _pa_is(kind: str, arrow_type: Any) -> bool:
 def _with_file_columns(
     spark: SparkSession,
     df: DataFrame,
-    files: list[dict[str, Any]],
+    files: dict[str, dict[str, Any]],
     root: str,
     schema: StructType,
     part_cols: list[str],
 ) -> DataFrame:
-    """``df`` (a Parquet read of ``files``) with each row's partition values and log path.
+    """``df`` (a Parquet read of ``files``: path handed to Spark -> log entry) with each
+    row's partition values and log path.
 
     Each row's file is matched to its log entry through a broadcast of the (small)
     file list, keyed by the file's URI as Spark renders it in ``_metadata.file_path``:
@@ -988,16 +990,12 @@ def _with_file_columns(
     events table). A row whose file is not in the mapping fails the query rather
     than being dropped.
     """
-    import re
-
     from pyspark.sql import functions as F
 
-    root_path = urllib.parse.urlparse(root).path if "://" in root else root
-    by_path = {root_path.rstrip("/") + "/" + urllib.parse.unquote(f["path"]): f for f in files}
+    by_path = {_uri_path(p): f for p, f in files.items()}
     rows = []
     for rendered in df.inputFiles():
-        match = re.match(_PATH_RE, rendered)
-        entry = by_path.get(urllib.parse.unquote(match.group(1)) if match else rendered)
+        entry = by_path.get(_uri_path(urllib.parse.unquote(rendered)))
         if entry is None:
             raise SegengineError(f"{root}: Spark read a data file the Delta log does not list: {rendered}")
         values = [entry["partition"].get(c) for c in part_cols]
@@ -1017,6 +1015,12 @@ def _with_file_columns(
     # else the path), so the optimizer cannot prune it.
     guarded = part_cols[0] if part_cols else PATH_COL
     return joined.withColumn(guarded, F.when(F.col(PATH_COL).isNull(), lost).otherwise(F.col(guarded)))
+
+
+def _uri_path(uri: str) -> str:
+    """The absolute path of a (decoded) file URI or path: scheme and authority dropped."""
+    match = re.match(_PATH_RE, uri)
+    return match.group(1) if match else uri
 
 
 def _uri_spellings(uri: str) -> list[str]:

@@ -507,9 +507,9 @@ def test_partition_values_with_spaces_percent_unicode_and_nulls_are_read_back(sp
     else:
         df = spark.createDataFrame(data, "persona_id string, n long, k string")
         lake.backend.write(df, uri, mode="overwrite", partition_by=("k",))
-    got = lake.backend.read(uri, with_file_path=True)
-    assert sorted((r.persona_id, r.n, r.k) for r in got.collect()) == sorted(data)
-    by_file = {r.persona_id: r["__segengine_file"] for r in got.collect()}
+    got = lake.backend.read(uri, with_file_path=True).collect()
+    assert sorted((r.persona_id, r.n, r.k) for r in got) == sorted(data)
+    by_file = {r.persona_id: r["__segengine_file"] for r in got}
     logged = {f["path"] for f in lake.files(uri)}
     assert set(by_file.values()) == logged and len(logged) == len(values)
     # Any Delta reader finds the files and their values (the log's paths are URIs, encoded once).
