@@ -95,6 +95,31 @@ def test_spark_conf_user_settings_override_the_defaults():
     assert spark_conf(cfg)[key] == "true"
 
 
+def test_spark_conf_lets_the_jit_compile_huge_generated_methods():
+    import dataclasses
+
+    from segengine.session import spark_conf
+
+    cfg = load_config("local", environ={})
+    conf = spark_conf(cfg)
+    assert conf["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    given = {"spark.driver.extraJavaOptions": "-Dx=1", "spark.executor.extraJavaOptions": "-XX:+DontCompileHugeMethods"}
+    conf = spark_conf(dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf=given)))
+    # The user's options are kept; one that names the flag decides it.
+    assert conf["spark.driver.extraJavaOptions"] == "-Dx=1 -XX:-DontCompileHugeMethods"
+    assert conf["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
+    assert spark_conf(load_config("cluster", environ={}))["spark.executor.extraJavaOptions"] == (
+        "-XX:-DontCompileHugeMethods"
+    )
+
+
+def test_the_session_jvm_compiles_huge_methods(spark):
+    jvm = spark.sparkContext._jvm
+    args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "-XX:-DontCompileHugeMethods" in args
+
+
 def test_spark_conf_cluster_has_delta_extensions_and_no_local_dirs():
     from segengine.session import spark_conf
 
