@@ -56,7 +56,8 @@ TWO_LEVEL_AGG_MAP = "spark.sql.codegen.aggregate.map.twolevel.enabled"
 # generated code for a wide projection (the feature table's tiers, scores and catalog
 # casts over 60 columns) passes that and then runs interpreted: at 1M personas that
 # last stage took 10.1 s of task time, 3.1 s with this flag.
-JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
+HUGE_METHODS_FLAG = "DontCompileHugeMethods"
+JIT_HUGE_METHODS = f"-XX:-{HUGE_METHODS_FLAG}"
 JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
 # Files a local read stats on the driver before Spark lists them in a job.
 LOCAL_LISTING_THRESHOLD = 100_000
@@ -97,7 +98,7 @@ def spark_conf(config: Config) -> dict[str, str]:
     for key in JAVA_OPTIONS:
         # Added to the user's JVM options; an option that names the flag decides.
         given = conf.get(key, "")
-        if "DontCompileHugeMethods" not in given:
+        if HUGE_METHODS_FLAG not in given:
             conf[key] = f"{given} {JIT_HUGE_METHODS}".strip()
     return conf
 
