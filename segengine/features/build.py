@@ -114,16 +114,35 @@ def history_frames(
     }
 
 
+# Spark builds a cache when an action first reads it, with this setting as it is then.
+CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
+
+
 @contextlib.contextmanager
 def persisted(frames: list[DataFrame]) -> Iterator[None]:
-    """Persist ``frames`` (memory, spilling to disk) while the block runs."""
+    """Persist ``frames`` (memory, spilling to disk) while the block runs.
+
+    The caches live for one job and are read a few times, so they are kept as they
+    are built: deserialized and without column compression (the session's setting
+    is restored after). Serializing, compressing and decoding cost more than the
+    memory saves: at 1M personas, caching the 9.6M per-order rows and reading them
+    twice took 24.8 s serialized and compressed (pyspark's MEMORY_AND_DISK), 15.0 s
+    this way, where computing them once without a cache took 16.8 s.
+    """
+    if not frames:
+        yield
+        return
+    conf = frames[0].sparkSession.conf
+    before = conf.get(CACHE_COMPRESSED)
+    conf.set(CACHE_COMPRESSED, "false")
     for df in frames:
-        df.persist(StorageLevel.MEMORY_AND_DISK)
+        df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     try:
         yield
     finally:
         for df in frames:
             df.unpersist()
+        conf.set(CACHE_COMPRESSED, before)
 
 
 def features_from_state(

@@ -34,3 +34,36 @@ def test_rerun_replaces_the_partition_and_other_dates_are_kept(spark, lake, conf
     }
     # c1 on 2025-01-31: O3 (2024-06-01) and O2 (2025-01-15); the June orders are in its future.
     assert (old["c1"]["orders_lifetime"], old["c1"]["revenue_lifetime"], old["c1"]["recency_days"]) == (2, 50.0, 16)
+
+
+TEXT = "persisted: the same text on every row"
+
+
+def _cached_bytes(spark) -> int:
+    """Bytes in memory of the caches of this test's frame (its plan names TEXT)."""
+    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
+    return sum(info.memSize() for info in infos if TEXT in info.name())
+
+
+def test_persisted_keeps_caches_deserialized_and_uncompressed_and_restores_the_setting(spark):
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from segengine.features.build import CACHE_COMPRESSED, persisted
+
+    # One text repeated on every row: a compressed or serialized cache is a small fraction of it.
+    df = spark.range(200_000).select(F.lit(TEXT).alias("s"), (F.col("id") % 3).alias("k"))
+    spark.conf.set(CACHE_COMPRESSED, "true")
+    with persisted([df]):
+        assert spark.conf.get(CACHE_COMPRESSED) == "false"
+        assert df.count() == 200_000
+        assert df.storageLevel == StorageLevel.MEMORY_AND_DISK_DESER
+        plain = _cached_bytes(spark)
+    assert spark.conf.get(CACHE_COMPRESSED) == "true"
+    df.persist()
+    try:
+        df.count()
+        compressed = _cached_bytes(spark)
+    finally:
+        df.unpersist(blocking=True)
+    assert plain > 4 * compressed > 0
