@@ -204,9 +204,13 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
 PEAK_NOTE = "PSS summed over the python driver, the Spark JVM and its workers, sampled every 0.5 s"
 
 
+def _peak_note(mem: Any) -> str:
+    return f"{PEAK_NOTE}; anonymous (heaps, not mapped files) at most {mem.peak_anon_mb:.0f} MB"
+
+
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
-    from bench.memory import timed
+    from bench.memory import timed_memory
     from bench.shared import bronze
     from segengine.features import compute_features
     from segengine.lake import Lake
@@ -222,18 +226,18 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     new_lines = _split_last_day(spark, lake, config, snapshot)
     # The day before in full (writes the state), the last day incrementally, then
     # the last day again: a rerun of the state's date is a full recompute.
-    before, full_before_s, _ = timed(compute_features, spark, lake, config, snapshot - dt.timedelta(days=1))
-    incr, incr_s, incr_peak = timed(compute_features, spark, lake, config, snapshot)
-    summary, seconds, peak = timed(compute_features, spark, lake, config, snapshot)
+    before, full_before_s, _ = timed_memory(compute_features, spark, lake, config, snapshot - dt.timedelta(days=1))
+    incr, incr_s, incr_mem = timed_memory(compute_features, spark, lake, config, snapshot)
+    summary, seconds, mem = timed_memory(compute_features, spark, lake, config, snapshot)
     assert (before["mode"], incr["mode"], summary["mode"]) == ("full", "incremental", "full"), (before, incr, summary)
     rows.append(_row("features", "compute_features_wall", seconds, "s", note + f", {summary['rows']} rows written"))
-    rows.append(_row("features", "compute_features_peak_rss", peak, "MB", PEAK_NOTE))
+    rows.append(_row("features", "compute_features_peak_rss", mem.peak_mb, "MB", _peak_note(mem)))
     incr_note = (
         f"{snapshot} from the state of the day before; {new_lines} new order lines; files read "
         f"{incr['files_read']}; first full run (writes the state) {full_before_s:.1f} s"
     )
     rows.append(_row("features", "compute_features_incremental_wall", incr_s, "s", incr_note))
-    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_peak, "MB", PEAK_NOTE))
+    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_mem.peak_mb, "MB", _peak_note(incr_mem)))
     rows.append(
         _row("features", "incremental_vs_full", round(incr_s / seconds, 3), "x", "incremental D+1 / full recompute D+1")
     )

@@ -5,6 +5,10 @@ several processes (forked Python workers, libraries, page cache mapped by more t
 process) counts once in the sum, split between them. Summing plain RSS over the tree counts
 such pages once per process and can exceed the machine's physical memory. Where
 ``smaps_rollup`` cannot be read, RSS from ``/proc/<pid>/stat`` is the fallback.
+
+The anonymous part of it (``Pss_Anon``: heaps, the JVM's among them) is tracked too: the
+rest is files mapped into memory (libraries, memory-mapped shuffle blocks), pages the
+kernel can drop.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ import threading
 import time
 
 
-def _pss_bytes(pid: int) -> int | None:
+def _pss_bytes(pid: int) -> tuple[int, int] | None:
+    """(PSS, anonymous PSS) of ``pid`` in bytes, or None where smaps_rollup cannot be read."""
+    fields: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(("Pss:", "Pss_Anon:")):
+                    name, value = line.split()[:2]
+                    fields[name] = int(value) * 1024
     except (OSError, ValueError, IndexError):
         return None
-    return None
+    if "Pss:" not in fields:
+        return None
+    return fields["Pss:"], fields.get("Pss_Anon:", fields["Pss:"])
 
 
 def _process_table() -> dict[int, tuple[int, int]]:
@@ -56,14 +65,23 @@ def _tree(root: int, table: dict[int, tuple[int, int]]) -> set[int]:
     return seen
 
 
-def tree_memory_bytes(root: int) -> int:
-    """PSS (RSS where PSS is unreadable) summed over ``root`` and its descendants."""
+def tree_memory(root: int) -> tuple[int, int]:
+    """(PSS, anonymous PSS) summed over ``root`` and its descendants (RSS where PSS is unreadable)."""
     table = _process_table()
-    total = 0
+    total = anon = 0
     for pid in _tree(root, table):
         pss = _pss_bytes(pid)
-        total += pss if pss is not None else table.get(pid, (0, 0))[1]
-    return total
+        if pss is None:
+            rss = table.get(pid, (0, 0))[1]
+            pss = (rss, rss)
+        total += pss[0]
+        anon += pss[1]
+    return total, anon
+
+
+def tree_memory_bytes(root: int) -> int:
+    """PSS (RSS where PSS is unreadable) summed over ``root`` and its descendants."""
+    return tree_memory(root)[0]
 
 
 class PeakMemory:
@@ -72,16 +90,22 @@ class PeakMemory:
     def __init__(self, interval: float = 0.5):
         self.interval = interval
         self.peak = 0
+        self.peak_anon = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        total, anon = tree_memory(os.getpid())
+        self.peak = max(self.peak, total)
+        self.peak_anon = max(self.peak_anon, anon)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_memory_bytes(os.getpid()))
+            self._sample()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
-        self.peak = tree_memory_bytes(os.getpid())
+        self._sample()
         self._thread.start()
         return self
 
@@ -93,11 +117,22 @@ class PeakMemory:
     def peak_mb(self) -> float:
         return round(self.peak / 2**20, 1)
 
+    @property
+    def peak_anon_mb(self) -> float:
+        """The highest anonymous PSS seen (not always at the same moment as :attr:`peak_mb`)."""
+        return round(self.peak_anon / 2**20, 1)
 
-def timed(fn, *args, **kwargs):
-    """Run ``fn``; return (result, seconds, peak_mb)."""
+
+def timed_memory(fn, *args, **kwargs):
+    """Run ``fn``; return (result, seconds, the :class:`PeakMemory` of the run)."""
     with PeakMemory() as mem:
         t0 = time.time()
         result = fn(*args, **kwargs)
         seconds = time.time() - t0
-    return result, round(seconds, 2), mem.peak_mb
+    return result, round(seconds, 2), mem
+
+
+def timed(fn, *args, **kwargs):
+    """Run ``fn``; return (result, seconds, peak_mb)."""
+    result, seconds, mem = timed_memory(fn, *args, **kwargs)
+    return result, seconds, mem.peak_mb

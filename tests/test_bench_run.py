@@ -48,3 +48,39 @@ def test_tree_memory_counts_pages_shared_by_forked_children_once():
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
+
+
+def test_tree_memory_tells_anonymous_memory_from_mapped_files(tmp_path):
+    """A 100 MB file mapped and read counts in PSS but not in its anonymous part; a
+    50 MB buffer counts in both."""
+    import os
+    import subprocess
+    import sys
+
+    from bench.memory import tree_memory
+
+    if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
+        import pytest
+
+        pytest.skip("needs /proc/<pid>/smaps_rollup")
+    data = tmp_path / "mapped.bin"
+    data.write_bytes(b"\1" * (100 * 2**20))
+    script = (
+        "import mmap, sys, time\n"
+        "buf = bytearray(50 * 2**20)\n"
+        "for i in range(0, len(buf), 4096): buf[i] = 1\n"
+        "fh = open(sys.argv[1], 'rb')\n"
+        "m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)\n"
+        "total = sum(m[i] for i in range(0, len(m), 4096))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(data)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        total, anon = (b / 2**20 for b in tree_memory(proc.pid))
+        assert total >= 150, total
+        assert 50 <= anon < 100, anon
+    finally:
+        proc.kill()
+        proc.wait()
