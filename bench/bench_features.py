@@ -4,7 +4,8 @@
 warehouse under ``workdir``, then reports:
 
 * the wall time and peak memory (this process plus the Spark JVM, sampled) of
-  ``compute_features`` for the generator's last date (full recompute and write);
+  ``compute_features`` for the generator's last date (full recompute and write), the
+  faster of two reruns;
 * the incremental refresh of that date from the state of the day before, its time
   and its ratio to the full recompute. Before it, the last day's order lines are
   re-committed on their own, as a daily ingest delivers them (the generator loads the
@@ -225,12 +226,25 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     rows = []
     new_lines = _split_last_day(spark, lake, config, snapshot)
     # The day before in full (writes the state), the last day incrementally, then
-    # the last day again: a rerun of the state's date is a full recompute.
+    # the last day twice again: a rerun of the state's date is a full recompute. The
+    # faster rerun counts (these machines' speed swings between minutes); both are noted.
     before, full_before_s, _ = timed_memory(compute_features, spark, lake, config, snapshot - dt.timedelta(days=1))
     incr, incr_s, incr_mem = timed_memory(compute_features, spark, lake, config, snapshot)
-    summary, seconds, mem = timed_memory(compute_features, spark, lake, config, snapshot)
-    assert (before["mode"], incr["mode"], summary["mode"]) == ("full", "incremental", "full"), (before, incr, summary)
-    rows.append(_row("features", "compute_features_wall", seconds, "s", note + f", {summary['rows']} rows written"))
+    reruns = [timed_memory(compute_features, spark, lake, config, snapshot) for _ in range(2)]
+    modes = (before["mode"], incr["mode"], *[r[0]["mode"] for r in reruns])
+    assert modes == ("full", "incremental", "full", "full"), modes
+    summary, seconds, _ = min(reruns, key=lambda r: r[1])
+    mem = max((r[2] for r in reruns), key=lambda m: m.peak)
+    runs = " and ".join(f"{r[1]:.1f} s" for r in reruns)
+    rows.append(
+        _row(
+            "features",
+            "compute_features_wall",
+            seconds,
+            "s",
+            note + f", {summary['rows']} rows written; the faster of two full reruns ({runs})",
+        )
+    )
     rows.append(_row("features", "compute_features_peak_rss", mem.peak_mb, "MB", _peak_note(mem)))
     incr_note = (
         f"{snapshot} from the state of the day before; {new_lines} new order lines; files read "
