@@ -79,11 +79,6 @@ def tree_memory(root: int) -> tuple[int, int]:
     return total, anon
 
 
-def tree_memory_bytes(root: int) -> int:
-    """PSS (RSS where PSS is unreadable) summed over ``root`` and its descendants."""
-    return tree_memory(root)[0]
-
-
 class PeakMemory:
     """Context manager: ``with PeakMemory() as m: ...; m.peak_mb``."""
 
@@ -130,9 +125,3 @@ def timed_memory(fn, *args, **kwargs):
         result = fn(*args, **kwargs)
         seconds = time.time() - t0
     return result, round(seconds, 2), mem
-
-
-def timed(fn, *args, **kwargs):
-    """Run ``fn``; return (result, seconds, peak_mb)."""
-    result, seconds, mem = timed_memory(fn, *args, **kwargs)
-    return result, seconds, mem.peak_mb

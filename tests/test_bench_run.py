@@ -12,6 +12,15 @@ def test_recorded_command_drops_the_workdir():
     assert recorded_command([]) == "python -m bench.run"
 
 
+def _needs_smaps_rollup() -> None:
+    import os
+
+    import pytest
+
+    if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
+        pytest.skip("needs /proc/<pid>/smaps_rollup")
+
+
 def test_tree_memory_counts_pages_shared_by_forked_children_once():
     """Forked children share their parent's pages: summing RSS over the tree counted a
     100 MB buffer once per process (about 400 MB here); PSS counts it once."""
@@ -20,12 +29,9 @@ def test_tree_memory_counts_pages_shared_by_forked_children_once():
     import sys
     import time
 
-    from bench.memory import tree_memory_bytes
+    from bench.memory import tree_memory
 
-    if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
-        import pytest
-
-        pytest.skip("needs /proc/<pid>/smaps_rollup")
+    _needs_smaps_rollup()
     script = (
         "import os, sys, time\n"
         "buf = bytearray(100 * 2**20)\n"
@@ -43,7 +49,7 @@ def test_tree_memory_counts_pages_shared_by_forked_children_once():
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.2)
-        mb = tree_memory_bytes(proc.pid) / 2**20
+        mb = tree_memory(proc.pid)[0] / 2**20
         assert 100 <= mb < 200, mb
     finally:
         os.killpg(proc.pid, 9)
@@ -53,16 +59,12 @@ def test_tree_memory_counts_pages_shared_by_forked_children_once():
 def test_tree_memory_tells_anonymous_memory_from_mapped_files(tmp_path):
     """A 100 MB file mapped and read counts in PSS but not in its anonymous part; a
     50 MB buffer counts in both."""
-    import os
     import subprocess
     import sys
 
     from bench.memory import tree_memory
 
-    if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
-        import pytest
-
-        pytest.skip("needs /proc/<pid>/smaps_rollup")
+    _needs_smaps_rollup()
     data = tmp_path / "mapped.bin"
     data.write_bytes(b"\1" * (100 * 2**20))
     script = (
