@@ -202,11 +202,14 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
     ]
 
 
-PEAK_NOTE = "PSS summed over the python driver, the Spark JVM and its workers, sampled every 0.5 s"
+PEAK_NOTE = (
+    "PSS summed over the python driver, the Spark JVM and its workers, sampled every 0.5 s "
+    "or less often where a sample is slow (at most 5% of a core)"
+)
 
 
 def _peak_note(mem: Any) -> str:
-    return f"{PEAK_NOTE}; anonymous (heaps, not mapped files) at most {mem.peak_anon_mb:.0f} MB"
+    return f"{PEAK_NOTE}; {mem.samples} samples; anonymous (heaps, not mapped files) at most {mem.peak_anon_mb:.0f} MB"
 
 
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:

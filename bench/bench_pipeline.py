@@ -57,7 +57,7 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
                 "metric": f"{name} peak MB",
                 "value": mem.peak_mb,
                 "unit": "MB",
-                "notes": "driver python + JVM RSS",
+                "notes": f"PSS of the python driver, the Spark JVM and its workers; {mem.samples} samples (bench.memory)",
             }
         )
         print(f"   {name}: {secs:.1f}s peak {mem.peak_mb} MB")

@@ -1,5 +1,7 @@
 """The bench runner records each result's command without the machine's scratch path."""
 
+import pytest
+
 from bench.run import recorded_command
 
 
@@ -86,3 +88,40 @@ def test_tree_memory_tells_anonymous_memory_from_mapped_files(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_sampler_pause_keeps_slow_samples_within_the_cpu_budget():
+    """A 0.2 s sample (a 12 GB JVM) was followed by a 0.5 s pause: 29% of a core."""
+    from bench.memory import SAMPLER_BUDGET, pause_after
+
+    assert pause_after(0.001, 0.5) == 0.5
+    assert pause_after(0.2, 0.5) == pytest.approx(3.8)
+    assert pause_after(0.1, 0.5, budget=0.1) == pytest.approx(0.9)
+    for took in (0.01, 0.05, 0.2, 1.0):
+        assert took / (took + pause_after(took, 0.5)) <= SAMPLER_BUDGET + 1e-12
+
+
+def test_peak_memory_samples_less_often_when_a_sample_is_slow(monkeypatch):
+    """The sampler waited the interval after each sample, however long the sample took."""
+    import threading
+
+    import bench.memory as memory
+
+    calls = []
+    done = threading.Event()
+
+    def slow_tree(root):
+        calls.append(root)
+        if len(calls) == 2:
+            done.set()
+        # A sample whose cost is a quarter of the interval: the pause must be 19x that.
+        memory.time.sleep(0.025)
+        return (100, 50)
+
+    monkeypatch.setattr(memory, "tree_memory", slow_tree)
+    with memory.PeakMemory(interval=0.1) as mem:
+        # First sample on entry, second from the thread at once; the third only after >= 0.475 s.
+        assert done.wait(5)
+        memory.time.sleep(0.1)
+    assert mem.samples == 2
+    assert mem.peak == 100 and mem.peak_anon == 50
