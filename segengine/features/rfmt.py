@@ -107,11 +107,20 @@ def order_facts(lines: DataFrame) -> DataFrame:
     names = F.array(*[F.lit(c) for c in CHANNEL_ORDER])
     code = F.array_position(names, F.col("channel"))  # 0 outside the contract, null for null
     return (
-        lines.repartition("persona_id")
+        # The channel is coded before the shuffle: the lines travel with an int.
+        lines.select(
+            "persona_id",
+            "order_id",
+            "order_date",
+            F.when(code > 0, code.cast("int")).alias("channel"),
+            "quantity",
+            "line_micros",
+        )
+        .repartition("persona_id")
         .groupBy("persona_id", "order_id")
         .agg(
             F.min("order_date").alias("order_date"),
-            F.min(F.when(code > 0, code.cast("int"))).alias("channel"),
+            F.min("channel").alias("channel"),
             F.max(F.col("quantity") > 0).alias("is_purchase"),
             F.sum("line_micros").alias("net_micros"),
             F.sum(F.when(F.col("quantity") < 0, -F.col("line_micros")).otherwise(F.lit(0).cast("long"))).alias(

@@ -13,14 +13,26 @@ import datetime as dt
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+# Zone names Spark and the tz database read as UTC (offset 0, no transitions).
+UTC_NAMES = frozenset(
+    {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "Universal", "Etc/Universal"}
+    | {"Zulu", "Etc/Zulu", "Z", "+00:00"}
+)
+MICROS_PER_DAY = 86_400_000_000
+
 
 def local_date(ts: Column, tz: str, session_tz: str) -> Column:
     """The calendar date of instant ``ts`` in time zone ``tz``.
 
+    In UTC (the default ``features.timezone``) that is the whole days since the epoch,
+    rounded down, whatever the session zone: integer arithmetic. Spark's ``to_date``
+    builds a zoned date-time per row: on the 20.4M order lines of 1M personas it cost
+    about 0.5 s of 11-12 s for the RFM core.
+
     Spark renders timestamps in the session time zone, so ``to_date`` alone is only
-    right when ``tz`` is the session zone (the default: ``build_spark`` sets the
-    session zone from ``features.timezone``). Otherwise the instant is shifted to
-    ``tz`` wall-clock and back into the session zone before taking the date.
+    right when ``tz`` is the session zone (``build_spark`` sets the session zone from
+    ``features.timezone``). Otherwise the instant is shifted to ``tz`` wall-clock and
+    back into the session zone before taking the date.
 
     Args:
         ts: a timestamp column.
@@ -30,6 +42,14 @@ def local_date(ts: Column, tz: str, session_tz: str) -> Column:
     Returns:
         A date column.
     """
+    if tz in UTC_NAMES:
+        micros = F.unix_micros(ts)
+        day = F.lit(MICROS_PER_DAY)
+        # Floor division (pmod is never negative), so instants before 1970 too. The
+        # numerator is a multiple of 2^13 (a day is 2^13 * 3^3 * 5^8 micros): exact as a
+        # double, and so is the quotient.
+        days = (micros - F.pmod(micros, day)) / day
+        return F.date_from_unix_date(days.cast("int"))
     if tz == session_tz:
         return F.to_date(ts)
     return F.to_date(F.to_utc_timestamp(F.from_utc_timestamp(ts, tz), session_tz))
