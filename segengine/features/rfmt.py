@@ -213,9 +213,15 @@ def _packed(score: Column, code: Column) -> Column:
     return score.cast(PACKED) * F.lit(PACK).cast(PACKED) + (F.lit(PACK - 1) - code).cast(PACKED)
 
 
+# Kinds of the assortment rows, grouped as ints (hashing a string per row cost more).
+KIND = {"category": 1, "brand": 2, "channel": 3}
+# The category code of a bought product without a category in the catalogue.
+NO_CODE = 0
+
+
 def _best_code(kind: str) -> Column:
     """Aggregate: the code of the ``kind`` row with the highest packed score (null: none)."""
-    best = F.max(F.when(F.col("kind") == kind, F.col("packed")))
+    best = F.max(F.when((F.col("kind") == KIND[kind]) & (F.col("code") != NO_CODE), F.col("packed")))
     return (F.lit(PACK - 1) - F.pmod(best, F.lit(PACK).cast(PACKED))).cast("int")
 
 
@@ -267,35 +273,40 @@ def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
     bought = items.where(F.col("kind") == "product").join(catalogue, "key", "left")
 
     def row(kind: str, code: Column, score: Column) -> Column:
-        return F.struct(F.lit(kind).alias("kind"), code.alias("code"), score.alias("score"))
+        return F.struct(F.lit(KIND[kind]).alias("kind"), code.alias("code"), score.alias("score"))
 
-    # Per bought product: its category and brand with its spend, and itself (counted).
+    # Per bought product: its category (or NO_CODE) and its brand, with its spend.
     per_group = (
         bought.select(
             "persona_id",
             F.explode(
                 F.array(
-                    row("category", F.col("c"), F.col("micros")),
+                    row("category", F.coalesce(F.col("c"), F.lit(NO_CODE)), F.col("micros")),
                     row("brand", F.col("b"), F.col("micros")),
-                    row("product", F.lit(None).cast("int"), F.lit(None).cast("long")),
                 )
             ),
         )
         .select("persona_id", "col.*")
-        .where(F.col("code").isNotNull() | (F.col("kind") == "product"))
+        .where(F.col("code").isNotNull())
         .groupBy("persona_id", "kind", "code")
         .agg(F.sum("score").alias("score"), F.count(F.lit(1)).alias("rows"))
     )
     channel = F.array_position(F.array(*[F.lit(c) for c in CHANNEL_ORDER]), F.col("key")).cast("int")
     channels = items.where((F.col("kind") == "channel") & (channel > 0)).select(
-        "persona_id", "kind", channel.alias("code"), F.col("n").alias("score"), F.lit(1).cast("long").alias("rows")
+        "persona_id",
+        F.lit(KIND["channel"]).alias("kind"),
+        channel.alias("code"),
+        F.col("n").alias("score"),
+        F.lit(1).cast("long").alias("rows"),
     )
     rows = per_group.unionByName(channels).withColumn("packed", _packed(F.col("score"), F.col("code")))
     per_persona = (
         rows.groupBy("persona_id")
         .agg(
-            F.sum(F.when(F.col("kind") == "product", F.col("rows"))).cast("int").alias("distinct_products"),
-            F.count(F.when(F.col("kind") == "category", 1)).cast("int").alias("distinct_categories"),
+            F.sum(F.when(F.col("kind") == KIND["category"], F.col("rows"))).cast("int").alias("distinct_products"),
+            F.count(F.when((F.col("kind") == KIND["category"]) & (F.col("code") != NO_CODE), 1))
+            .cast("int")
+            .alias("distinct_categories"),
             _best_code("category").alias("_category"),
             _best_code("brand").alias("_brand"),
             _best_code("channel").alias("_channel"),
