@@ -238,13 +238,17 @@ def assortment_features(items: DataFrame, products: DataFrame) -> DataFrame:
     """Distinct products/categories, favourite category/brand, preferred channel.
 
     Category and brand come from the *current* product catalogue (small, broadcast),
-    as a full recompute would join them. Each bought product row also gives a
-    (category, spend) and a (brand, spend) row, summed per persona and key; one
-    aggregation per persona then counts and ranks those with the product and channel
-    rows (no window sorts over the items, no joins but broadcast ones). Categories and
-    brands travel as their codes in the catalogue (:func:`name_codes`), channels as
-    their codes in :data:`CHANNEL_ORDER` (other channel keys are ignored). Item rows
-    are unique per (persona, kind, key), so the distinct products are a count.
+    as a full recompute would join them. Each bought product row gives a (category,
+    spend) and a (brand, spend) row, summed per persona and key; one aggregation per
+    persona then counts and ranks those with the channel rows (no window sorts over
+    the items, no joins but broadcast ones). Categories and brands travel as their
+    codes in the catalogue (:func:`name_codes`), channels as their codes in
+    :data:`CHANNEL_ORDER` (other channel keys are ignored), kinds as ints
+    (:data:`KIND`). Item rows are unique per (persona, kind, key), so the distinct
+    products are the rows of the category rows, where a product without a category
+    counts under :data:`NO_CODE` (no category of its own). At 1M personas (9.7M item
+    rows) this took 8.6-8.9 s, against 10.8-11.0 s with a third row per product to
+    count it and string kinds.
 
     Args:
         items: item rows (:func:`line_items`, summed over the persona's history).

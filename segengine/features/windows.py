@@ -26,8 +26,8 @@ def local_date(ts: Column, tz: str, session_tz: str) -> Column:
 
     In UTC (the default ``features.timezone``) that is the whole days since the epoch,
     rounded down, whatever the session zone: integer arithmetic. Spark's ``to_date``
-    builds a zoned date-time per row: on the 20.4M order lines of 1M personas it cost
-    about 0.5 s of 11-12 s for the RFM core.
+    builds a zoned date-time per row: the latest date of the 20.4M order lines of 1M
+    personas took 0.71-0.73 s with it, 0.31-0.39 s this way.
 
     Spark renders timestamps in the session time zone, so ``to_date`` alone is only
     right when ``tz`` is the session zone (``build_spark`` sets the session zone from
