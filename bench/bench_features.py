@@ -202,16 +202,6 @@ def core_vs_duckdb(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> lis
     ]
 
 
-PEAK_NOTE = (
-    "PSS summed over the python driver, the Spark JVM and its workers, sampled every 0.5 s "
-    "or less often where a sample is slow (at most 5% of a core)"
-)
-
-
-def _peak_note(mem: Any) -> str:
-    return f"{PEAK_NOTE}; {mem.samples} samples; anonymous (heaps, not mapped files) at most {mem.peak_anon_mb:.0f} MB"
-
-
 def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     """Generate ``scale`` personas, time the features job and the RFM core vs DuckDB."""
     from bench.memory import timed_memory
@@ -248,13 +238,13 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
             note + f", {summary['rows']} rows written; the faster of two full reruns ({runs})",
         )
     )
-    rows.append(_row("features", "compute_features_peak_rss", mem.peak_mb, "MB", _peak_note(mem)))
+    rows.append(_row("features", "compute_features_peak_rss", mem.peak_mb, "MB", mem.describe()))
     incr_note = (
         f"{snapshot} from the state of the day before; {new_lines} new order lines; files read "
         f"{incr['files_read']}; first full run (writes the state) {full_before_s:.1f} s"
     )
     rows.append(_row("features", "compute_features_incremental_wall", incr_s, "s", incr_note))
-    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_mem.peak_mb, "MB", _peak_note(incr_mem)))
+    rows.append(_row("features", "compute_features_incremental_peak_rss", incr_mem.peak_mb, "MB", incr_mem.describe()))
     rows.append(
         _row("features", "incremental_vs_full", round(incr_s / seconds, 3), "x", "incremental D+1 / full recompute D+1")
     )

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 import traceback
 
-from bench.memory import PeakMemory
+from bench.memory import timed_memory
 
 # The exact nearest-neighbour reference of the lookalike bench is a cross join of
 # candidates x seeds (~3e9 pairs at 1M): it runs at this scale and below only.
@@ -44,10 +44,7 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
     rows: list[dict] = []
 
     def measure(name: str, fn, *args, notes: str = ""):
-        with PeakMemory() as mem:
-            t0 = time.time()
-            result = fn(*args)
-            secs = time.time() - t0
+        result, secs, mem = timed_memory(fn, *args)
         rows.append(
             {"benchmark": "pipeline", "metric": f"{name} seconds", "value": round(secs, 1), "unit": "s", "notes": notes}
         )
@@ -57,7 +54,7 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
                 "metric": f"{name} peak MB",
                 "value": mem.peak_mb,
                 "unit": "MB",
-                "notes": f"PSS of the python driver, the Spark JVM and its workers; {mem.samples} samples (bench.memory)",
+                "notes": mem.describe(),
             }
         )
         print(f"   {name}: {secs:.1f}s peak {mem.peak_mb} MB")

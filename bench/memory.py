@@ -141,6 +141,14 @@ class PeakMemory:
     def peak_mb(self) -> float:
         return round(self.peak / 2**20, 1)
 
+    def describe(self) -> str:
+        """What the peak is, for a benchmark row's notes."""
+        return (
+            "PSS summed over the python driver, the Spark JVM and its workers, sampled every "
+            f"{self.interval:g} s or less often where a sample is slow (at most {SAMPLER_BUDGET:.0%} of a core); "
+            f"{self.samples} samples; anonymous (heaps, not mapped files) at most {self.peak_anon_mb:.0f} MB"
+        )
+
     @property
     def peak_anon_mb(self) -> float:
         """The highest anonymous PSS seen (not always at the same moment as :attr:`peak_mb`)."""

@@ -17,8 +17,6 @@ def test_recorded_command_drops_the_workdir():
 def _needs_smaps_rollup() -> None:
     import os
 
-    import pytest
-
     if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
         pytest.skip("needs /proc/<pid>/smaps_rollup")
 
@@ -125,3 +123,5 @@ def test_peak_memory_samples_less_often_when_a_sample_is_slow(monkeypatch):
         memory.time.sleep(0.1)
     assert mem.samples == 2
     assert mem.peak == 100 and mem.peak_anon == 50
+    assert "every 0.1 s" in mem.describe() and "at most 5% of a core" in mem.describe()
+    assert "; 2 samples;" in mem.describe()
