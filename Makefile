@@ -11,7 +11,7 @@ DEMO_DIR ?= demo
 DEMO_PERSONAS ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-dev check-java demo test bench bench-scale lint format package clean
+.PHONY: help setup jars setup-dev check-java demo test bench bench-scale lint format package clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -29,13 +29,24 @@ $(VENV)/.runtime: requirements.txt setup.py | check-java
 	$(PIP) install -q --no-deps -e .
 	@touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# delta-spark and its runtime dependencies, pinned in jars/pom.xml, copied by Maven into
+# jars/lib (Spark's own jars come with pyspark). A second run finds them and downloads nothing.
+JARS := jars/lib/.fetched
+$(JARS): jars/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is required to fetch the Delta jars: apt-get install -y maven (or run with delta.backend=embedded)"; exit 1; }
+	rm -rf jars/lib
+	mvn -q -B -Dstyle.color=never -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime $(JARS) requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
 	@# Debian's chromium renders the HTML report in the headless-browser test.
 	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@touch $@
 
-setup: $(VENV)/.runtime ## Create .venv with the pinned runtime dependencies
+setup: $(VENV)/.runtime $(JARS) ## Create .venv with the pinned runtime dependencies and fetch the Delta jars
+
+jars: $(JARS) ## Fetch the pinned delta-spark jars into jars/lib with Maven
 
 setup-dev: $(VENV)/.dev ## setup + test, lint and notebook tools
 

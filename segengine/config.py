@@ -47,7 +47,10 @@ class SparkConfig:
 class DeltaConfig:
     backend: str = "auto"  # auto | embedded | jvm
     # Maven coordinates a cluster uses when it must fetch the jars itself.
-    jvm_package: str = "io.delta:delta-spark_4.2_2.13:4.4.1"
+    jvm_package: str = "io.delta:delta-spark_4.2_2.13:4.4.0"
+    # Folder of the delta-spark jars ``make setup`` fetched (None: the project's
+    # jars/lib, or $SEGENGINE_DELTA_JARS). Put on spark.jars when backend is auto or jvm.
+    jars_dir: str | None = None
     # Passed to delta-rs for object stores (s3a/abfss credentials, endpoints, …).
     storage_options: dict[str, str] = field(default_factory=dict)
     commit_retries: int = 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segengine.errors import EnvironmentProblem
@@ -21,6 +22,24 @@ JAVA_HINT = (
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+DELTA_JARS_ENV = "SEGENGINE_DELTA_JARS"
+# Where `make setup` copies delta-spark and its runtime dependencies (jars/pom.xml).
+PROJECT_JARS = Path(__file__).resolve().parent.parent / "jars" / "lib"
+
+
+def delta_jars(config: Config) -> list[str]:
+    """The delta-spark jar files to put on ``spark.jars``, or [] when there are none.
+
+    Looked for in ``delta.jars_dir``, else ``$SEGENGINE_DELTA_JARS``, else the project's
+    ``jars/lib`` (filled by ``make setup``). A folder without a ``delta-spark_*.jar``
+    counts as none. On a cluster the image or ``--packages`` provides the jars instead.
+    """
+    folder = config.delta.jars_dir or os.environ.get(DELTA_JARS_ENV) or str(PROJECT_JARS)
+    path = Path(folder)
+    if config.delta.jars_dir and not path.is_dir():
+        raise EnvironmentProblem(f"delta.jars_dir: {folder} is not a folder")
+    jars = sorted(str(p) for p in path.glob("*.jar")) if path.is_dir() else []
+    return jars if any(Path(j).name.startswith("delta-spark_") for j in jars) else []
 
 
 def java_major_version() -> int | None:
@@ -91,9 +110,16 @@ def spark_conf(config: Config) -> dict[str, str]:
         conf["spark.sql.sources.parallelPartitionDiscovery.threshold"] = str(LOCAL_LISTING_THRESHOLD)
     if config.spark.driver_memory and config.spark.master and config.spark.master.startswith("local"):
         conf["spark.driver.memory"] = config.spark.driver_memory
-    if config.delta.backend == "jvm":
+    jars = delta_jars(config) if config.delta.backend in {"auto", "jvm"} else []
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    if jars or config.delta.backend == "jvm":
         conf.setdefault("spark.sql.extensions", DELTA_EXTENSION)
         conf.setdefault("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+        if config.spark.master and config.spark.master.startswith("local"):
+            # Delta rebuilds a table's state in 50 partitions by default: 50 tasks per
+            # snapshot of a small local table. Locally, the shuffle width is enough.
+            conf["spark.databricks.delta.snapshotPartitions"] = str(config.spark.shuffle_partitions)
     conf.update({k: str(v) for k, v in config.spark.conf.items()})
     for key in JAVA_OPTIONS:
         # Added to the user's JVM options; an option that names the flag decides.

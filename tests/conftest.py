@@ -17,9 +17,14 @@ def session_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+# The Delta backend the suite runs on: jvm (delta-spark, the default, as in CI) or
+# embedded. The lake contract tests run on both whatever this says.
+TEST_BACKEND = os.environ.get("SEGENGINE_TEST_BACKEND", "jvm")
+
+
 @pytest.fixture(scope="session")
 def base_config(session_dir):
-    """The embedded default, shrunk for tests (local[2], 2 shuffle partitions)."""
+    """The default configuration shrunk for tests (local[2], 2 shuffle partitions)."""
     from segengine.config import load_config
 
     return load_config(
@@ -29,7 +34,7 @@ def base_config(session_dir):
             "spark.master=local[2]",
             "spark.shuffle_partitions=2",
             "spark.driver_memory=2g",
-            "delta.backend=embedded",
+            f"delta.backend={TEST_BACKEND}",
         ],
         environ={},
     )
@@ -42,9 +47,15 @@ def spark(base_config):
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    import dataclasses
+
     from segengine.session import build_spark
 
-    session = build_spark(base_config, app_name="segengine-tests")
+    # Delta's jars and SQL extension are on whenever `make setup` fetched them, so the
+    # lake contract tests can run on both backends in one session.
+    backend = "jvm" if TEST_BACKEND == "jvm" else "auto"
+    session_config = dataclasses.replace(base_config, delta=dataclasses.replace(base_config.delta, backend=backend))
+    session = build_spark(session_config, app_name="segengine-tests")
     yield session
     session.stop()
 

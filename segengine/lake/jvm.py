@@ -1,7 +1,7 @@
 """JVM Delta backend: delta-spark's ``DeltaTable`` and SQL extensions.
 
 Used when the Delta jars are on the driver's classpath: a cluster image that ships
-them, ``spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.1``, or
+them, ``spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0``, or
 ``configure_spark_with_delta_pip`` where Maven is reachable. The session must be
 built with ``spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension`` and
 ``spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog``
