@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_MODULES = ["data", "features", "rules", "audiences", "insights", "models", "recommend"]
 
 
-def _session(workdir: Path, driver_memory: str):
+def _session(workdir: Path, driver_memory: str, backend: str = "auto"):
     from segengine.config import load_config
     from segengine.session import build_spark
 
@@ -35,7 +35,7 @@ def _session(workdir: Path, driver_memory: str):
         overrides=[
             f"warehouse={workdir / 'warehouse'}",
             f"spark.driver_memory={driver_memory}",
-            "delta.backend=embedded",
+            f"delta.backend={backend}",
         ],
     )
     return build_spark(config, app_name="segengine-bench"), config
@@ -91,13 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="1000000,2000000", help="Persona counts for --scale")
     parser.add_argument("--driver-memory", default="16g")
     parser.add_argument("--workdir", default=None, help="Scratch directory (default: a temp dir)")
+    parser.add_argument(
+        "--backend", default="auto", choices=["auto", "jvm", "embedded"], help="Delta backend (auto: jvm with the jars)"
+    )
     args = parser.parse_args(argv)
 
     modules = ["pipeline"] if args.scale else [m for m in (args.only.split(",") if args.only else DEFAULT_MODULES) if m]
     scales = [int(s) for s in args.scales.split(",")] if args.scale else [args.personas]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="segengine-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    spark, config = _session(workdir, args.driver_memory)
+    spark, config = _session(workdir, args.driver_memory, args.backend)
     os.environ.setdefault("SEGENGINE_BENCH_CACHE", str(workdir / "_bronze"))  # see bench/shared.py
     command = recorded_command(argv if argv is not None else sys.argv[1:])
     failures = 0
