@@ -116,6 +116,7 @@ def test_daily_pipeline_on_standalone_cluster(
     from segengine.lake import Lake
     from segengine.packaging import build_zip
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
+    from segengine.session import delta_jars
 
     # Smaller models than the defaults for the in-process training (same code paths).
     config = dataclasses.replace(
@@ -142,6 +143,10 @@ def test_daily_pipeline_on_standalone_cluster(
         "client",
         "--py-files",
         str(zip_path),
+        # The cluster path as documented: the Delta jars on the job's classpath (here the
+        # ones `make setup` fetched; --packages does the same from Maven).
+        "--jars",
+        ",".join(delta_jars(config)),
         "--conf",
         "spark.executor.memory=1g",
         "--conf",
@@ -156,7 +161,7 @@ def test_daily_pipeline_on_standalone_cluster(
         "--conf",
         "spark.shuffle_partitions=4",
         "--conf",
-        "delta.backend=embedded",
+        "delta.backend=jvm",
     ]
     # Outside the checkout, so the job can only import segengine from the zip.
     env = dict(standalone_cluster["env"], PYTHONPATH="")
