@@ -37,6 +37,11 @@ class WriteConflict(SegengineError):
     """A concurrent writer committed first and the write could not be retried."""
 
 
+class ConstraintViolation(SegengineError):
+    """A write breaks a rule the table declares: a CHECK constraint, a column invariant,
+    NOT NULL, a generated column's expression, or ``delta.appendOnly``."""
+
+
 class DataContractError(SegengineError):
     """Input data does not satisfy the bronze data contract."""
 

@@ -12,7 +12,30 @@ files and hand exactly those to Spark. Writes go in two phases:
    the table. Nothing references them yet, so readers cannot see them.
 2. One Delta commit adds them (and removes replaced files). The commit is atomic:
    if anything fails before it, the table stays at its previous version and the
-   orphaned files are left for ``VACUUM``.
+   orphaned files are left for ``VACUUM``. A schema change (``evolve_schema``) is in
+   that same commit.
+
+Isolation is Delta's WriteSerializable, checked here rather than by delta-rs (whose
+rebase-and-retry of a hand-made transaction does not know what the operation read):
+every write remembers the version it planned on and the slice of the table it read
+or replaces (nothing for a blind append, the replaced partitions of a partition
+overwrite, the ``within`` slice of a merge, the whole table otherwise). Before it
+commits it reads every commit made since (their add and remove actions), and fails
+with :class:`~segengine.errors.WriteConflict` when one added or removed a file in
+that slice, removed a file this write removes, or changed the table's metadata or
+protocol. delta-rs commits with no retries of its own, so a race for the next
+version is lost cleanly and checked again. A merge or a delete re-plans from the
+fresh snapshot instead of failing (their result depends only on the table and the
+source); an overwrite's rows were fixed by the caller, so it fails.
+
+Before any commit the rows are checked against what the table declares: CHECK
+constraints (``delta.constraints.*``), column invariants (``delta.invariants``),
+NOT NULL columns and generated columns (computed when the data lacks them). A
+violation is a :class:`~segengine.errors.ConstraintViolation` naming the rule and
+showing the row. ``delta.appendOnly`` refuses removes; a table with the change data
+feed on refuses writes that remove files (no ``_change_data`` files are written);
+identity columns and unlisted writer features are refused with
+:class:`~segengine.errors.TableFeatureUnsupported`.
 """
 
 from __future__ import annotations
@@ -25,10 +48,12 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from segengine.errors import (
+    ConstraintViolation,
     SchemaMismatch,
     SegengineError,
     TableFeatureUnsupported,
@@ -45,6 +70,10 @@ log = logging.getLogger(__name__)
 # Reader features whose semantics this backend honours. Anything else (deletion
 # vectors, column mapping, type widening, variant, …) is refused, never misread.
 SUPPORTED_READER_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+# Writer features: appendOnly (removes refused), invariants / checkConstraints /
+# generatedColumns (enforced on the rows, see _enforce), changeDataFeed (only writes
+# that remove no file: appends need no _change_data files). inCommitTimestamp is not
+# here: delta-rs 1.6.6 refuses to commit to such a table.
 SUPPORTED_WRITER_FEATURES = SUPPORTED_READER_FEATURES | {
     "appendOnly",
     "invariants",
@@ -53,12 +82,54 @@ SUPPORTED_WRITER_FEATURES = SUPPORTED_READER_FEATURES | {
     "generatedColumns",
     "columnInvariants",
     "domainMetadata",
-    "inCommitTimestamp",
 }
 PATH_COL = "__segengine_file"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Scheme and authority stripped from a file URI, leaving its absolute path.
 _PATH_RE = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:(?://[^/]*)?)?(/.*)$"
+# Prefix of the raise_error messages of the row checks, found again in Spark's error.
+_VIOLATION_MARK = "SEGENGINE_CONSTRAINT_VIOLATION: "
+
+# Test seam: when set, called as ``before_commit(uri, read_version)`` after a write's
+# data files exist and before its first commit attempt. The two-process concurrency
+# tests (tests/lake/test_concurrency.py) hold both writers here on a file barrier, so
+# both have planned on the same snapshot before either commits. None in production.
+before_commit: Callable[[str, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What a write read or replaces, checked against the commits made since it planned.
+
+    ``blind`` (an append): nothing; ``whole``: every file; otherwise the files whose
+    partition values lie in ``slice`` (column -> accepted value strings). ``removes``
+    are the paths this write removes: a concurrent remove of one is always a conflict.
+    """
+
+    blind: bool = False
+    whole: bool = False
+    slice: dict[str, frozenset[str | None]] | None = None
+    removes: frozenset[str] = frozenset()
+
+    def covers(self, partition_values: dict[str, Any]) -> bool:
+        if self.blind:
+            return False
+        if self.whole or not self.slice:
+            return True
+        return all(partition_values.get(c) in values for c, values in self.slice.items())
+
+    def describe(self) -> str:
+        if self.blind:
+            return "appends"
+        if self.whole or not self.slice:
+            return "reads the whole table"
+        shown = ", ".join(f"{c} in {sorted(v, key=str)}" for c, v in self.slice.items())
+        return f"reads {shown}"
+
+
+def _slice_of(values: dict[str, Any]) -> dict[str, frozenset[str | None]]:
+    """``{column: accepted partition strings}`` for a ``partitions``/``within`` mapping."""
+    return {c: frozenset(_partition_values(v)) for c, v in values.items()}
 
 
 def _now_ms() -> int:
@@ -154,6 +225,15 @@ class EmbeddedBackend:
                 )
             if config.get("delta.enableDeletionVectors", "false").lower() == "true":
                 raise TableFeatureUnsupported(f"{uri}: deletion vectors are enabled; the embedded backend cannot write")
+            # Legacy protocols (writer version 6) imply identity columns without listing them.
+            identity = [
+                f.name for f in table.schema().fields if any(k.startswith("delta.identity.") for k in f.metadata)
+            ]
+            if identity:
+                raise TableFeatureUnsupported(
+                    f"{uri}: identity column(s) {', '.join(identity)} need the writer to generate values; "
+                    "the embedded backend cannot write them (use delta.backend=jvm)"
+                )
 
     def version(self, uri: str) -> int:
         return self._table(uri).version()
@@ -336,14 +416,34 @@ class EmbeddedBackend:
             operation: name recorded in the commit info.
             metadata: extra commit info.
         """
-        from pyspark.sql import functions as F
 
         if mode not in {"append", "overwrite", "error"}:
             raise SegengineError(f"{uri}: unknown write mode {mode!r}")
+        return self._write(
+            df, uri, mode, partition_by, replace_partitions, evolve_schema, operation, metadata, blind_create=True
+        )
+
+    def _write(
+        self,
+        df: DataFrame,
+        uri: str,
+        mode: str,
+        partition_by: Sequence[str] | None,
+        replace_partitions: dict[str, Any] | None,
+        evolve_schema: bool,
+        operation: str | None,
+        metadata: dict[str, Any] | None,
+        blind_create: bool,
+    ) -> int:
+        """:meth:`write`; ``blind_create=False`` makes creating the table a read of the
+        (empty) table, so a concurrent creation is a conflict (a merge that creates)."""
+        from pyspark.sql import functions as F
+
         exists = self.exists(uri)
         if exists and mode == "error":
             raise SegengineError(f"{uri}: table already exists")
         table = self._table(uri) if exists else None
+        new_fields: list[Any] = []
         if table is not None:
             self._check_features(uri, table, writing=True)
             table_parts = list(table.metadata().partition_columns)
@@ -352,9 +452,8 @@ class EmbeddedBackend:
                     f"{uri}: table is partitioned by {table_parts}, the write asks for {list(partition_by)}"
                 )
             part_cols = table_parts
-            df = self._conform(df, self.spark_schema(uri, table), uri, evolve_schema)
-            if evolve_schema:
-                table = self._table(uri)  # pick up the columns just added
+            df, new_fields = self._conform(df, self.spark_schema(uri, table), uri, evolve_schema, table)
+            df = self._enforce(df, uri, table)
         else:
             part_cols = list(partition_by or [])
             missing = [c for c in part_cols if c not in df.columns]
@@ -381,18 +480,39 @@ class EmbeddedBackend:
                 )
             )
             filters = [(c, "=", _partition_string(v)) for c, v in replace_partitions.items()]
+        operation = operation or ("WRITE" if not replace_partitions else "REPLACE PARTITION")
+        if mode == "append":
+            reads = _Reads(blind=blind_create or table is not None)
+            removes = []
+        elif mode == "error":
+            reads, removes = _Reads(whole=True), []
+        else:
+            scope = _slice_of(replace_partitions) if replace_partitions else None
+            removes = [_remove_action(f) for f in self._active_files(table, replace_partitions)] if table else []
+            reads = _Reads(whole=scope is None, slice=scope, removes=frozenset(r.path for r in removes))
+        if table is not None:
+            self._check_removes_allowed(uri, table, len(removes), operation)
         adds = self._write_files(df, uri, part_cols)
-        schema = _delta_schema_of(df)  # conformed to the table (plus evolved columns)
+        evolved = None
+        if table is not None and new_fields:
+            # delta-rs commits a new schema only in overwrite mode, whose removes are
+            # those of its partition filters: the replaced partitions, everything, or
+            # for an append a filter no file matches (an empty IN list).
+            evolved = _evolved_schema(table, new_fields)
+            if mode != "overwrite":
+                filters = [((part_cols or [df.columns[0]])[0], "in", [])]
+            removes = []
         return self._commit(
             uri,
             table,
             adds,
-            removes=[],
-            mode="overwrite" if mode == "overwrite" else "append",
-            schema=schema,
+            removes,
+            schema=_delta_schema_of(df) if table is None else None,
             part_cols=part_cols,
-            filters=filters,
-            operation=operation or ("WRITE" if not replace_partitions else "REPLACE PARTITION"),
+            reads=reads,
+            evolved=evolved,
+            overwrite_filters=filters,
+            operation=operation,
             metadata=metadata,
         )
 
@@ -424,7 +544,9 @@ class EmbeddedBackend:
         part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])
         simple = all(not isinstance(f.dataType, (T.ArrayType, T.MapType, T.StructType)) for f in schema.fields)
         same_schema = table is None or _same_columns(self.spark_schema(uri, table), schema)
-        if "://" in local or (rows and part_cols) or not simple or not same_schema:
+        # Rows of a table that declares rules (constraints, NOT NULL, generated columns)
+        # are checked by Spark in write().
+        if "://" in local or (rows and part_cols) or not simple or not same_schema or _has_rules(table):
             df = self.spark.createDataFrame(list(rows), schema)
             return self.write(df, uri, mode, partition_by, None, False, operation, metadata)
         if table is not None:
@@ -449,16 +571,23 @@ class EmbeddedBackend:
                 compression="snappy",
             )
             adds = self._list_adds(target, rel_dir, part_cols)
+        operation = operation or "WRITE"
+        removes = [_remove_action(f) for f in self._active_files(table, None)] if table and mode == "overwrite" else []
+        if table is not None:
+            self._check_removes_allowed(uri, table, len(removes), operation)
+        if mode == "overwrite":
+            reads = _Reads(whole=True, removes=frozenset(r.path for r in removes))
+        else:
+            reads = _Reads(blind=True)
         return self._commit(
             uri,
             table,
             adds,
-            removes=[],
-            mode=mode,
-            schema=_delta_schema(schema),
+            removes,
+            schema=_delta_schema(schema) if table is None else None,
             part_cols=part_cols,
-            filters=None,
-            operation=operation or "WRITE",
+            reads=reads,
+            operation=operation,
             metadata=metadata,
         )
 
@@ -487,8 +616,6 @@ class EmbeddedBackend:
             within: partition values every source row has; only the target files of
                 that slice are read (and can be matched or deleted).
         """
-        from pyspark.sql import functions as F
-
         keys = list(keys)
         # The merge reads its source twice (the key probe, then the files it writes):
         # evaluated once here, so a source that is an expensive plan (an audience's
@@ -497,117 +624,175 @@ class EmbeddedBackend:
         # already evaluated once.
         if not source.is_cached:
             source = source.localCheckpoint(eager=True)
-        if not self.exists(uri):
-            _check_unique_keys(uri, keys, source.groupBy(*keys).count().filter("count > 1").limit(1).collect())
-            return self.write(
-                source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata
-            )
         for attempt in range(self.commit_retries + 1):
-            table = self._table(uri)
-            self._check_features(uri, table, writing=True)
-            schema = self.spark_schema(uri, table)
-            src = self._conform(source, schema, uri, evolve_schema)
-            if evolve_schema:
-                table = self._table(uri)
-            part_cols = list(table.metadata().partition_columns)
-            outside = _check_within(uri, within, part_cols, delete_missing_in)
-            # Every row of the slice is replaced or deleted (the delete slice covers
-            # ``within``): the result is the source alone, the slice's files come from
-            # the log and no target data is read.
-            replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in) <= set(within)
-            key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
-            src_keys = key_counts.select(*keys)
-            # One job answers every question: is a key repeated in the source (then
-            # nothing is written), does a source row lie outside ``within``, and which
-            # data files hold a matched key. The file list is small (bounded by files).
-            probe = (
-                key_counts.filter("count > 1")
-                .limit(1)
-                .select(F.lit(True).alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value"))
-            )
-            if outside is not None:
-                stray = src.filter(outside).limit(1)
-                probe = probe.unionByName(
-                    stray.select(
-                        F.lit(None).cast("boolean").alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value")
-                    )
-                )
-            if not replaces_slice:
-                target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
-                touched = target.join(src_keys, keys, "left_semi")
-                if delete_missing_in:
-                    cond = F.lit(True)
-                    for col_name, value in delete_missing_in.items():
-                        cond = cond & (F.col(col_name) == F.lit(value))
-                    touched = touched.unionByName(target.filter(cond))
-                found = touched.select(F.lit(False).alias("__repeated"), F.col(PATH_COL).alias("__value")).distinct()
-                probe = probe.unionByName(found)
-            answers = probe.collect()
-            strays = [r[1] for r in answers if r[0] is None]
-            if strays:
-                shown = {k: sorted(_partition_values(v)) for k, v in within.items()}
-                raise SegengineError(f"{uri}: merge source row {strays[0]} lies outside the slice {shown}")
-            _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in answers if r[0]])
-            src_rows = src.select(*[f.name for f in (src.schema.fields)])
-            if replaces_slice:
-                removes = [_remove_action(f) for f in self._active_files(table, within)]
-                rewritten = src_rows
-            else:
-                touched_files = sorted(r[1] for r in answers if r[0] is False)
-                kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
-                if delete_missing_in:
-                    for col_name, value in delete_missing_in.items():
-                        kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
-                # No matched key: a pure insert, the target files are neither read nor rewritten.
-                rewritten = kept.drop(PATH_COL).unionByName(src_rows) if touched_files else src_rows
-                info = {f["path"]: f for f in self._active_files(table, within)}
-                removes = [_remove_action(info[p]) for p in touched_files if p in info]
-            adds = self._write_files(rewritten, uri, part_cols)
             try:
-                return self._commit(
-                    uri,
-                    table,
-                    adds,
-                    removes,
-                    mode="append",
-                    schema=_delta_schema_of(rewritten),
-                    part_cols=part_cols,
-                    filters=None,
-                    operation=operation,
-                    metadata=metadata,
-                    retries=0,
+                return self._merge_once(
+                    source, uri, keys, partition_by, delete_missing_in, evolve_schema, operation, metadata, within
                 )
-            except WriteConflict:
+            except WriteConflict as exc:
+                # A merge's result depends only on the table and its source: planning it
+                # again on the fresh snapshot is the serial order "the other commit, then this".
                 if attempt >= self.commit_retries:
                     raise
-                log.warning("%s: concurrent commit during merge, retrying (%d)", uri, attempt + 1)
-                time.sleep(0.2 * (attempt + 1))
+                log.warning("%s: %s; merge planned again (%d)", uri, exc, attempt + 1)
         raise WriteConflict(f"{uri}: merge did not commit")  # pragma: no cover
 
+    def _merge_once(
+        self,
+        source: DataFrame,
+        uri: str,
+        keys: list[str],
+        partition_by: Sequence[str] | None,
+        delete_missing_in: dict[str, Any] | None,
+        evolve_schema: bool,
+        operation: str,
+        metadata: dict[str, Any] | None,
+        within: dict[str, Any] | None,
+    ) -> int:
+        """One plan and commit of :meth:`merge` on the latest snapshot."""
+        from pyspark.sql import functions as F
+
+        if not self.exists(uri):
+            _check_unique_keys(uri, keys, source.groupBy(*keys).count().filter("count > 1").limit(1).collect())
+            # Not blind: another writer creating the table first is a conflict, and the
+            # merge is planned again against what it wrote.
+            return self._write(
+                source, uri, "append", partition_by, None, False, operation, metadata, blind_create=False
+            )
+        table = self._table(uri)
+        self._check_features(uri, table, writing=True)
+        schema = self.spark_schema(uri, table)
+        src, new_fields = self._conform(source, schema, uri, evolve_schema, table)
+        part_cols = list(table.metadata().partition_columns)
+        outside = _check_within(uri, within, part_cols, delete_missing_in)
+        # Every row of the slice is replaced or deleted (the delete slice covers
+        # ``within``): the result is the source alone, the slice's files come from
+        # the log and no target data is read. A new column rewrites the whole slice
+        # too: delta-rs commits a schema only with the removes of partition filters.
+        replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in) <= set(within)
+        rewrites_slice = bool(new_fields) and not replaces_slice
+        key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
+        src_keys = key_counts.select(*keys)
+        # One job answers every question: is a key repeated in the source (then
+        # nothing is written), does a source row lie outside ``within``, and which
+        # data files hold a matched key. The file list is small (bounded by files).
+        probe = (
+            key_counts.filter("count > 1")
+            .limit(1)
+            .select(F.lit(True).alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value"))
+        )
+        if outside is not None:
+            stray = src.filter(outside).limit(1)
+            probe = probe.unionByName(
+                stray.select(
+                    F.lit(None).cast("boolean").alias("__repeated"), F.to_json(F.struct(*keys)).alias("__value")
+                )
+            )
+        if not replaces_slice:
+            target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
+            touched = target.join(src_keys, keys, "left_semi")
+            if delete_missing_in:
+                cond = F.lit(True)
+                for col_name, value in delete_missing_in.items():
+                    cond = cond & (F.col(col_name) == F.lit(value))
+                touched = touched.unionByName(target.filter(cond))
+            found = touched.select(F.lit(False).alias("__repeated"), F.col(PATH_COL).alias("__value")).distinct()
+            probe = probe.unionByName(found)
+        answers = probe.collect()
+        strays = [r[1] for r in answers if r[0] is None]
+        if strays:
+            shown = {k: sorted(_partition_values(v)) for k, v in within.items()}
+            raise SegengineError(f"{uri}: merge source row {strays[0]} lies outside the slice {shown}")
+        _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in answers if r[0]])
+        src_rows = src.select(*[f.name for f in (src.schema.fields)])
+        slice_files = self._active_files(table, within)
+        if replaces_slice or rewrites_slice:
+            removes = [_remove_action(f) for f in slice_files]
+        else:
+            info = {f["path"]: f for f in slice_files}
+            removes = [_remove_action(info[p]) for p in sorted(r[1] for r in answers if r[0] is False) if p in info]
+        self._check_removes_allowed(uri, table, len(removes), operation)
+        touched_files = [r.path for r in removes]
+        if replaces_slice:
+            rewritten = src_rows
+        else:
+            kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
+            if delete_missing_in:
+                for col_name, value in delete_missing_in.items():
+                    kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
+            # No matched key: a pure insert, the target files are neither read nor rewritten.
+            rewritten = (
+                kept.drop(PATH_COL).unionByName(src_rows, allowMissingColumns=True) if touched_files else src_rows
+            )
+        rewritten = self._enforce(rewritten.select(*src_rows.columns), uri, table)
+        adds = self._write_files(rewritten, uri, part_cols)
+        scope = _slice_of(within) if within else None
+        reads = _Reads(whole=scope is None, slice=scope, removes=frozenset(touched_files))
+        evolved = _evolved_schema(table, new_fields) if new_fields else None
+        return self._commit(
+            uri,
+            table,
+            adds,
+            [] if evolved is not None else removes,
+            schema=None,
+            part_cols=part_cols,
+            reads=reads,
+            evolved=evolved,
+            overwrite_filters=[(c, "in", sorted(_partition_values(v))) for c, v in within.items()] if within else None,
+            operation=operation,
+            metadata=metadata,
+        )
+
     def delete_where(self, uri: str, condition: Any, operation: str = "DELETE") -> int:
-        """Delete the rows matching a Spark Column condition (copy-on-write)."""
+        """Delete the rows matching a Spark Column condition (copy-on-write).
+
+        A concurrent commit to the table makes it plan again on the fresh snapshot
+        (deleting what matches is the same question asked again), up to
+        ``commit_retries`` times.
+        """
+        for attempt in range(self.commit_retries + 1):
+            try:
+                return self._delete_once(uri, condition, operation)
+            except WriteConflict as exc:
+                if attempt >= self.commit_retries:
+                    raise
+                log.warning("%s: %s; delete planned again (%d)", uri, exc, attempt + 1)
+        raise WriteConflict(f"{uri}: delete did not commit")  # pragma: no cover
+
+    def _delete_once(self, uri: str, condition: Any, operation: str) -> int:
         from pyspark.sql import functions as F
 
         table = self._table(uri)
+        self._check_features(uri, table, writing=True)
         part_cols = list(table.metadata().partition_columns)
         target = self.read(uri, version=table.version(), with_file_path=True)
         touched_files = sorted(r[0] for r in target.filter(condition).select(PATH_COL).distinct().collect())
         if not touched_files:
             return table.version()
+        self._check_removes_allowed(uri, table, len(touched_files), operation)
         kept = target.filter(F.col(PATH_COL).isin(touched_files)).filter(~condition | condition.isNull())
         adds = self._write_files(kept.drop(PATH_COL), uri, part_cols)
         info = {f["path"]: f for f in self._active_files(table, None)}
         removes = [_remove_action(info[p]) for p in touched_files]
+        reads = _Reads(whole=True, removes=frozenset(touched_files))
         return self._commit(
-            uri, table, adds, removes, "append", _delta_schema_of(kept.drop(PATH_COL)), part_cols, None, operation, None
+            uri, table, adds, removes, schema=None, part_cols=part_cols, reads=reads, operation=operation, metadata=None
         )
 
     # ------------------------------------------------------------ internals
 
-    def _conform(self, df: DataFrame, schema: StructType, uri: str, evolve: bool) -> DataFrame:
-        """Check ``df`` against the table schema; reorder, add nulls for missing nullable columns."""
+    def _conform(
+        self, df: DataFrame, schema: StructType, uri: str, evolve: bool, table: Any = None
+    ) -> tuple[DataFrame, list[Any]]:
+        """Check ``df`` against the table schema; reorder, add nulls for missing nullable columns.
+
+        A missing generated column is computed from its ``delta.generationExpression``.
+        Returns the conformed rows (new columns last) and the Spark fields of the new
+        columns, which the caller commits with the data when ``evolve`` allows them.
+        """
         from pyspark.sql import functions as F
 
+        generated = _generation_expressions(table)
         table_fields = {f.name: f for f in schema.fields}
         incoming = {f.name: f for f in df.schema.fields}
         extra = [n for n in incoming if n not in table_fields]
@@ -615,15 +800,13 @@ class EmbeddedBackend:
             raise SchemaMismatch(
                 f"{uri}: column(s) {', '.join(extra)} are not in the table schema; pass evolve_schema=True to add them"
             )
-        if extra:
-            self._add_columns(uri, [incoming[n] for n in extra])
         problems = []
         for name, field in table_fields.items():
             if name in incoming:
                 got = incoming[name].dataType
                 if got != field.dataType and not _safe_cast(got, field.dataType):
                     problems.append(f"{name}: table has {field.dataType.simpleString()}, data has {got.simpleString()}")
-            elif not field.nullable:
+            elif not field.nullable and name not in generated:
                 problems.append(f"{name}: required column missing")
         if problems:
             raise SchemaMismatch(f"{uri}: schema mismatch: " + "; ".join(problems))
@@ -638,18 +821,68 @@ class EmbeddedBackend:
             else:
                 cols.append(F.lit(None).cast(field.dataType).alias(name))
         cols += [F.col(n) for n in extra]
-        return df.select(*cols)
+        out = df.select(*cols)
+        missing_generated = [n for n in table_fields if n in generated and n not in incoming]
+        if missing_generated:
+            out = out.withColumns(
+                {
+                    n: _sql_expr(uri, generated[n], f"generated column {n}").cast(table_fields[n].dataType)
+                    for n in missing_generated
+                }
+            )
+        return out, [incoming[n] for n in extra]
 
-    def _add_columns(self, uri: str, fields: list[Any]) -> None:
-        """Schema evolution: add nullable columns in a metadata-only commit."""
-        import pyarrow as pa
-        from deltalake import Field
-        from pyspark.sql.pandas.types import to_arrow_type
+    def _enforce(self, df: DataFrame, uri: str, table: Any) -> DataFrame:
+        """``df`` with a guard that fails the write on the first row breaking a table rule.
 
-        table = self._table(uri)
-        table.alter.add_columns(
-            [Field.from_arrow(pa.field(f.name, to_arrow_type(f.dataType, timezone="UTC"), True)) for f in fields]
-        )
+        The rules are Delta's writer-side checks: NOT NULL columns (nested struct
+        fields too), CHECK constraints (``delta.constraints.<name>`` in the table
+        configuration), column invariants (``delta.invariants`` field metadata) and
+        generated columns (``col <=> CAST(expression AS type)``). A rule whose result is
+        not true (false or null, as Delta has it) raises in the Spark job; the message
+        names the rule and shows the row as JSON, and :meth:`_write_files` turns it
+        into a :class:`ConstraintViolation`. The guard is a filter on the rows being
+        written, so the check costs no extra pass over the data.
+        """
+        from pyspark.sql import functions as F
+
+        rules = _table_rules(uri, table)
+        if not rules:
+            return df
+        row = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
+        guard = None
+        for label, ok in rules:
+            failed = ~F.coalesce(ok, F.lit(False))
+            error = F.raise_error(F.concat(F.lit(f"{_VIOLATION_MARK}{uri}: {label} violated by row "), row))
+            guard = F.when(failed, error) if guard is None else guard.when(failed, error)
+        try:
+            return df.filter(guard.otherwise(F.lit(True)))
+        except Exception as exc:  # the expression does not resolve on these columns
+            raise TableFeatureUnsupported(
+                f"{uri}: a table rule cannot be evaluated by Spark on the written columns; refusing to write ({exc})"
+            ) from exc
+
+    def _check_removes_allowed(self, uri: str, table: Any, removes: int, operation: str) -> None:
+        """Refuse removing data files where the table forbids it or would need more than removes.
+
+        ``delta.appendOnly=true`` forbids them. With the change data feed on, a
+        removed file's rows must be described by ``_change_data`` files, which this
+        backend does not write (delta-rs's transaction API takes add and remove
+        actions only): such writes are refused rather than leaving a feed that
+        reports a rewritten file as all its rows deleted and inserted.
+        """
+        if not removes:
+            return
+        config = table.metadata().configuration or {}
+        if str(config.get("delta.appendOnly", "false")).lower() == "true":
+            raise ConstraintViolation(
+                f"{uri}: table is append-only (delta.appendOnly=true); {operation} would remove {removes} data file(s)"
+            )
+        if str(config.get("delta.enableChangeDataFeed", "false")).lower() == "true":
+            raise TableFeatureUnsupported(
+                f"{uri}: change data feed is on (delta.enableChangeDataFeed=true) and the embedded backend writes no "
+                f"_change_data files; {operation} would remove {removes} data file(s): use delta.backend=jvm"
+            )
 
     def _write_files(self, df: DataFrame, uri: str, part_cols: list[str]) -> list[Any]:
         """Phase 1: Spark writes Parquet under ``data/<write-id>/``; return AddActions."""
@@ -659,7 +892,14 @@ class EmbeddedBackend:
         writer = df.write.mode("errorifexists").option("compression", "snappy")
         if part_cols:
             writer = writer.partitionBy(*part_cols)
-        writer.parquet(target)
+        try:
+            writer.parquet(target)
+        except Exception as exc:
+            text = str(exc)
+            if _VIOLATION_MARK in text:
+                message = text.split(_VIOLATION_MARK, 1)[1].split("\n", 1)[0].rstrip(". ")
+                raise ConstraintViolation(message) from None
+            raise
         return self._list_adds(target, rel_dir, part_cols)
 
     def _list_adds(self, target: str, rel_dir: str, part_cols: list[str]) -> list[Any]:
@@ -745,65 +985,295 @@ class EmbeddedBackend:
         table: Any,
         adds: list[Any],
         removes: list[Any],
-        mode: str,
+        *,
         schema: Any,
         part_cols: list[str],
-        filters: Any,
+        reads: _Reads,
         operation: str,
         metadata: dict[str, Any] | None,
-        retries: int | None = None,
+        evolved: Any = None,
+        overwrite_filters: Any = None,
     ) -> int:
-        """Phase 2: one atomic Delta commit through delta-rs."""
-        from deltalake import CommitProperties, DeltaTable
+        """Phase 2: one atomic Delta commit through delta-rs, after the conflict check.
+
+        Args:
+            table: the snapshot the write planned on (None: the table did not exist).
+            schema: the Delta schema of a table this commit creates.
+            reads: what the write read or replaces (see :class:`_Reads`).
+            evolved: the table's schema plus new columns, committed with the data: then
+                the commit is delta-rs's overwrite mode, whose removes are those of
+                ``overwrite_filters`` (None: every file) instead of ``removes``.
+
+        Each attempt loads the latest version, checks the commits made since the last
+        check (:meth:`_check_commits`) and commits on top of it with no delta-rs retry:
+        delta-rs would rebase onto a newer version without knowing what this write
+        read. A lost race for the next version is checked again, up to
+        ``commit_retries`` times; a conflict raises :class:`WriteConflict`.
+        """
+        from deltalake import CommitProperties
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import create_table_with_add_actions
 
-        # A unique id in the commit's info finds our version afterwards: the table's
-        # latest version may already hold a concurrent writer's commit after ours.
+        # A unique id in the commit's info finds our version afterwards.
         commit_id = uuid.uuid4().hex
         custom = {"operation_source": "segengine", "segengine.operation": operation, "segengine.commit_id": commit_id}
         custom.update(
             {k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v)) for k, v in (metadata or {}).items()}
         )
-        props = CommitProperties(
-            custom_metadata=custom, max_commit_retries=self.commit_retries if retries is None else retries
-        )
-        try:
-            if table is None:
-                create_table_with_add_actions(
-                    self._delta_uri(uri),
-                    schema,
-                    adds,
-                    mode="append",
-                    partition_by=part_cols or None,
-                    storage_options=self.storage_options or None,
-                    commit_properties=props,
-                )
-                created = DeltaTable(self._delta_uri(uri), storage_options=self.storage_options or None)
-                return _version_of_commit(created, commit_id, -1)
-            read_version = table.version()
-            table.create_write_transaction(
-                list(adds) + list(removes),
-                mode=mode,
-                schema=schema,
-                partition_by=part_cols or None,
-                partition_filters=filters,
-                commit_properties=props,
+        read_version = table.version() if table is not None else -1
+        custom.update({"isolationLevel": "WriteSerializable", "isBlindAppend": reads.blind and not removes})
+        checked = read_version
+        if before_commit is not None:
+            before_commit(uri, read_version)
+        for attempt in range(self.commit_retries + 1):
+            latest = self._table(uri) if self.exists(uri) else None
+            if latest is None:
+                props = CommitProperties(custom_metadata=custom, max_commit_retries=0)
+                try:
+                    create_table_with_add_actions(
+                        self._delta_uri(uri),
+                        schema,
+                        adds,
+                        mode="error",
+                        partition_by=part_cols or None,
+                        storage_options=self.storage_options or None,
+                        commit_properties=props,
+                    )
+                    return 0
+                except Exception as exc:  # noqa: BLE001 - lost the race to create: check what won
+                    if not self.exists(uri):
+                        raise
+                    log.info("%s: created concurrently (%s)", uri, exc)
+                    continue
+            self._check_commits(uri, latest, checked, reads, operation, schema, part_cols)
+            self._check_features(uri, latest, writing=True)
+            checked = latest.version()
+            if schema is not None and table is None:
+                # The table this write meant to create exists now and the check found it compatible.
+                schema = None
+            props = CommitProperties(
+                custom_metadata={**custom, "readVersion": max(read_version, 0)}, max_commit_retries=0
             )
-        except CommitFailedError as exc:
-            raise WriteConflict(f"{uri}: commit failed after retries: {exc}") from exc
-        except Exception as exc:
-            text = str(exc)
-            if "conflict" in text.lower() or "concurrent" in text.lower():
-                raise WriteConflict(f"{uri}: concurrent commit conflict: {text}") from exc
-            if "schema" in text.lower() and "mismatch" in text.lower():
-                raise SchemaMismatch(f"{uri}: {text}") from exc
-            raise
-        table.update_incremental()
-        return _version_of_commit(table, commit_id, read_version)
+            try:
+                if evolved is not None:
+                    latest.create_write_transaction(
+                        list(adds),
+                        mode="overwrite",
+                        schema=evolved,
+                        partition_by=part_cols or None,
+                        partition_filters=overwrite_filters,
+                        commit_properties=props,
+                    )
+                else:
+                    latest.create_write_transaction(
+                        list(adds) + list(removes),
+                        mode="append",
+                        schema=latest.schema(),
+                        partition_by=part_cols or None,
+                        commit_properties=props,
+                    )
+            except CommitFailedError as exc:
+                text = str(exc)
+                if "unsupported" in text.lower() and "feature" in text.lower():
+                    raise TableFeatureUnsupported(f"{uri}: delta-rs refuses to commit: {text}") from exc
+                if self._table(uri).version() <= checked:
+                    raise
+                log.info("%s: version %d taken by another writer, checking it (%d)", uri, checked + 1, attempt + 1)
+                continue
+            latest.update_incremental()
+            return _version_of_commit(latest, commit_id, checked)
+        raise WriteConflict(
+            f"{uri}: {operation} lost the race for the next version {self.commit_retries + 1} times "
+            "to commits that did not conflict; giving up"
+        )
+
+    def _check_commits(
+        self, uri: str, latest: Any, after: int, reads: _Reads, operation: str, schema: Any, part_cols: list[str]
+    ) -> None:
+        """Raise :class:`WriteConflict` when a commit after version ``after`` conflicts.
+
+        WriteSerializable as Delta defines it for a write that ``reads``: a concurrent
+        commit conflicts when it added or removed a file inside what the write read
+        or replaces, removed a file this write removes, or changed the metadata or the
+        protocol. A blind append conflicts only with metadata or protocol changes.
+        A concurrent creation of the table (``after`` is -1) is no conflict for a
+        blind append when it created the same columns and partitioning.
+
+        delta-rs's Python API has no conflict checker for a transaction made of
+        hand-made actions, and its history lists commit infos, not their actions:
+        the commits' add and remove actions are read from their ``_delta_log`` JSON
+        files through delta-rs's own storage handler (so object stores work too).
+        """
+        from deltalake.fs import DeltaStorageHandler
+
+        end = latest.version()
+        if end <= after:
+            return
+        handler = DeltaStorageHandler(latest.table_uri, self.storage_options or None)
+        for version in range(after + 1, end + 1):
+            actions = _commit_actions(handler, version)
+            if actions is None:
+                raise WriteConflict(
+                    f"{uri}: version {version} was committed while {operation} ran and its log entry "
+                    "cannot be read to check it"
+                )
+            info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+            what = f"{uri}: concurrent commit version {version} ({info.get('operation', 'unknown operation')})"
+            for action in actions:
+                if "metaData" in action or "protocol" in action:
+                    if after == -1 and version == 0 and _same_table_shape(action, schema, part_cols):
+                        continue
+                    kind = "metadata (schema, partitioning or properties)" if "metaData" in action else "protocol"
+                    raise WriteConflict(f"{what} changed the table's {kind} while {operation} ran; nothing was written")
+                for kind in ("add", "remove"):
+                    file = action.get(kind)
+                    if not file:
+                        continue
+                    pv = file.get("partitionValues") or {}
+                    if kind == "remove" and file.get("path") in reads.removes:
+                        raise WriteConflict(
+                            f"{what} removed data file {file['path']}, which this {operation} also removes; "
+                            "nothing was written"
+                        )
+                    if reads.covers(pv):
+                        where = ", ".join(f"{k}={v}" for k, v in pv.items()) or "the table"
+                        verb = "added" if kind == "add" else "removed"
+                        raise WriteConflict(
+                            f"{what} {verb} data file(s) in {where} while this {operation} ({reads.describe()}) ran; "
+                            "nothing was written: run it again"
+                        )
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _commit_actions(handler: Any, version: int) -> list[dict[str, Any]] | None:
+    """The actions of commit ``version`` (one JSON object a line), None when it cannot be read."""
+    try:
+        with handler.open_input_stream(f"_delta_log/{version:020d}.json") as stream:
+            text = stream.read()
+    except Exception:  # noqa: BLE001 - a missing or unreadable entry is reported by the caller
+        return None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _same_table_shape(action: dict[str, Any], schema: Any, part_cols: list[str]) -> bool:
+    """True when a concurrent creation (``metaData``/``protocol`` of version 0) made the
+    table a creating write would have made: same columns (names, types, metadata), same
+    partitioning and no table properties (no constraints this write did not check)."""
+    if "protocol" in action:
+        return True  # what the protocol allows is checked on the table itself
+    meta = action["metaData"]
+    if schema is None or list(meta.get("partitionColumns") or []) != list(part_cols):
+        return False
+    if meta.get("configuration"):
+        return False
+    theirs = json.loads(meta.get("schemaString") or "{}").get("fields", [])
+    ours = json.loads(schema.to_json()).get("fields", [])
+
+    def shape(fields: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(f["name"], json.dumps(f["type"], sort_keys=True), json.dumps(f.get("metadata") or {})) for f in fields]
+
+    return shape(theirs) == shape(ours)
+
+
+def _evolved_schema(table: Any, new_fields: list[Any]) -> Any:
+    """The table's Delta schema, unchanged, plus ``new_fields`` (Spark fields) as nullable columns."""
+    import pyarrow as pa
+    from deltalake import Field, Schema
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    added = [Field.from_arrow(pa.field(f.name, to_arrow_type(f.dataType, timezone="UTC"), True)) for f in new_fields]
+    return Schema(list(table.schema().fields) + added)
+
+
+def _generation_expressions(table: Any) -> dict[str, str]:
+    """``{column: delta.generationExpression}`` of the table's top-level generated columns."""
+    if table is None:
+        return {}
+    return {
+        f.name: str(f.metadata["delta.generationExpression"])
+        for f in table.schema().fields
+        if "delta.generationExpression" in (f.metadata or {})
+    }
+
+
+def _has_rules(table: Any) -> bool:
+    """Whether the table declares anything a write must check on its rows."""
+    if table is None:
+        return False
+    config = table.metadata().configuration or {}
+    if any(k.startswith("delta.constraints.") for k in config):
+        return True
+    text = json.dumps(json.loads(table.schema().to_json()))
+    return '"nullable": false' in text or "delta.invariants" in text or "delta.generationExpression" in text
+
+
+def _sql_expr(uri: str, text: str, label: str) -> Any:
+    """``F.expr(text)``; an expression Spark cannot parse refuses the write."""
+    from pyspark.sql import functions as F
+
+    try:
+        return F.expr(text)
+    except Exception as exc:
+        raise TableFeatureUnsupported(
+            f"{uri}: {label} ({text}) is not a Spark SQL expression; refusing to write"
+        ) from exc
+
+
+def _table_rules(uri: str, table: Any) -> list[tuple[str, Any]]:
+    """``(label, Column that must be true)`` for every rule the table declares on its rows.
+
+    NOT NULL (a nested struct field only where its parent is not null), column
+    invariants, generated columns and CHECK constraints. Rules inside arrays or maps
+    cannot be checked with a column expression and refuse the write.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    if table is None:
+        return []
+    rules: list[tuple[str, Any]] = []
+    spark_types = {f.name: f.dataType for f in from_arrow_schema(_arrow_schema(table.schema())).fields}
+
+    def visit(fields: list[Any], path: list[str], parent: Any) -> None:
+        for field in fields:
+            names = path + [field.name]
+            shown = ".".join(names)
+            col = F.col(".".join(f"`{n.replace('`', '``')}`" for n in names))
+            meta = field.metadata or {}
+            if not field.nullable:
+                ok = col.isNotNull() if parent is None else (parent.isNull() | col.isNotNull())
+                rules.append((f"NOT NULL column {shown}", ok))
+            if "delta.invariants" in meta:
+                raw = meta["delta.invariants"]
+                text = (json.loads(raw) if isinstance(raw, str) else raw)["expression"]["expression"]
+                rules.append((f"invariant on {shown} ({text})", _sql_expr(uri, text, f"invariant on {shown}")))
+            if "delta.generationExpression" in meta and not path:
+                text = str(meta["delta.generationExpression"])
+                expected = _sql_expr(uri, text, f"generated column {shown}").cast(spark_types[field.name])
+                rules.append((f"generated column {shown} ({text})", col.eqNullSafe(expected)))
+            kind = json.loads(field.type.to_json()) if hasattr(field.type, "to_json") else None
+            if isinstance(kind, dict) and kind.get("type") == "struct":
+                visit(list(field.type.fields), names, col)
+            elif isinstance(kind, dict) and kind.get("type") in {"array", "map"}:
+                text = json.dumps(kind)
+                if "delta.invariants" in text or "delta.generationExpression" in text:
+                    raise TableFeatureUnsupported(
+                        f"{uri}: column {shown} declares a rule inside an {kind['type']}; the embedded backend "
+                        "cannot check it and refuses to write"
+                    )
+
+    visit(list(table.schema().fields), [], None)
+    config = table.metadata().configuration or {}
+    for key in sorted(config):
+        if key.startswith("delta.constraints."):
+            name = key[len("delta.constraints.") :]
+            text = str(config[key])
+            rules.append((f"CHECK constraint {name} ({text})", _sql_expr(uri, text, f"CHECK constraint {name}")))
+    return rules
 
 
 def _version_of_commit(table: Any, commit_id: str, read_version: int) -> int:
