@@ -192,6 +192,20 @@ class InsightsConfig:
 
 
 @dataclass
+class MaintenanceConfig:
+    # Run OPTIMIZE then VACUUM on every table as the last step of the daily pipeline.
+    enabled: bool = False
+    # VACUUM keeps what the versions of the last this many hours read (under 168: refused).
+    retention_hours: int = 168
+    # Z-order (instead of plain compaction) by these columns, on the tables that have them.
+    zorder: bool = False
+    zorder_by: list[str] = field(default_factory=lambda: ["persona_id"])
+    target_file_mb: int = 128
+    # Tables to maintain; empty: every table that exists.
+    tables: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     env: str = "local"
     warehouse: str = "warehouse"
@@ -208,6 +222,7 @@ class Config:
     lookalike: LookalikeConfig = field(default_factory=LookalikeConfig)
     audiences: AudiencesConfig = field(default_factory=AudiencesConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     # Table name -> path relative to the warehouse (or an absolute URI).
     tables: dict[str, str] = field(default_factory=dict)
 

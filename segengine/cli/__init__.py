@@ -117,6 +117,7 @@ def _register() -> None:
         data,
         features,
         insights,
+        maintain,
         models,
         pipeline,
         recommend,

@@ -52,10 +52,11 @@ def train(ctx, date_: str) -> None:
 @pipeline.command("steps")
 def list_steps() -> None:
     """List the pipeline steps in order."""
-    from segengine.pipeline.daily import DAILY_STEPS, TRAINING_STEPS
+    from segengine.pipeline.daily import DAILY_STEPS, MAINTENANCE_STEP, TRAINING_STEPS
 
     for s in DAILY_STEPS:
         click.echo(f"daily    {s.name:22s} {s.description}")
+    click.echo(f"daily    {MAINTENANCE_STEP.name:22s} {MAINTENANCE_STEP.description}, when maintenance.enabled")
     for s in TRAINING_STEPS:
         click.echo(f"training {s.name:22s} {s.description}")
 

@@ -8,6 +8,10 @@ from the step that failed.
 
 Training jobs (segments, CLV, recommendations) run on their own schedule; scoring
 loads the models by their registered alias.
+
+With ``maintenance.enabled`` the run ends with the ``maintenance`` step (OPTIMIZE and
+VACUUM of every table, :mod:`segengine.lake.maintenance`), recorded in ``runs`` like the
+others; ``--steps maintenance`` runs it alone whatever the setting.
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ TRAINING_STEPS: tuple[Step, ...] = (
     Step("train_clv", "segengine.models.clv:train_clv", "CLV regressor"),
     Step("train_recommendations", "segengine.models.recommend:train_recommendations", "ALS recommender"),
 )
-STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS}
+# Last daily step when ``maintenance.enabled`` (off by default).
+MAINTENANCE_STEP = Step(
+    "maintenance", "segengine.pipeline.daily:maintenance_step", "OPTIMIZE and VACUUM the tables (maintenance.*)"
+)
+STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS + (MAINTENANCE_STEP,)}
 
 
 def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
@@ -62,6 +70,25 @@ def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> d
 
     raw_dir = config.ingest.raw_dir or f"{config.warehouse_uri}/raw"
     return ingest(spark, lake, config, raw_dir)
+
+
+def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+    """OPTIMIZE and VACUUM the tables as ``maintenance:`` configures (retention, Z-order, tables)."""
+    from segengine.lake.maintenance import maintain, totals
+
+    outcomes = maintain(lake, zorder=config.maintenance.zorder)
+    for outcome in outcomes:
+        log.info("%s", outcome.line())
+    return {**totals(outcomes), "per_table": [o.as_dict() for o in outcomes]}
+
+
+def daily_steps(config: Any, names: Sequence[str] | None = None) -> list[Step]:
+    """The daily steps to run: ``names`` (in the order given), or all of them plus
+    ``maintenance`` last when ``maintenance.enabled``."""
+    steps = select_steps(names)
+    if not names and config.maintenance.enabled:
+        steps.append(MAINTENANCE_STEP)
+    return steps
 
 
 def _rows_of(result: Any) -> int | None:
@@ -197,7 +224,7 @@ def run_daily(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the scheduled daily steps for ``snapshot_date`` (see module docstring)."""
-    result = run_steps(spark, lake, config, snapshot_date, select_steps(steps), resume=resume, echo=echo)
+    result = run_steps(spark, lake, config, snapshot_date, daily_steps(config, steps), resume=resume, echo=echo)
     if result["status"] != "ok":
         failed = result["steps"][-1]
         raise SegengineError(
