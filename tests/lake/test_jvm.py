@@ -1,15 +1,31 @@
-"""The JVM (delta-spark) backend, tested as far as possible without Delta's jars."""
+"""The JVM (delta-spark) backend: how it is chosen, and the plain functions it builds its calls with.
+
+Its behaviour on real tables is the lake contract, tested on both backends in
+``test_contract.py`` and ``test_interop.py``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 import pytest
 
-from segengine.errors import EnvironmentProblem
+from segengine.errors import EnvironmentProblem, SchemaMismatch
 from segengine.lake import Lake, choose_backend
-from segengine.lake.jvm import merge_condition, quote_identifier, replace_where_clause, sql_literal, writer_options
+from segengine.lake.jvm import (
+    commit_id_of,
+    commit_tag,
+    conflict_name,
+    merge_condition,
+    quote_identifier,
+    replace_where_clause,
+    schema_problems,
+    sql_literal,
+    timestamp_text,
+    writer_options,
+)
 
 
 def test_replace_where_quotes_identifiers_and_literals():
@@ -54,83 +70,133 @@ def test_writer_options():
         writer_options("append", {"snapshot_date": "2025-01-01"}, False)
 
 
-def test_auto_picks_embedded_without_jars(spark, config):
+def _with_backend(config, backend):
+    return dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=backend))
+
+
+def test_auto_picks_jvm_when_the_session_has_the_jars_and_extension(spark, config):
+    from segengine.lake.jvm import JvmBackend
+    from segengine.session import delta_extension_enabled, delta_jars_available
+
+    # The test session is built as every local run is: jars/lib on spark.jars.
+    assert delta_jars_available(spark) and delta_extension_enabled(spark)
+    assert isinstance(choose_backend(spark, _with_backend(config, "auto")), JvmBackend)
+
+
+def test_auto_picks_embedded_when_the_session_has_no_jars(spark, config, monkeypatch):
+    from segengine import session
     from segengine.lake.embedded import EmbeddedBackend
 
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="auto"))
-    assert isinstance(choose_backend(spark, cfg), EmbeddedBackend)
+    monkeypatch.setattr(session, "delta_jars_available", lambda s: False)
+    assert isinstance(choose_backend(spark, _with_backend(config, "auto")), EmbeddedBackend)
 
 
-def test_jvm_backend_without_jars_says_how_to_get_them(spark, config):
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="jvm"))
-    with pytest.raises(EnvironmentProblem, match=r"--packages io\.delta:delta-spark_4\.2_2\.13:4\.4\.1"):
-        Lake.open(spark, cfg)
-
-
-def test_auto_picks_jvm_when_jars_and_extension_present(spark, config, monkeypatch):
+def test_auto_picks_embedded_when_the_session_lacks_the_extension(spark, config, monkeypatch):
     from segengine import session
-    from segengine.lake.jvm import JvmBackend
+    from segengine.lake.embedded import EmbeddedBackend
 
-    monkeypatch.setattr(session, "delta_jars_available", lambda s: True)
-    monkeypatch.setattr(session, "delta_extension_enabled", lambda s: True)
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="auto"))
-    assert isinstance(choose_backend(spark, cfg), JvmBackend)
+    monkeypatch.setattr(session, "delta_extension_enabled", lambda s: False)
+    assert isinstance(choose_backend(spark, _with_backend(config, "auto")), EmbeddedBackend)
+
+
+def test_jvm_backend_without_jars_says_how_to_get_them(spark, config, monkeypatch):
+    from segengine import session
+
+    monkeypatch.setattr(session, "delta_jars_available", lambda s: False)
+    with pytest.raises(EnvironmentProblem, match=r"--packages io\.delta:delta-spark_4\.2_2\.13:4\.4\.0"):
+        Lake.open(spark, _with_backend(config, "jvm"))
 
 
 def test_jvm_backend_requires_the_sql_extension(spark, config, monkeypatch):
     from segengine import session
 
-    monkeypatch.setattr(session, "delta_jars_available", lambda s: True)
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="jvm"))
+    monkeypatch.setattr(session, "delta_extension_enabled", lambda s: False)
     with pytest.raises(EnvironmentProblem, match="DeltaSparkSessionExtension"):
-        choose_backend(spark, cfg)
+        choose_backend(spark, _with_backend(config, "jvm"))
 
 
-def test_delta_jars_are_not_on_this_classpath(spark):
-    from segengine.session import delta_jars_available
+def test_spark_conf_puts_the_project_jars_on_spark_jars_with_the_extension(config, tmp_path, monkeypatch):
+    from segengine import session
 
-    assert delta_jars_available(spark) is False
-
-
-class _FakeWriter:
-    def __init__(self, log):
-        self.log = log
-
-    def format(self, f):
-        self.log.append(("format", f))
-        return self
-
-    def mode(self, m):
-        self.log.append(("mode", m))
-        return self
-
-    def partitionBy(self, *cols):
-        self.log.append(("partitionBy", cols))
-        return self
-
-    def option(self, k, v):
-        self.log.append(("option", k, v))
-        return self
-
-    def save(self, path):
-        self.log.append(("save", path))
+    monkeypatch.delenv(session.DELTA_JARS_ENV, raising=False)
+    jars = session.delta_jars(config)
+    assert jars and all(j.startswith(str(session.PROJECT_JARS)) for j in jars)
+    assert any(j.rsplit("/", 1)[-1].startswith("delta-spark_4.2_2.13-4.4.0") for j in jars)
+    for backend in ["auto", "jvm"]:
+        conf = session.spark_conf(_with_backend(config, backend))
+        assert conf["spark.jars"].split(",") == jars
+        assert conf["spark.sql.extensions"] == session.DELTA_EXTENSION
+        assert conf["spark.sql.catalog.spark_catalog"] == session.DELTA_CATALOG
+    assert "spark.jars" not in session.spark_conf(_with_backend(config, "embedded"))
+    # A folder without delta-spark counts as none: auto then gets neither jars nor extension.
+    empty = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="auto", jars_dir=str(tmp_path)))
+    conf = session.spark_conf(empty)
+    assert "spark.jars" not in conf and "spark.sql.extensions" not in conf
 
 
-class _FakeDF:
-    def __init__(self, log):
-        self.write = _FakeWriter(log)
+def test_commit_tag_is_json_the_history_finds_again():
+    tag = commit_tag("c1", "REFRESH AUDIENCE", {"audience_id": "a1", "sizes": [1, 2], "n": 3})
+    assert json.loads(tag) == {
+        "operation_source": "segengine",
+        "segengine.commit_id": "c1",
+        "segengine.operation": "REFRESH AUDIENCE",
+        "audience_id": "a1",
+        "sizes": "[1, 2]",
+        "n": 3,
+    }
+    assert commit_id_of(tag) == "c1"
+    assert commit_id_of(None) is None and commit_id_of("not json") is None and commit_id_of('"x"') is None
 
 
-def test_jvm_partition_overwrite_issues_replace_where(monkeypatch):
+def test_conflict_name_recognises_delta_concurrency_errors():
+    class ConcurrentAppendException(Exception):
+        pass
+
+    class Converted(ConcurrentAppendException):
+        pass
+
+    class Py4JJavaError(Exception):
+        pass
+
+    assert conflict_name(Converted("boom")) == "ConcurrentAppendException"
+    java = Py4JJavaError("An error occurred: io.delta.exceptions.ConcurrentDeleteReadException: [DELTA_...]")
+    assert conflict_name(java) == "ConcurrentDeleteReadException"
+    assert conflict_name(ValueError("Concurrent? no")) is None
+
+
+def test_schema_problems_name_the_column():
+    from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
+
+    table = StructType([StructField("k", StringType()), StructField("v", DoubleType()), StructField("n", LongType())])
+    with pytest.raises(SchemaMismatch, match=r"t: column\(s\) extra are not in the table schema"):
+        schema_problems("t", table, StructType([*table.fields, StructField("extra", IntegerType())]), evolve=False)
+    schema_problems("t", table, StructType([*table.fields, StructField("extra", IntegerType())]), evolve=True)
+    with pytest.raises(SchemaMismatch, match="v: table has double, data has string"):
+        schema_problems("t", table, StructType([StructField("k", StringType()), StructField("v", StringType())]), False)
+    # Widening casts and missing nullable columns are fine.
+    schema_problems("t", table, StructType([StructField("v", IntegerType()), StructField("n", IntegerType())]), False)
+
+
+def test_timestamp_text_gives_aware_instants_in_utc():
+    aware = dt.datetime(2025, 1, 2, 3, 4, 5, 6000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert timestamp_text(aware) == "2025-01-02 01:04:05.006000Z"
+    assert timestamp_text(dt.datetime(2025, 1, 2, 3, 4, 5)) == "2025-01-02 03:04:05"
+    assert timestamp_text("2025-01-02") == "2025-01-02"
+
+
+def test_a_delta_conflict_is_a_one_line_write_conflict_naming_the_table():
+    from segengine.errors import WriteConflict
     from segengine.lake.jvm import JvmBackend
 
-    log: list = []
-    backend = JvmBackend(spark=None)
-    monkeypatch.setattr(backend, "exists", lambda uri: True)
-    monkeypatch.setattr(backend, "version", lambda uri: 7)
-    v = backend.write(_FakeDF(log), "s3a://b/t", mode="overwrite", replace_partitions={"snapshot_date": "2025-01-01"})
-    assert v == 7
-    assert ("format", "delta") in log and ("mode", "overwrite") in log
-    assert ("option", "replaceWhere", "`snapshot_date` = '2025-01-01'") in log
-    assert log[-1] == ("save", "s3a://b/t")
-    assert not any(e[0] == "partitionBy" for e in log)  # existing table keeps its partitioning
+    class ConcurrentAppendException(Exception):
+        pass
+
+    exc = ConcurrentAppendException("[DELTA_CONCURRENT_APPEND] Files were added\nby a concurrent update.")
+    failure = JvmBackend(spark=None)._failure("/w/gold/audience_members", exc, "REFRESH AUDIENCE")
+    assert isinstance(failure, WriteConflict)
+    assert str(failure) == (
+        "/w/gold/audience_members: REFRESH AUDIENCE lost to a concurrent commit (ConcurrentAppendException); "
+        "nothing was written, run it again"
+    )
+    other = ValueError("not a conflict")
+    assert JvmBackend(spark=None)._failure("/w/t", other, "WRITE") is other
