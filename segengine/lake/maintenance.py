@@ -68,6 +68,8 @@ class MaintenanceReport:
         files_compacted: data files OPTIMIZE rewrote (removed from the snapshot).
         files_added: data files OPTIMIZE wrote in their place.
         files_removed: files VACUUM deleted (or would delete, in a dry run).
+        checksums_removed: how many of them were Hadoop ``.<file>.crc`` checksum files
+            (embedded only: delta-spark deletes a checksum with its file, uncounted).
         bytes_removed: their size in bytes (None when it cannot be known).
         dirs_removed: empty directories removed after VACUUM.
         dry_run: True when nothing was deleted.
@@ -83,6 +85,7 @@ class MaintenanceReport:
     files_compacted: int = 0
     files_added: int = 0
     files_removed: int = 0
+    checksums_removed: int = 0
     bytes_removed: int | None = 0
     dirs_removed: int = 0
     dry_run: bool = False
@@ -119,8 +122,9 @@ class TableMaintenance:
         if vac is not None:
             verb = "would remove" if vac.dry_run else "removed"
             size = "? bytes" if vac.bytes_removed is None else f"{vac.bytes_removed} bytes"
+            crc = f" ({vac.checksums_removed} .crc checksums)" if vac.checksums_removed else ""
             dirs = f", {vac.dirs_removed} empty dirs" if vac.dirs_removed else ""
-            parts.append(f"vacuum {verb} {vac.files_removed} files, {size}{dirs}, {_version_text(vac.version)}")
+            parts.append(f"vacuum {verb} {vac.files_removed} files{crc}, {size}{dirs}, {_version_text(vac.version)}")
         return " | ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -580,7 +584,13 @@ def _vacuum_embedded(lake: Lake, name: str, uri: str, hours: int, force: bool, d
     if dry_run:
         sizes = _sizes(lake.spark, [f"{table.table_uri.rstrip('/')}/{p}" for p in paths]) if root else None
         return MaintenanceReport(
-            name, "VACUUM", "embedded", files_removed=len(paths), bytes_removed=sizes, dry_run=True
+            name,
+            "VACUUM",
+            "embedded",
+            files_removed=len(paths),
+            checksums_removed=_checksums(paths),
+            bytes_removed=sizes,
+            dry_run=True,
         )
     after = _embedded_table(lake, uri, writing=False)
     history = after.history(max(1, after.version() - before_version))
@@ -593,9 +603,15 @@ def _vacuum_embedded(lake: Lake, name: str, uri: str, hours: int, force: bool, d
         backend="embedded",
         version=int(end["version"]) if end else None,
         files_removed=len(paths),
+        checksums_removed=_checksums(paths),
         bytes_removed=_metric(start, "sizeOfDataToDelete") if start else 0,
         dirs_removed=dirs,
     )
+
+
+def _checksums(paths: Sequence[str]) -> int:
+    """How many of ``paths`` are Hadoop checksum files (``.<name>.crc`` beside ``<name>``)."""
+    return sum(1 for p in paths if p.rsplit("/", 1)[-1].startswith(".") and p.endswith(".crc"))
 
 
 def _remove_empty_dirs(root: str, deleted: Sequence[str], cutoff: float) -> int:
