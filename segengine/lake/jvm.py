@@ -33,6 +33,15 @@ if TYPE_CHECKING:
 # operation has no writer option for it (MERGE and DELETE through ``DeltaTable``).
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Whether MERGE copies its source first (auto: unless it reads only Delta tables).
+# Delta settings that weigh on the small tables of tests and metadata, as left here:
+# * snapshotPartitions: tasks that rebuild a snapshot's file list (50 by default);
+#   session.spark_conf sets it to the shuffle width for local runs.
+# * merge.materializeSource: set to none below for a source already checkpointed.
+# * stats.collect: min/max per file at write; kept, files() and where= prune on them.
+# * delta.checkpointInterval (table property, 10): every 10th commit also writes a
+#   Parquet checkpoint (one more job); kept, the log stays cheap to read.
+# * commitStats.collect (skipping the snapshot state computed for each commit's
+#   usage stats) is not a setting of delta-spark 4.4.0, which has commitStats.force only.
 MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
 # Serialises the operations that tag their commit through that session-wide setting,
 # so two threads of one driver never tag each other's commits.

@@ -362,7 +362,6 @@ def test_failure_during_write_leaves_previous_version(spark, lake):
     assert features(lake) == [("a", 1.0, D1)]
 
 
-@embedded_bug("schema evolution is committed on its own before the data is written: a failed write leaves the column")
 def test_failed_write_with_schema_evolution_leaves_the_previous_version_and_schema(spark, lake):
     lake.write(rows(spark, [("a", 1.0, D1)]), "customer_features", mode="overwrite")
     bad = _boom(rows(spark, [("b", 2.0, D1), ("boom", 3.0, D1)])).withColumn("new_col", F.lit(7))
