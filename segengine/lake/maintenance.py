@@ -67,11 +67,12 @@ class MaintenanceReport:
         files_after: data files in the snapshot after OPTIMIZE.
         files_compacted: data files OPTIMIZE rewrote (removed from the snapshot).
         files_added: data files OPTIMIZE wrote in their place.
-        files_removed: files VACUUM deleted (or would delete, in a dry run).
+        files_removed: files VACUUM deleted (or would delete, in a dry run); on ``jvm``
+            Delta's own count, which includes the empty directories it deleted.
         checksums_removed: how many of them were Hadoop ``.<file>.crc`` checksum files
             (embedded only: delta-spark deletes a checksum with its file, uncounted).
         bytes_removed: their size in bytes (None when it cannot be known).
-        dirs_removed: empty directories removed after VACUUM.
+        dirs_removed: empty directories removed after VACUUM (``embedded``).
         dry_run: True when nothing was deleted.
         zorder_by: the columns OPTIMIZE Z-ordered by (empty: plain compaction).
     """
@@ -495,9 +496,10 @@ def _vacuum_jvm(
         operation="VACUUM",
         backend="jvm",
         version=int(end["version"]) if end else None,
+        # Delta's numDeletedFiles counts the empty directories it deleted too; its
+        # numVacuumedDirectories is the number of directories it listed, not removed.
         files_removed=_metric(end, "numDeletedFiles") or 0,
         bytes_removed=_metric(start, "sizeOfDataToDelete") if start else (0 if end is None else None),
-        dirs_removed=_metric(end, "numVacuumedDirectories") or 0,
     )
 
 
