@@ -77,11 +77,46 @@ def test_spark_conf_embedded_defaults(tmp_path):
     assert conf["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.sql.warehouse.dir"].startswith(str(tmp_path))
-    assert "spark.sql.extensions" not in conf
     # Local data files are stat-ed on the driver, not by a job with a task per file.
     assert int(conf["spark.sql.sources.parallelPartitionDiscovery.threshold"]) >= 100_000
     # Aggregates of millions of keys skip the small first-level hash map.
     assert conf["spark.sql.codegen.aggregate.map.twolevel.enabled"] == "false"
+
+
+def test_spark_conf_puts_the_fetched_delta_jars_on_the_classpath_with_the_extension(tmp_path):
+    from segengine.session import DELTA_CATALOG, DELTA_EXTENSION, spark_conf
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in ("delta-spark_4.2_2.13-4.4.0.jar", "delta-storage-4.4.0.jar"):
+        (jars / name).write_bytes(b"")
+    cfg = load_config("local", overrides=[f"warehouse={tmp_path}", f"delta.jars_dir={jars}"], environ={})
+    conf = spark_conf(cfg)
+    assert conf["spark.jars"].split(",") == [
+        str(jars / "delta-spark_4.2_2.13-4.4.0.jar"),
+        str(jars / "delta-storage-4.4.0.jar"),
+    ]
+    assert conf["spark.sql.extensions"] == DELTA_EXTENSION
+    assert conf["spark.sql.catalog.spark_catalog"] == DELTA_CATALOG
+    # Forced embedded: no jars, no extension, whatever is on disk.
+    embedded = load_config(
+        "local", overrides=[f"warehouse={tmp_path}", f"delta.jars_dir={jars}", "delta.backend=embedded"], environ={}
+    )
+    assert "spark.jars" not in spark_conf(embedded) and "spark.sql.extensions" not in spark_conf(embedded)
+
+
+def test_a_folder_without_delta_spark_means_no_jars_and_a_missing_one_is_an_error(tmp_path):
+    from segengine.errors import EnvironmentProblem
+    from segengine.session import spark_conf
+
+    (tmp_path / "other.jar").write_bytes(b"")
+    cfg = load_config("local", overrides=[f"warehouse={tmp_path}", f"delta.jars_dir={tmp_path}"], environ={})
+    assert "spark.jars" not in spark_conf(cfg) and "spark.sql.extensions" not in spark_conf(cfg)
+    missing = load_config(
+        "local", overrides=[f"warehouse={tmp_path}", f"delta.jars_dir={tmp_path / 'nope'}"], environ={}
+    )
+    with pytest.raises(EnvironmentProblem, match="delta.jars_dir: .*nope is not a folder"):
+        spark_conf(missing)
 
 
 def test_spark_conf_user_settings_override_the_defaults():
