@@ -328,9 +328,9 @@ def choose_backend(spark: SparkSession, config: Config) -> Any:
                 "delta.backend=jvm needs spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
                 "and spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog"
             )
-        return _jvm(spark)
+        return _jvm(spark, config)
     if jars and delta_extension_enabled(spark):
-        return _jvm(spark)
+        return _jvm(spark, config)
     return _embedded(spark, config)
 
 
@@ -340,7 +340,7 @@ def _embedded(spark: SparkSession, config: Config) -> Any:
     return EmbeddedBackend(spark, config.delta.storage_options, config.delta.commit_retries)
 
 
-def _jvm(spark: SparkSession) -> Any:
+def _jvm(spark: SparkSession, config: Config) -> Any:
     from segengine.lake.jvm import JvmBackend
 
-    return JvmBackend(spark)
+    return JvmBackend(spark, config.delta.commit_retries)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from segengine.errors import SchemaMismatch, SegengineError, TableNotFound, Writ
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
+
+log = logging.getLogger(__name__)
 
 # The session setting delta-spark copies into a commit's ``userMetadata`` when the
 # operation has no writer option for it (MERGE and DELETE through ``DeltaTable``).
@@ -254,8 +258,9 @@ class JvmBackend:
 
     name = "jvm"
 
-    def __init__(self, spark: SparkSession):
+    def __init__(self, spark: SparkSession, commit_retries: int = 5):
         self.spark = spark
+        self.commit_retries = commit_retries
 
     def _delta_table(self, uri: str) -> Any:
         from delta.tables import DeltaTable
@@ -489,7 +494,6 @@ class JvmBackend:
         the message), a source row outside ``within``, a column the table lacks
         (unless ``evolve_schema``, which adds it in the merge's own commit).
         """
-        from delta.tables import DeltaTable
         from pyspark.sql import functions as F
 
         keys = list(keys)
@@ -529,6 +533,34 @@ class JvmBackend:
             return self.write(
                 source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata
             )
+        # A merge that loses a race to a concurrent commit runs again on the new
+        # snapshot, with the same (checkpointed) source, as the embedded backend does.
+        for attempt in range(self.commit_retries + 1):
+            try:
+                return self._merge_once(
+                    source, uri, keys, delete_missing_in, evolve_schema, operation, metadata, within, checkpointed
+                )
+            except WriteConflict:
+                if attempt >= self.commit_retries:
+                    raise
+                log.warning("%s: concurrent commit during %s, retrying (%d)", uri, operation, attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
+        raise WriteConflict(f"{uri}: {operation} did not commit")  # pragma: no cover
+
+    def _merge_once(
+        self,
+        source: DataFrame,
+        uri: str,
+        keys: list[str],
+        delete_missing_in: dict[str, Any] | None,
+        evolve_schema: bool,
+        operation: str,
+        metadata: dict[str, Any] | None,
+        within: dict[str, Any] | None,
+        checkpointed: bool,
+    ) -> int:
+        from delta.tables import DeltaTable
+
         if within and delete_missing_in and set(delete_missing_in) <= set(within):
             # Every target row of the slice is either matched (replaced) or deleted: the
             # slice becomes the source. Delta's MERGE scans every target file when it has
