@@ -690,7 +690,7 @@ class EmbeddedBackend:
             )
         if not replaces_slice:
             target = self.read(uri, version=table.version(), with_file_path=True, partitions=within)
-            touched = target.join(src_keys, keys, "left_semi")
+            touched = _join_keys(target, src_keys, keys, "left_semi")
             if delete_missing_in:
                 cond = F.lit(True)
                 for col_name, value in delete_missing_in.items():
@@ -716,7 +716,7 @@ class EmbeddedBackend:
         if replaces_slice:
             rewritten = src_rows
         else:
-            kept = target.filter(F.col(PATH_COL).isin(touched_files)).join(src_keys, keys, "left_anti")
+            kept = _join_keys(target.filter(F.col(PATH_COL).isin(touched_files)), src_keys, keys, "left_anti")
             if delete_missing_in:
                 for col_name, value in delete_missing_in.items():
                     kept = kept.filter(~(F.col(col_name) == F.lit(value)) | F.col(col_name).isNull())
@@ -1547,6 +1547,19 @@ def _delta_schema(schema: StructType) -> Any:
 
     nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
     return Schema.from_arrow(to_arrow_schema(nullable, timezone="UTC"))
+
+
+def _join_keys(target: DataFrame, keys_df: DataFrame, keys: list[str], how: str) -> DataFrame:
+    """``target`` semi- or anti-joined to ``keys_df`` on null-safe equality of ``keys``.
+
+    A merge matches a null key to a null key on both backends (the JVM backend's ON
+    clause uses ``<=>``); a plain equi-join would never match it and keep both rows.
+    """
+    from pyspark.sql import functions as F
+
+    renamed = keys_df.select(*[F.col(k).alias(f"__key_{i}") for i, k in enumerate(keys)])
+    cond = [target[k].eqNullSafe(renamed[f"__key_{i}"]) for i, k in enumerate(keys)]
+    return target.join(renamed, cond, how)
 
 
 def _check_within(

@@ -232,7 +232,6 @@ def test_merge_names_the_repeated_key_of_the_source(spark, lake, target_exists):
         assert not lake.exists("customer_features")
 
 
-@embedded_bug("the embedded merge matches keys with a plain equi-join: a null key never matches, the row is duplicated")
 def test_merge_matches_null_keys_null_safely(spark, lake, tmp_path):
     uri = str(tmp_path / "t")
     lake.write(rows(spark, [(None, 1.0, D1), ("a", 2.0, D1)]), uri)
