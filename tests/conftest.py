@@ -56,6 +56,10 @@ def spark(base_config):
     backend = "jvm" if TEST_BACKEND == "jvm" else "auto"
     session_config = dataclasses.replace(base_config, delta=dataclasses.replace(base_config.delta, backend=backend))
     session = build_spark(session_config, app_name="segengine-tests")
+    # delta-spark keeps the log (and the cached state) of the last 1,000 tables it
+    # touched; the suite makes thousands of small tables, and with all of them cached a
+    # 2g driver ran out of memory two thirds of the way through. Read at first use.
+    session.conf.set("spark.databricks.delta.delta.log.cacheSize", "16")
     yield session
     session.stop()
 
