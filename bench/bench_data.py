@@ -93,7 +93,7 @@ def bench_lake(spark: Any, config: Any, workdir: str, rows: int) -> list[dict[st
     from pyspark.sql import functions as F
 
     from segengine.lake import Lake
-    from segengine.session import delta_jars_available, delta_extension_enabled
+    from segengine.session import delta_extension_enabled, delta_jars_available
 
     backends = ["embedded"]
     if delta_jars_available(spark) and delta_extension_enabled(spark):
@@ -145,7 +145,9 @@ def bench_lake(spark: Any, config: Any, workdir: str, rows: int) -> list[dict[st
     out: list[dict[str, Any]] = []
     for store, measured in times.items():
         for op, seconds in measured.items():
-            note = f"{rows} rows in {months} monthly partitions; merge of {merge_rows} rows into one; second of two rounds"
+            note = (
+                f"{rows} rows in {months} monthly partitions; merge of {merge_rows} rows into one; second of two rounds"
+            )
             out.append(_row(f"lake_{op}", f"{store}_seconds", seconds, "s", note))
             if store != "parquet":
                 ratio = seconds / times["parquet"][op]
