@@ -60,6 +60,7 @@ from segengine.errors import (
     TableNotFound,
     WriteConflict,
 )
+from segengine.lake.jvm import outside_within
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -664,7 +665,7 @@ class EmbeddedBackend:
         schema = self.spark_schema(uri, table)
         src, new_fields = self._conform(source, schema, uri, evolve_schema, table)
         part_cols = list(table.metadata().partition_columns)
-        outside = _check_within(uri, within, part_cols, delete_missing_in)
+        outside = outside_within(uri, within, part_cols, delete_missing_in)
         # Every row of the slice is replaced or deleted (the delete slice covers
         # ``within``): the result is the source alone, the slice's files come from
         # the log and no target data is read. A new column rewrites the whole slice
@@ -1560,31 +1561,6 @@ def _join_keys(target: DataFrame, keys_df: DataFrame, keys: list[str], how: str)
     renamed = keys_df.select(*[F.col(k).alias(f"__key_{i}") for i, k in enumerate(keys)])
     cond = [target[k].eqNullSafe(renamed[f"__key_{i}"]) for i, k in enumerate(keys)]
     return target.join(renamed, cond, how)
-
-
-def _check_within(
-    uri: str, within: dict[str, Any] | None, part_cols: list[str], delete_missing_in: dict[str, Any] | None
-) -> Any:
-    """The Column that is true for a source row outside ``within`` (None without ``within``).
-
-    ``within`` must name partition columns, and a ``delete_missing_in`` slice on a
-    partition column must agree with it: the merge never sees rows outside it.
-    """
-    from pyspark.sql import functions as F
-
-    if not within:
-        return None
-    unknown = sorted(set(within) - set(part_cols))
-    if unknown:
-        raise SegengineError(f"{uri}: within names non-partition column(s) {', '.join(unknown)}")
-    for col_name, value in (delete_missing_in or {}).items():
-        if col_name in within and _partition_values(within[col_name]) != _partition_values(value):
-            raise SegengineError(f"{uri}: delete_missing_in {col_name}={value!r} lies outside within={within}")
-    inside = F.lit(True)
-    for col_name, value in within.items():
-        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-        inside = inside & F.col(col_name).isin(*values)
-    return ~F.coalesce(inside, F.lit(False))
 
 
 def _same_columns(table: StructType, data: StructType) -> bool:

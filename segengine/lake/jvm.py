@@ -506,7 +506,7 @@ class JvmBackend:
         exists = self.exists(uri)
         outside = None
         if exists:
-            outside = _outside_within(uri, within, self.partition_columns(uri), delete_missing_in)
+            outside = outside_within(uri, within, self.partition_columns(uri), delete_missing_in)
             source = conform(source, self.table_schema(uri), uri, evolve_schema)
         # One job answers both questions: is a key repeated, does a row lie outside ``within``.
         as_json = F.to_json(F.struct(*[F.col(quote_identifier(k)) for k in keys]), {"ignoreNullFields": "false"})
@@ -626,12 +626,12 @@ def _partition_texts(value: Any) -> set[str]:
     return out
 
 
-def _outside_within(
+def outside_within(
     uri: str, within: dict[str, Any] | None, part_cols: list[str], delete_missing_in: dict[str, Any] | None
 ) -> Any:
     """The Column true for a source row outside ``within`` (None without ``within``).
 
-    ``within`` must name partition columns, and a ``delete_missing_in`` value on one
+    Both backends' merges check their source with it. ``within`` must name partition columns, and a ``delete_missing_in`` value on one
     of them must agree with it (the merge never sees the target outside the slice).
     """
     from pyspark.sql import functions as F
