@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segengine.errors import SchemaMismatch, SegengineError, TableNotFound, WriteConflict
@@ -580,28 +580,32 @@ class JvmBackend:
             builder = builder.whenNotMatchedBySourceDelete(" AND ".join(slice_predicates(delete_missing_in)))
         if evolve_schema:
             builder = builder.withSchemaEvolution()
-        commit_id = uuid.uuid4().hex
         # A checkpointed source is already materialised and cannot change between the
         # merge's two passes, which is why Delta would otherwise copy it once more.
         settings = {MATERIALIZE_SOURCE_CONF: "none"} if checkpointed else {}
-        try:
-            with self._session_tag(commit_tag(commit_id, operation, metadata), settings):
-                builder.execute()
-        except Exception as exc:
-            failure = self._failure(uri, exc, operation)
-            if failure is exc:
-                raise
-            raise failure from exc
-        return self._committed_version(uri, commit_id)
+        return self._tagged(uri, operation, metadata, builder.execute, settings)
 
     def delete_where(self, uri: str, condition: Any, operation: str = "DELETE") -> int:
         """Delete the rows matching a Column condition; the version of the commit (the
         current version when no row matched and Delta committed nothing)."""
         table = self._delta_table(uri)
+        return self._tagged(uri, operation, None, lambda: table.delete(condition))
+
+    def _tagged(
+        self,
+        uri: str,
+        operation: str,
+        metadata: dict[str, Any] | None,
+        run: Callable[[], Any],
+        settings: dict[str, str] | None = None,
+    ) -> int:
+        """Run a MERGE or DELETE with its commit tagged; the version of that commit.
+
+        Delta's failures become segengine's (:meth:`_failure`)."""
         commit_id = uuid.uuid4().hex
         try:
-            with self._session_tag(commit_tag(commit_id, operation, None)):
-                table.delete(condition)
+            with self._session_tag(commit_tag(commit_id, operation, metadata), settings):
+                run()
         except Exception as exc:
             failure = self._failure(uri, exc, operation)
             if failure is exc:
