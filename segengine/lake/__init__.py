@@ -343,4 +343,4 @@ def _embedded(spark: SparkSession, config: Config) -> Any:
 def _jvm(spark: SparkSession, config: Config) -> Any:
     from segengine.lake.jvm import JvmBackend
 
-    return JvmBackend(spark, config.delta.commit_retries)
+    return JvmBackend(spark, config.delta.commit_retries, config.delta.storage_options)

@@ -236,8 +236,19 @@ class EmbeddedBackend:
                     "the embedded backend cannot write them (use delta.backend=jvm)"
                 )
 
+    def _log(self, uri: str) -> Any:
+        """The table's log without its file list or feature checks: enough for the
+        version, partition columns and history, whichever writer made the table."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self._delta_uri(uri), storage_options=self.storage_options or None, without_files=True)
+        except TableNotFoundError as exc:
+            raise TableNotFound(f"no Delta table at {uri}") from exc
+
     def version(self, uri: str) -> int:
-        return self._table(uri).version()
+        return self._log(uri).version()
 
     def spark_schema(self, uri: str, table: Any = None) -> StructType:
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -246,10 +257,10 @@ class EmbeddedBackend:
         return from_arrow_schema(_arrow_schema(table.schema()))
 
     def partition_columns(self, uri: str) -> list[str]:
-        return list(self._table(uri).metadata().partition_columns)
+        return list(self._log(uri).metadata().partition_columns)
 
     def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
-        return self._table(uri).history(limit)
+        return self._log(uri).history(limit)
 
     # ------------------------------------------------------------ read
 

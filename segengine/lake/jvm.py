@@ -25,7 +25,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from segengine.errors import SchemaMismatch, SegengineError, TableNotFound, WriteConflict
+from segengine.errors import (
+    SchemaMismatch,
+    SegengineError,
+    TableFeatureUnsupported,
+    TableNotFound,
+    WriteConflict,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -258,9 +264,15 @@ class JvmBackend:
 
     name = "jvm"
 
-    def __init__(self, spark: SparkSession, commit_retries: int = 5):
+    def __init__(self, spark: SparkSession, commit_retries: int = 5, storage_options: dict[str, str] | None = None):
+        from segengine.lake.embedded import EmbeddedBackend
+
         self.spark = spark
         self.commit_retries = commit_retries
+        # The Delta log is read with delta-rs (a few milliseconds, no Spark job) for the
+        # version, the history and the rows of small tables: delta-spark answers each
+        # with one or two Spark jobs, which made every registry write cost a third more.
+        self.log = EmbeddedBackend(spark, storage_options, commit_retries)
 
     def _delta_table(self, uri: str) -> Any:
         from delta.tables import DeltaTable
@@ -275,25 +287,18 @@ class JvmBackend:
         return bool(DeltaTable.isDeltaTable(self.spark, uri))
 
     def version(self, uri: str) -> int:
-        return int(self._delta_table(uri).history(1).collect()[0]["version"])
+        return self.log.version(uri)
 
     def partition_columns(self, uri: str) -> list[str]:
-        detail = self._delta_table(uri).detail().collect()[0]
-        return list(detail["partitionColumns"])
+        return self.log.partition_columns(uri)
 
     def history(self, uri: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits newest first, as the embedded backend lists them: the keys of a
         segengine commit's tag (``segengine.operation``, its metadata) at the top level
-        and ``timestamp`` in epoch milliseconds."""
-        table = self._delta_table(uri)
-        rows = (table.history(limit) if limit else table.history()).collect()
+        and ``timestamp`` in epoch milliseconds. Read from the log's commit files by
+        delta-rs (the commit info delta-spark writes, ``version`` added)."""
         out = []
-        for row in rows:
-            entry = row.asDict(recursive=True)
-            when = entry.get("timestamp")
-            if isinstance(when, dt.datetime):
-                # collect() gives the instant as a naive local datetime.
-                entry["timestamp"] = int(when.astimezone(dt.UTC).timestamp() * 1000)
+        for entry in self.log.history(uri, limit):
             with contextlib.suppress(ValueError, TypeError):
                 tag = json.loads(entry.get("userMetadata") or "")
                 if isinstance(tag, dict):
@@ -309,15 +314,23 @@ class JvmBackend:
         (default: the latest version) when no commit has the tag: an operation that
         had nothing to change commits nothing.
         """
-        table = self._delta_table(uri)
-        for frame in (table.history(16), table.history()):
-            rows = frame.select("version", "userMetadata").collect()
-            for row in rows:
-                if commit_id_of(row["userMetadata"]) == commit_id:
-                    return int(row["version"])
-            if len(rows) < 16:
+        for limit in (16, None):
+            entries = self.log.history(uri, limit)
+            for entry in entries:
+                if commit_id_of(entry.get("userMetadata")) == commit_id:
+                    return int(entry["version"])
+            if len(entries) < 16:
                 break
         return self.version(uri) if fallback is None else fallback
+
+    def read_rows(self, uri: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Every row of a small table as dicts (see :meth:`EmbeddedBackend.read_rows`):
+        read by delta-rs with no Spark job, unless the table uses a feature delta-rs
+        cannot read, then collected through Spark."""
+        try:
+            return self.log.read_rows(uri, version)
+        except TableFeatureUnsupported:
+            return [row.asDict() for row in self.read(uri, version=version).collect()]
 
     @contextlib.contextmanager
     def _session_tag(self, tag: str, settings: dict[str, str] | None = None) -> Iterator[None]:
