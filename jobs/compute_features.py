@@ -3,5 +3,12 @@
 from segengine.features import run_features_job
 from segengine.pipeline.entry import job_main
 
+
+def _args(parser):
+    parser.add_argument(
+        "--force", action="store_true", help="Write the snapshot even before the first order line or event"
+    )
+
+
 if __name__ == "__main__":
-    raise SystemExit(job_main("compute_features", run_features_job, needs_date=True))
+    raise SystemExit(job_main("compute_features", run_features_job, needs_date=True, add_args=_args))

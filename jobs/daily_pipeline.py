@@ -6,13 +6,26 @@ from segengine.pipeline.entry import job_main
 def _args(parser):
     parser.add_argument("--resume", action="store_true", help="Skip steps already ok for this date")
     parser.add_argument("--steps", default="", help="Comma-separated subset of steps")
+    parser.add_argument(
+        "--allow-large-change",
+        action="store_true",
+        help="Let the audiences step remove more than audiences.max_removed_share of an audience's members",
+    )
 
 
 def _run(ctx):
     from segengine.pipeline.daily import run_daily
 
     steps = [s for s in ctx.args.steps.split(",") if s] or None
-    return run_daily(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, steps=steps, resume=ctx.args.resume)["steps"]
+    return run_daily(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        ctx.snapshot_date,
+        steps=steps,
+        resume=ctx.args.resume,
+        allow_large_change=ctx.args.allow_large_change,
+    )["steps"]
 
 
 if __name__ == "__main__":

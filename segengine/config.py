@@ -101,6 +101,9 @@ class FeaturesConfig:
     timezone: str = "UTC"
     # Refresh a date from the feature state of an earlier date when exact (else full).
     incremental: bool = True
+    # Write a snapshot for a date before the first order line or event (refused by
+    # default: it would describe no activity); ``segengine features --force`` sets it.
+    allow_before_first_data: bool = False
 
 
 @dataclass
@@ -182,6 +185,11 @@ class AudiencesConfig:
     workspace: str = "default"
     excel_max_rows: int = 1048575
     commit_retries: int = 5
+    # A refresh that would remove more than this share (0-1) of an audience's current
+    # members is refused for that audience, nothing written; an empty audience never is.
+    max_removed_share: float = 0.5
+    # Let such refreshes through; meant for one run (``--allow-large-change``).
+    allow_large_change: bool = False
 
 
 @dataclass

@@ -56,3 +56,32 @@ class AudienceError(SegengineError):
 
 class ModelError(SegengineError):
     """A model is missing, unregistered or incompatible with the feature catalog."""
+
+
+class MissingInput(SegengineError):
+    """A job was asked to act on input data that does not exist (a feature snapshot, bronze
+    data for the date): it refuses instead of treating the missing input as empty."""
+
+
+class FeatureSnapshotMissing(MissingInput):
+    """``customer_features`` has no partition for the snapshot date asked for."""
+
+    def __init__(self, message: str, snapshot_date: object = None, latest: object = None):
+        super().__init__(message)
+        self.snapshot_date = snapshot_date
+        self.latest = latest
+
+
+class LargeAudienceChange(AudienceError):
+    """A refresh would remove more than ``audiences.max_removed_share`` of an audience's
+    members; nothing was written for it (``--allow-large-change`` lets it through).
+
+    ``blocked`` lists each refused audience (``audience``, ``audience_id``, ``size``,
+    ``removed``, ``share``); ``summary`` is what a refresh of several audiences did for
+    the others.
+    """
+
+    def __init__(self, message: str, blocked: list[dict] | None = None, summary: dict | None = None):
+        super().__init__(message)
+        self.blocked = list(blocked or [])
+        self.summary = summary

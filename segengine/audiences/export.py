@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from segengine.audiences.registry import get_audience, latest_refresh_stats, stored_members
 from segengine.errors import AudienceError
+from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -62,6 +63,9 @@ def export_frame(
 
     Returns:
         DataFrame ordered by persona_id.
+
+    Raises:
+        FeatureSnapshotMissing: attributes were asked for a date without features.
     """
     from pyspark.sql import functions as F
 
@@ -77,6 +81,7 @@ def export_frame(
     if feature_cols:
         if snapshot_date is None:
             raise AudienceError("export: give a snapshot date to take the attributes from")
+        require_feature_partition(lake, snapshot_date)
         feats = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
         available = set(feats.columns)
         feature_cols = [c for c in feature_cols if c in available]

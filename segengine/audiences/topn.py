@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from segengine.errors import AudienceError
+from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -35,10 +36,14 @@ def top_n_frame(lake: Lake, members_df: DataFrame, n: int, by: str, order: str, 
 
     Returns:
         DataFrame(persona_id, <by>) of at most ``n`` rows.
+
+    Raises:
+        FeatureSnapshotMissing: no ``customer_features`` partition for the date.
     """
     from pyspark.sql import functions as F
 
     _check(n, by, order)
+    require_feature_partition(lake, snapshot_date)
     feats = lake.read("customer_features", partitions={"snapshot_date": snapshot_date}).select("persona_id", by)
     ranked = members_df.select("persona_id").distinct().join(feats, "persona_id", "left")
     key = F.col(by).desc_nulls_last() if order == "desc" else F.col(by).asc_nulls_last()

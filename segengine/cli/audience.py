@@ -145,12 +145,37 @@ def count(ctx: Context, name: str, user: str) -> None:
 @click.option(
     "--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Snapshot date YYYY-MM-DD."
 )
+@click.option(
+    "--allow-large-change",
+    is_flag=True,
+    help="Let a refresh remove more than audiences.max_removed_share of an audience's members.",
+)
 @pass_ctx
-def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: Any) -> None:
-    """Refresh NAMES (default: every dynamic audience) for a date; prints size/added/removed."""
-    from segengine.audiences import refresh_all
+def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: Any, allow_large_change: bool) -> None:
+    """Refresh NAMES (default: every dynamic audience) for a date; prints size/added/removed.
 
-    _echo(refresh_all(ctx.spark, ctx.lake, ctx.config, _date(snapshot_date), only=list(names) or None))
+    Refused for a date without features. An audience that would lose more than
+    audiences.max_removed_share of its members is left as it is; the others refresh and
+    the command exits 2 naming it (recorded in `segengine runs`).
+    """
+    from segengine.errors import SegengineError
+    from segengine.pipeline.daily import refresh_audiences
+
+    try:
+        summary = refresh_audiences(
+            ctx.spark,
+            ctx.lake,
+            ctx.config,
+            _date(snapshot_date),
+            only=list(names) or None,
+            allow_large_change=True if allow_large_change else None,
+        )
+    except SegengineError as exc:
+        done = getattr(exc, "summary", None)
+        if done:
+            _echo(done)  # what was refreshed; the error line follows
+        raise
+    _echo(summary)
 
 
 @audience.command("upload")

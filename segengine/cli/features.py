@@ -22,17 +22,30 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
 @cli.group("features", invoke_without_command=True)
 @click.option("--date", "snapshot_date", callback=_date, help="Snapshot date YYYY-MM-DD: compute its features.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write the snapshot even for a date before the first order line or event "
+    "(features.allow_before_first_data for this run).",
+)
 @click.pass_context
-def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_json: bool) -> None:
+def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_json: bool, force: bool) -> None:
     """Compute the customer feature table for --date (or use a subcommand: catalog, show)."""
     if click_ctx.invoked_subcommand is not None:
         return
     if snapshot_date is None:
         raise click.UsageError("give --date YYYY-MM-DD to compute features, or a subcommand (catalog, show)")
+    import dataclasses
+
     from segengine.features import compute_features
 
     ctx: Context = click_ctx.find_object(Context)
-    result = compute_features(ctx.spark, ctx.lake, ctx.config, snapshot_date)
+    config = ctx.config
+    if force:
+        config = dataclasses.replace(
+            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
+        )
+    result = compute_features(ctx.spark, ctx.lake, config, snapshot_date)
     if as_json:
         click.echo(json.dumps(result, default=str))
         return
@@ -75,6 +88,9 @@ def show_cmd(ctx: Context, snapshot_date: dt.date, persona_id: str | None, limit
     """Show rows of the customer feature table for a snapshot date."""
     from pyspark.sql import functions as F
 
+    from segengine.features.snapshots import require_feature_partition
+
+    require_feature_partition(ctx.lake, snapshot_date)
     df = ctx.lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     if persona_id:
         rows = df.where(F.col("persona_id") == persona_id).limit(1).collect()

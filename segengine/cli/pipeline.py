@@ -27,13 +27,27 @@ def pipeline() -> None:
 @click.option("--date", "date_", required=True, help="Snapshot date YYYY-MM-DD.")
 @click.option("--resume", is_flag=True, help="Skip steps that already succeeded for this date.")
 @click.option("--steps", default="", help="Comma-separated subset of steps (default: all).")
+@click.option(
+    "--allow-large-change",
+    is_flag=True,
+    help="Let the audiences step remove more than audiences.max_removed_share of an audience's members.",
+)
 @pass_ctx
-def daily(ctx, date_: str, resume: bool, steps: str) -> None:
+def daily(ctx, date_: str, resume: bool, steps: str, allow_large_change: bool) -> None:
     """ingest → features → score → recommendations → audiences → insights for one date."""
     from segengine.pipeline.daily import run_daily
 
     names = [s for s in steps.split(",") if s] or None
-    run_daily(ctx.spark, ctx.lake, ctx.config, _date(date_), steps=names, resume=resume, echo=click.echo)
+    run_daily(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        _date(date_),
+        steps=names,
+        resume=resume,
+        echo=click.echo,
+        allow_large_change=allow_large_change,
+    )
 
 
 @pipeline.command("train")

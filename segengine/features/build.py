@@ -295,8 +295,15 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
     Returns:
         A summary: snapshot_date, table version, rows, rows per persona type, and the
         refresh ``mode`` (incremental | full) with its ``reason``.
+
+    Raises:
+        MissingInput: ``snapshot_date`` is before the first order line or event (or
+            there are none), unless ``features.allow_before_first_data``.
     """
     from segengine.features.refresh import refresh_features
+    from segengine.features.snapshots import require_bronze_data
+
+    require_bronze_data(lake, config, snapshot_date)
 
     refresh = refresh_features(spark, lake, config, snapshot_date)
     version = refresh.pop("version")
@@ -318,5 +325,15 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
 
 
 def run_features_job(ctx: Any) -> dict[str, Any]:
-    """Job entry (``jobs/compute_features.py``): compute features for ``ctx.snapshot_date``."""
-    return compute_features(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    """Job entry (``jobs/compute_features.py``): compute features for ``ctx.snapshot_date``.
+
+    ``--force`` writes the snapshot even before the first order line or event.
+    """
+    import dataclasses
+
+    config = ctx.config
+    if getattr(ctx.args, "force", False):
+        config = dataclasses.replace(
+            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
+        )
+    return compute_features(ctx.spark, ctx.lake, config, ctx.snapshot_date)

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segengine.errors import ConfigError, ModelError
+from segengine.features.snapshots import require_feature_partition
 from segengine.models.segments import customers_only
 
 if TYPE_CHECKING:
@@ -532,6 +533,7 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
 
     from segengine.models.tracking import configure_mlflow, load_champion
 
+    require_feature_partition(lake, snapshot_date)  # never score (and write) a missing snapshot
     configure_mlflow(config)
     loaded = load_champion(config, config.clv.model_name)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})

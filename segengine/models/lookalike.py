@@ -47,6 +47,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from segengine.errors import AudienceError, ModelError
+from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -478,8 +479,7 @@ def expand(
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")
     if "persona_id" not in seed_persona_ids.columns:
         raise AudienceError("lookalike: the seed must have a persona_id column")
-    if not lake.exists("customer_features"):
-        raise ModelError(f"customer_features does not exist: run the features job for {snapshot_date} first")
+    require_feature_partition(lake, snapshot_date)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     attrs = validate_attributes(list(by), features.columns)
     vectors = scale_attributes(features, attrs)
@@ -521,8 +521,7 @@ def expand_audience(
     seed_members = audiences.members(spark, lake, seed, user=user)
     if size <= 0:
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")
-    if not lake.exists("customer_features"):
-        raise ModelError(f"customer_features does not exist: run the features job for {snapshot_date} first")
+    require_feature_partition(lake, snapshot_date)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     attrs = validate_attributes(list(by), features.columns)
     result, params = expand_vectors(scale_attributes(features, attrs), seed_members, size, config.lookalike)

@@ -41,7 +41,8 @@ from pyspark.sql import Column, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from segengine.errors import ModelError
+from segengine.errors import FeatureSnapshotMissing, ModelError
+from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel
@@ -756,8 +757,7 @@ def _load_inputs(lake: Lake) -> tuple[DataFrame, DataFrame | None, DataFrame | N
 
 
 def _features(lake: Lake, snapshot_date: dt.date) -> DataFrame:
-    if not lake.exists("customer_features"):
-        raise ModelError(f"customer_features does not exist: run the features job for {snapshot_date} first")
+    require_feature_partition(lake, snapshot_date)
     return lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
 
 
@@ -813,7 +813,7 @@ def evaluate(
     try:
         features = _features(lake, snapshot_date)
         segments = segment_of(features)
-    except ModelError:
+    except (ModelError, FeatureSnapshotMissing):
         segments = inter.select("persona_id").distinct().withColumn("segment", F.lit("all"))
     users = (
         test.select("persona_id").distinct().join(segments, "persona_id", "left").fillna({"segment": "unknown"}).cache()
@@ -1085,7 +1085,7 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
         Summary: rows, personas, share of ALS rows, model version used, table version.
 
     Raises:
-        ModelError: no champion model, or no features for the date.
+        ModelError: no champion model. FeatureSnapshotMissing: no features for the date.
     """
     cfg = config.recommend
     model, model_version = load_champion_model(spark, config)

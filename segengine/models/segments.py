@@ -34,6 +34,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 
 from segengine.errors import ModelError
+from segengine.features.snapshots import require_feature_partition
 from segengine.models.naming import match_names, name_clusters
 
 if TYPE_CHECKING:
@@ -527,6 +528,7 @@ def train_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
 
     from segengine.models.tracking import configure_mlflow, load_champion, log_spark_model, register_model
 
+    require_feature_partition(lake, snapshot_date)
     configure_mlflow(config)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     customers = customers_only(features).cache()
@@ -610,6 +612,7 @@ def score_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
     """
     from segengine.models.tracking import configure_mlflow, load_champion
 
+    require_feature_partition(lake, snapshot_date)  # never score (and write) a missing snapshot
     configure_mlflow(config)
     rfmt = load_champion(config, config.segments.model_name)
     b2b = load_champion(config, config.segments.b2b_model_name)

@@ -9,6 +9,13 @@ from the step that failed.
 Training jobs (segments, CLV, recommendations) run on their own schedule; scoring
 loads the models by their registered alias.
 
+The ``audiences`` step refuses an audience whose refresh would remove more than
+``audiences.max_removed_share`` of its members (the step fails, naming it);
+``allow_large_change=True`` (``--allow-large-change``) lets such changes through for
+one run. A refresh outside the pipeline (:func:`refresh_audiences`: ``segengine
+audience refresh``, ``jobs/refresh_audiences.py``) is recorded in ``runs`` as step
+``audience_refresh``.
+
 With ``maintenance.enabled`` the run ends with the ``maintenance`` step (OPTIMIZE and
 VACUUM of every table, :mod:`segengine.lake.maintenance`), recorded in ``runs`` like the
 others; ``--steps maintenance`` runs it alone whatever the setting.
@@ -16,6 +23,7 @@ others; ``--steps maintenance`` runs it alone whatever the setting.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import logging
@@ -115,6 +123,71 @@ def _runs_schema() -> str:
 
 def _record(spark: Any, lake: Any, rows: list[tuple]) -> None:
     lake.write_rows(rows, _runs_schema(), "runs", operation="RUN SUMMARY")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _error_line(exc: BaseException, limit: int = 500) -> str:
+    """``Type: first line of the message``, cut at ``limit`` characters."""
+    first_line = (str(exc).splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:limit]
+
+
+AUDIENCE_REFRESH_STEP = "audience_refresh"
+
+
+def refresh_audiences(
+    spark: Any,
+    lake: Any,
+    config: Any,
+    snapshot_date: dt.date,
+    only: Sequence[str] | None = None,
+    allow_large_change: bool | None = None,
+) -> dict[str, Any]:
+    """Refresh dynamic audiences outside the daily pipeline and record the outcome in ``runs``.
+
+    One ``runs`` row of step ``audience_refresh``: ``ok`` with the members in all the
+    refreshed audiences, or ``failed`` with the error's first line (the audiences
+    blocked by ``audiences.max_removed_share`` or failed). A date without features is
+    refused before the refresh starts and records nothing. The step name is not the
+    pipeline's ``audiences``, so ``pipeline daily --resume`` is not affected.
+
+    Args:
+        only: audience ids or names (default all dynamic audiences).
+        allow_large_change: let refreshes remove any share of the members (default
+            ``audiences.allow_large_change``).
+
+    Returns:
+        The summary of :func:`segengine.audiences.refresh_all`.
+    """
+    from segengine.audiences import refresh_all
+    from segengine.errors import MissingInput
+
+    started, t0 = _now(), time.time()
+    run_id = uuid.uuid4().hex[:12]
+    only_list = list(only) if only else None
+    try:
+        summary = refresh_all(spark, lake, config, snapshot_date, only=only_list, allow_large_change=allow_large_change)
+    except MissingInput:
+        raise  # refused before it started: nothing is written, not even a run row
+    except Exception as exc:
+        row = (run_id, snapshot_date, AUDIENCE_REFRESH_STEP, "failed", None, round(time.time() - t0, 2), started)
+        _record(spark, lake, [(*row, _error_line(exc, 2000))])
+        raise
+    members = sum(int(a["size"]) for a in summary["audiences"])
+    row = (run_id, snapshot_date, AUDIENCE_REFRESH_STEP, "ok", members, round(time.time() - t0, 2), started)
+    _record(spark, lake, [(*row, "")])
+    return summary
+
+
+def run_refresh_audiences_job(ctx: Any) -> dict[str, Any]:
+    """``jobs/refresh_audiences.py``: :func:`refresh_audiences` for ``--date``
+    (``--audience``, repeatable; ``--allow-large-change``)."""
+    only = getattr(ctx.args, "audience", None) or None
+    allow = True if getattr(ctx.args, "allow_large_change", False) else None
+    return refresh_audiences(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, only=only, allow_large_change=allow)
 
 
 def completed_steps(spark: Any, lake: Any, snapshot_date: dt.date) -> set[str]:
@@ -222,8 +295,16 @@ def run_daily(
     steps: Sequence[str] | None = None,
     resume: bool = False,
     echo: Callable[[str], None] = print,
+    allow_large_change: bool = False,
 ) -> dict[str, Any]:
-    """Run the scheduled daily steps for ``snapshot_date`` (see module docstring)."""
+    """Run the scheduled daily steps for ``snapshot_date`` (see module docstring).
+
+    Args:
+        allow_large_change: let the ``audiences`` step remove any share of an
+            audience's members (``audiences.allow_large_change`` for this run).
+    """
+    if allow_large_change:
+        config = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, allow_large_change=True))
     result = run_steps(spark, lake, config, snapshot_date, daily_steps(config, steps), resume=resume, echo=echo)
     if result["status"] != "ok":
         failed = result["steps"][-1]

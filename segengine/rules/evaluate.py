@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segengine.errors import SegengineError, SegmentDefinitionError
+from segengine.features.snapshots import require_feature_partition
 from segengine.rules.compile import Resolver, TableViews, _as_date, compile_segment
 from segengine.rules.parse import Segment, parse_segment, slugify
 
@@ -70,7 +71,8 @@ def register_views(
         The view names registered.
 
     Raises:
-        TableNotFound: when ``customer_features`` does not exist. Missing behaviour
+        FeatureSnapshotMissing: when ``customer_features`` has no partition for the
+        date (a missing snapshot is never read as an empty one). Missing behaviour
         tables (events, recommendations, …) are registered empty.
     """
     from pyspark.sql import functions as F
@@ -78,6 +80,7 @@ def register_views(
     check_session(spark)
     views = views or TableViews()
     day = _as_date(snapshot_date)
+    require_feature_partition(lake, day)
     features = lake.read("customer_features", partitions={"snapshot_date": day}).cache()
     key = (id(spark), views.features)
     old = _CACHED.pop(key, None)

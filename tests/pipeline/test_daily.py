@@ -1,9 +1,12 @@
-"""The daily pipeline's optional maintenance step: last when enabled, recorded in ``runs``."""
+"""The daily pipeline: the optional maintenance step (last when enabled, recorded in ``runs``)
+and a blocked audience refresh as a failed step."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+
+import pytest
 
 from segengine.lake import Lake
 from segengine.pipeline.daily import DAILY_STEPS, MAINTENANCE_STEP, daily_steps, run_steps
@@ -39,3 +42,43 @@ def test_maintenance_step_compacts_and_records_its_run(spark, config):
     assert len(lake.files("audience_members")) == 1
     (run,) = lake.read_rows("runs")
     assert (run["step"], run["status"], run["snapshot_date"]) == ("maintenance", "ok", dt.date(2025, 6, 30))
+
+
+def _two_days_of_features(spark, lake):
+    """p1 spends 500 then 20, p2 300 then 400: ``monetary >= 350`` is p1, then p2."""
+    rows = [
+        ("p1", dt.date(2025, 6, 1), "customer", 500.0),
+        ("p2", dt.date(2025, 6, 1), "customer", 300.0),
+        ("p1", dt.date(2025, 6, 2), "customer", 20.0),
+        ("p2", dt.date(2025, 6, 2), "customer", 400.0),
+    ]
+    schema = "persona_id string, snapshot_date date, persona_type string, monetary double"
+    lake.write(spark.createDataFrame(rows, schema), "customer_features", mode="overwrite")
+
+
+def test_a_blocked_audience_refresh_is_a_failed_step_until_allowed(spark, lake, config):
+    from segengine.audiences import create_audience, members, refresh_all
+    from segengine.errors import SegengineError
+    from segengine.pipeline.daily import STEPS_BY_NAME, run_daily
+
+    _two_days_of_features(spark, lake)
+    doc = {"name": "top", "where": {"attr": "monetary", "op": ">=", "value": 350}}
+    aid = create_audience(spark, lake, config, "top", "ann", "dynamic", "rules", doc)
+    refresh_all(spark, lake, config, dt.date(2025, 6, 1))
+    day = dt.date(2025, 6, 2)
+
+    result = run_steps(spark, lake, config, day, [STEPS_BY_NAME["audiences"]], echo=lambda _: None)
+
+    assert result["status"] == "failed"
+    (run,) = lake.read_rows("runs")
+    assert (run["step"], run["status"]) == ("audiences", "failed")
+    assert run["message"].startswith(
+        "LargeAudienceChange: 1 of 1 audiences blocked for 2025-06-02: top (1 of 1 members would leave, 100%)"
+    )
+    assert [r.persona_id for r in members(spark, lake, aid).collect()] == ["p1"]
+    with pytest.raises(SegengineError, match="failed at step audiences: LargeAudienceChange"):
+        run_daily(spark, lake, config, day, steps=["audiences"], echo=lambda _: None)
+
+    ok = run_daily(spark, lake, config, day, steps=["audiences"], echo=lambda _: None, allow_large_change=True)
+    assert ok["status"] == "ok"
+    assert [r.persona_id for r in members(spark, lake, aid).collect()] == ["p2"]

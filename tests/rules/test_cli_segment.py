@@ -60,5 +60,29 @@ def test_count_prints_counts_by_persona_type_for_the_date(spark, lake, monkeypat
         f"  {'prospect':10s} {1:>10,d}",
         f"  {'total':10s} {3:>10,d}",
     ]
-    missing = CliRunner().invoke(cli, ["segment", "count", str(seg), "--date", "2025-07-01"])
-    assert missing.exit_code == 0 and missing.output.splitlines()[-1] == f"  {'total':10s} {0:>10,d}"
+
+
+def test_count_on_a_date_without_features_is_one_line_naming_the_latest_date(spark, lake, monkeypatch, tmp_path):
+    """A missing snapshot is not an empty one: no ``total 0``, exit code 2."""
+    from segengine.cli import Context
+
+    from .conftest import FEATURES, FEATURES_DDL, SNAP
+
+    monkeypatch.setattr(Context, "spark", property(lambda self: spark))
+    monkeypatch.setattr(Context, "lake", property(lambda self: lake))
+    seg = tmp_path / "all.yaml"
+    seg.write_text("name: everyone\n")
+    args = ["segment", "count", str(seg), "--date", "2025-07-01"]
+    no_table = CliRunner().invoke(cli, args)
+    assert no_table.exit_code == 2, no_table.output
+    assert no_table.output.splitlines() == [
+        "error: no customer_features partition for 2025-07-01: there is no feature table yet; "
+        "run `segengine features --date 2025-07-01` first"
+    ]
+    lake.write(spark.createDataFrame(FEATURES, FEATURES_DDL), "customer_features", mode="overwrite")
+    missing = CliRunner().invoke(cli, args)
+    assert missing.exit_code == 2, missing.output
+    assert missing.output.splitlines() == [
+        f"error: no customer_features partition for 2025-07-01 (latest is {SNAP}); "
+        "run `segengine features --date 2025-07-01` first"
+    ]
