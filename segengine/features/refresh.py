@@ -103,7 +103,7 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
         return full(f"{(day - since).days} days after the state of {since} (more than {MAX_GAP_DAYS})")
     recorded = last["versions"]
     for table in STATE_TABLES:
-        if not lake.exists(table) or lake.version(table) != recorded.get(table):
+        if not lake.exists(table) or rows_changed(lake, table, recorded.get(table)):
             return full(f"{table} changed since the refresh of {since}")
     needed = state.stored_days_needed(since, day, fconf)
     if needed and (last["daily_from"] is None or needed[0] < last["daily_from"]):
@@ -115,6 +115,27 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     if moved:
         return full(moved)
     return Plan("incremental", f"from the state of {since}", bronze, since, True, last["daily_from"], last)
+
+
+def rows_changed(lake: Any, table: str, recorded: int | None) -> bool:
+    """Whether commits after version ``recorded`` changed the rows of ``table``.
+
+    A maintenance commit (OPTIMIZE: files rewritten with ``dataChange=false``; VACUUM)
+    changes the version, not the rows, and keeps the state valid. A table older than
+    the recorded version was recreated; a log that cannot be read counts as changed.
+    """
+    if recorded is None:
+        return True
+    now = lake.version(table)
+    if now == recorded:
+        return False
+    if now < recorded:
+        return True
+    try:
+        changes = lake.changed_files(table, recorded, now)
+    except Exception:  # noqa: BLE001 - a vacuumed or cleaned-up log: recompute
+        return True
+    return bool(changes["added"] or changes["removed"])
 
 
 def first_local_day(table: str, info: dict[str, Any], tz: str) -> dt.date | None:
@@ -163,6 +184,8 @@ def moved_cookies(lake: Any, recorded: int | None, now: int) -> str | None:
         return None
     if recorded is None:
         return "personas version unknown"
+    if not rows_changed(lake, "personas", recorded):
+        return None
 
     def owners(version: int, alias: str) -> DataFrame:
         return behaviour.cookie_owners(lake.read("personas", version=version)).withColumnRenamed(

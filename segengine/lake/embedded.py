@@ -40,6 +40,7 @@ identity columns and unlisted writer features are refused with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -328,19 +329,52 @@ class EmbeddedBackend:
         return self._active_files(self._table(uri, version), partitions, where)
 
     def changed_files(self, uri: str, since_version: int, version: int | None = None) -> dict[str, list[dict]]:
-        """Files added and removed between ``since_version`` and ``version`` (default latest).
+        """Files the commits after ``since_version`` up to ``version`` (default latest)
+        added or removed with a change of data.
 
-        Compares the two snapshots' file lists (bounded by files, not rows), so a file
-        rewritten by a merge shows up as one removed and one added file.
+        Read from each commit's log entry (bounded by files, not rows). A file rewritten
+        by a merge shows up as one removed and one added file; what OPTIMIZE (and any
+        other ``dataChange=false`` commit) rewrote is left out, since its rows did not
+        change. A file added and removed inside the range is listed in both.
 
         Returns:
-            ``{"added": [file, ...], "removed": [file, ...]}`` in the format of :meth:`files`.
+            ``{"added": [file, ...], "removed": [file, ...]}`` in the format of :meth:`files`
+            (a removed file's statistics are those of its add action).
+
+        Raises:
+            TableNotFound: a version in the range cannot be read (its log entry is gone).
         """
-        now = {f["path"]: f for f in self._active_files(self._table(uri, version), None)}
-        then = {f["path"]: f for f in self._active_files(self._table(uri, since_version), None)}
+        from deltalake.fs import DeltaStorageHandler
+
+        log = self._log(uri)
+        end = log.version() if version is None else version
+        if end <= since_version:
+            return {"added": [], "removed": []}
+        before = {f["path"]: f for f in self._active_files(self._table(uri, since_version), None)}
+        typed = _typed_stat_columns(log.schema())
+        part_cols = list(log.metadata().partition_columns)
+        handler = DeltaStorageHandler(log.table_uri, self.storage_options or None)
+        added: dict[str, dict[str, Any]] = {}
+        removed: dict[str, dict[str, Any]] = {}
+        for number in range(since_version + 1, end + 1):
+            actions = _commit_actions(handler, number)
+            if actions is None:
+                raise TableNotFound(f"{uri}: the log entry of version {number} cannot be read")
+            for action in actions:
+                for kind in ("add", "remove"):
+                    entry = action.get(kind)
+                    if not entry or entry.get("dataChange") is False:
+                        continue
+                    path = urllib.parse.unquote(entry["path"])
+                    if kind == "add":
+                        added[path] = _logged_file(path, entry, part_cols, typed)
+                    else:
+                        removed[path] = (
+                            before.get(path) or added.get(path) or _logged_file(path, entry, part_cols, typed)
+                        )
         return {
-            "added": [now[p] for p in sorted(set(now) - set(then))],
-            "removed": [then[p] for p in sorted(set(then) - set(now))],
+            "added": [added[p] for p in sorted(added)],
+            "removed": [removed[p] for p in sorted(removed)],
         }
 
     def _active_files(
@@ -1169,6 +1203,46 @@ def _commit_actions(handler: Any, version: int) -> list[dict[str, Any]] | None:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _typed_stat_columns(schema: Any) -> dict[str, str]:
+    """Top-level date and timestamp columns of a delta-rs schema: their statistics are
+    ISO strings in the log, parsed by :func:`_logged_file`."""
+    out = {}
+    for field in schema.fields:
+        kind = getattr(field.type, "type", None)
+        if kind in {"date", "timestamp", "timestamp_ntz"}:
+            out[field.name] = kind
+    return out
+
+
+def _logged_file(path: str, entry: dict[str, Any], part_cols: list[str], typed: dict[str, str]) -> dict[str, Any]:
+    """An add or remove action of the log as a file of :meth:`EmbeddedBackend.files`."""
+    stats: dict[str, Any] = {}
+    with contextlib.suppress(ValueError, TypeError):
+        stats = json.loads(entry.get("stats") or "{}") or {}
+    values = entry.get("partitionValues") or {}
+
+    def parsed(bound: dict[str, Any]) -> dict[str, Any]:
+        out = dict(bound or {})
+        for name, kind in typed.items():
+            text = out.get(name)
+            if isinstance(text, str):
+                with contextlib.suppress(ValueError):
+                    out[name] = (
+                        dt.date.fromisoformat(text[:10])
+                        if kind == "date"
+                        else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                    )
+        return out
+
+    return {
+        "path": path,
+        "partition": {c: values.get(c) for c in part_cols},
+        "size": entry.get("size"),
+        "min": parsed(stats.get("minValues")),
+        "max": parsed(stats.get("maxValues")),
+    }
 
 
 def _same_table_shape(action: dict[str, Any], schema: Any, part_cols: list[str]) -> bool:

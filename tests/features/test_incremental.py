@@ -140,6 +140,21 @@ def test_purchase_falling_out_of_the_cycle(refreshed):
     assert (after["orders_lifetime"], after["logins_30d"], after["visits_30d"]) == (2, 1, 1)
 
 
+def test_maintenance_keeps_the_next_refresh_incremental(spark, refreshed):
+    """OPTIMIZE and VACUUM change versions, not rows: the state stays valid."""
+    from segengine.features.refresh import plan_refresh
+    from segengine.lake.maintenance import maintain
+
+    config, lake = refreshed["config"], refreshed["lake"]
+    tables = ["order_lines", "events", "personas", "customer_daily", "feature_state", "feature_state_items"]
+    before = {t: lake.version(t) for t in tables}
+    maintain(lake, tables=tables)
+    after = {t: lake.version(t) for t in tables}
+    assert after["order_lines"] > before["order_lines"]  # its two files were compacted
+    plan = plan_refresh(spark, lake, config, NEXT + dt.timedelta(days=1))
+    assert (plan.mode, plan.reason) == ("incremental", f"from the state of {NEXT}")
+
+
 def test_fallbacks_to_full_recompute(spark, refreshed):
     """Older dates, the switch, moved cookies and late rows each force a full refresh."""
     from segengine.features.refresh import plan_refresh

@@ -569,3 +569,24 @@ def test_changed_files_lists_files_added_and_removed_between_versions(spark, lak
     lake.write(_lines(spark, [("c", dt.datetime(2025, 1, 3), 3.0, D2)]), uri, mode="overwrite")
     replaced = lake.changed_files(uri, v1)
     assert len(replaced["removed"]) == 2 and len(replaced["added"]) == 1
+
+
+def test_changed_files_leaves_out_what_optimize_rewrote(spark, lake, tmp_path):
+    """An OPTIMIZE changes no rows: the feature refresh must not see its files as new or
+    removed data. A file appended and then compacted away is still listed as added."""
+    from segengine.lake.maintenance import optimize
+
+    uri = str(tmp_path / "lines")
+    v0 = lake.write(_lines(spark, [("a", dt.datetime(2025, 1, 1), 1.0, D1)]), uri)
+    lake.write(_lines(spark, [("b", dt.datetime(2025, 1, 2), 2.0, D1)]), uri)
+    appended = lake.version(uri)
+    optimize(lake, uri)
+    compacted = lake.version(uri)
+    assert compacted > appended and len(lake.files(uri)) == 1
+    assert lake.changed_files(uri, appended, compacted) == {"added": [], "removed": []}
+    since_first = lake.changed_files(uri, v0)
+    assert since_first["removed"] == []
+    assert [f["min"]["order_ts"].date() for f in since_first["added"]] == [dt.date(2025, 1, 2)]
+    lake.write(_lines(spark, [("c", dt.datetime(2025, 1, 3), 3.0, D3)]), uri)
+    after = lake.changed_files(uri, appended)
+    assert after["removed"] == [] and [f["min"]["order_ts"].date() for f in after["added"]] == [D3]
