@@ -547,18 +547,14 @@ class JvmBackend:
                 source, uri, mode="append", partition_by=partition_by, operation=operation, metadata=metadata
             )
         # A merge that loses a race to a concurrent commit runs again on the new
-        # snapshot, with the same (checkpointed) source, as the embedded backend does.
-        for attempt in range(self.commit_retries + 1):
-            try:
-                return self._merge_once(
-                    source, uri, keys, delete_missing_in, evolve_schema, operation, metadata, within, checkpointed
-                )
-            except WriteConflict:
-                if attempt >= self.commit_retries:
-                    raise
-                log.warning("%s: concurrent commit during %s, retrying (%d)", uri, operation, attempt + 1)
-                time.sleep(0.2 * (attempt + 1))
-        raise WriteConflict(f"{uri}: {operation} did not commit")  # pragma: no cover
+        # snapshot, with the same (checkpointed) source.
+        return self._retried(
+            uri,
+            operation,
+            lambda: self._merge_once(
+                source, uri, keys, delete_missing_in, evolve_schema, operation, metadata, within, checkpointed
+            ),
+        )
 
     def _merge_once(
         self,
@@ -602,7 +598,23 @@ class JvmBackend:
         """Delete the rows matching a Column condition; the version of the commit (the
         current version when no row matched and Delta committed nothing)."""
         table = self._delta_table(uri)
-        return self._tagged(uri, operation, None, lambda: table.delete(condition))
+        return self._retried(
+            uri, operation, lambda: self._tagged(uri, operation, None, lambda: table.delete(condition))
+        )
+
+    def _retried(self, uri: str, operation: str, run: Callable[[], int]) -> int:
+        """``run`` again on the new snapshot when it loses a race to a concurrent commit
+        (up to ``commit_retries`` times), as the embedded backend does; then the
+        :class:`WriteConflict` itself."""
+        for attempt in range(self.commit_retries + 1):
+            try:
+                return run()
+            except WriteConflict:
+                if attempt >= self.commit_retries:
+                    raise
+                log.warning("%s: concurrent commit during %s, retrying (%d)", uri, operation, attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
+        raise WriteConflict(f"{uri}: {operation} did not commit")  # pragma: no cover
 
     def _tagged(
         self,

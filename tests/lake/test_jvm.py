@@ -200,3 +200,34 @@ def test_a_delta_conflict_is_a_one_line_write_conflict_naming_the_table():
     )
     other = ValueError("not a conflict")
     assert JvmBackend(spark=None)._failure("/w/t", other, "WRITE") is other
+
+
+def test_a_delete_that_loses_a_race_runs_again_then_gives_up(monkeypatch):
+    """A DELETE, like a MERGE, runs again on the new snapshot after a conflict."""
+    from segengine.errors import WriteConflict
+    from segengine.lake import jvm
+
+    monkeypatch.setattr(jvm.time, "sleep", lambda _seconds: None)
+    backend = jvm.JvmBackend(spark=None, commit_retries=2)
+    monkeypatch.setattr(backend, "_delta_table", lambda uri: object())
+    outcomes = iter([WriteConflict("lost"), 7])
+
+    def tagged(uri, operation, metadata, run, settings=None):
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(backend, "_tagged", tagged)
+    assert backend.delete_where("/w/t", "x = 1") == 7
+
+    calls = []
+
+    def always_lost(uri, operation, metadata, run, settings=None):
+        calls.append(operation)
+        raise WriteConflict("lost")
+
+    monkeypatch.setattr(backend, "_tagged", always_lost)
+    with pytest.raises(WriteConflict):
+        backend.delete_where("/w/t", "x = 1")
+    assert calls == ["DELETE"] * 3
