@@ -59,6 +59,9 @@ class TableContract:
     one_of: tuple[str, ...] = field(default_factory=tuple)
     # Derived columns added on ingest (name -> Spark SQL expression over the columns).
     derived: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # A warehouse may have no such table (e.g. a shop with orders but no web events):
+    # readers get an empty frame of this schema (:func:`read_bronze`).
+    optional: bool = False
 
     def column(self, name: str) -> ColumnSpec:
         for col in self.columns:
@@ -144,6 +147,7 @@ CONTRACTS: dict[str, TableContract] = {
             description="Web, app and email events of known personas or anonymous cookies",
             one_of=("persona_id", "cookie_id"),
             derived=(("event_date", "to_date(event_ts)"),),
+            optional=True,
         ),
     ]
 }
@@ -172,3 +176,34 @@ def spark_schema(name: str) -> Any:
 
             schema = schema.add(col_name, DateType())
     return schema
+
+
+def optional_tables() -> tuple[str, ...]:
+    """The bronze tables a warehouse may lack (``events``)."""
+    return tuple(name for name, tc in CONTRACTS.items() if tc.optional)
+
+
+def empty_bronze(spark: Any, name: str) -> Any:
+    """An empty DataFrame with the bronze schema of ``name`` (raw and derived columns)."""
+    return spark.createDataFrame([], spark_schema(name))
+
+
+def read_bronze(lake: Any, name: str, **kwargs: Any) -> Any:
+    """Read a bronze table; an optional one the warehouse lacks reads as empty.
+
+    The one place that decides what a missing optional input means: a warehouse without
+    ``events`` (orders only) reads them as an empty frame of the contract schema, so every
+    reader goes on and the features that need them come out null. A required table that
+    is missing stays an error (the lake's "no Delta table at ...").
+
+    Args:
+        lake: the :class:`~segengine.lake.Lake`.
+        name: the bronze table.
+        **kwargs: passed to ``lake.read`` (``version``, ``partitions``, ``where``).
+
+    Returns:
+        The DataFrame.
+    """
+    if contract(name).optional and not lake.exists(name):
+        return empty_bronze(lake.spark, name)
+    return lake.read(name, **kwargs)

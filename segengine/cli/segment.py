@@ -29,6 +29,34 @@ def _max_conditions(ctx: Context) -> int:
     return ctx.config.rules.max_conditions
 
 
+def _warehouse_lacks_events(ctx: Context) -> bool:
+    """Whether the configured warehouse has bronze data but no ``events`` table.
+
+    Read from the Delta logs with delta-rs, without a SparkSession. A warehouse with no
+    bronze tables yet (nothing ingested) or one that cannot be read says nothing.
+    """
+    from segengine.lake import Lake
+    from segengine.lake.embedded import EmbeddedBackend
+
+    try:
+        delta = ctx.config.delta
+        lake = Lake(None, ctx.config, EmbeddedBackend(None, delta.storage_options, delta.commit_retries))
+        ingested = lake.exists("personas") or lake.exists("order_lines")
+        return ingested and not lake.exists("events")
+    except Exception:  # noqa: BLE001 - a hint only: never fail validation over it
+        return False
+
+
+def _events_warning(ctx: Context, path: str, compiled) -> None:
+    """One warning line when the segment reads events and the warehouse has none."""
+    if compiled.needs_events and _warehouse_lacks_events(ctx):
+        click.echo(
+            f"warning: {path}: needs events, which this warehouse lacks (no events table): "
+            f"{'; '.join(compiled.needs_events)} (event attributes are null, did/did_not see no events)",
+            err=True,
+        )
+
+
 @cli.group()
 def segment() -> None:
     """Check, explain and count rule-defined segments (YAML or JSON files)."""
@@ -49,6 +77,7 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
         compiled = compile_segment(seg, dt.date.today(), resolver=_file_resolver(path))
         used = f", uses {', '.join(compiled.segments_used)}" if compiled.segments_used else ""
         click.echo(f"ok: {path}: {seg.name!r} ({seg.condition_count} conditions{used})")
+        _events_warning(ctx, path, compiled)
 
 
 @segment.command("explain")
@@ -62,6 +91,7 @@ def explain(ctx: Context, file: str, snapshot_date: str | None) -> None:
     seg = parse_segment(file, max_conditions=_max_conditions(ctx))
     compiled = compile_segment(seg, snapshot_date or dt.date.today(), resolver=_file_resolver(file))
     click.echo(compiled.explain())
+    _events_warning(ctx, file, compiled)
 
 
 @segment.command("count")

@@ -17,8 +17,9 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from segengine.contract import empty_bronze
 from segengine.features import behaviour, profile, rfmt, scores, state, tiers
-from segengine.features.catalog import ATTRIBUTES, MODEL_COLUMNS
+from segengine.features.catalog import ATTRIBUTES, EVENT_ATTRIBUTES, MODEL_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +147,26 @@ def persisted(frames: list[DataFrame]) -> Iterator[None]:
 
 
 def features_from_state(
-    profiles: DataFrame, st: DataFrame, items: DataFrame, products: DataFrame, snapshot_date: dt.date, fconf: Any
+    profiles: DataFrame,
+    st: DataFrame,
+    items: DataFrame,
+    products: DataFrame,
+    snapshot_date: dt.date,
+    fconf: Any,
+    has_events: bool = True,
 ) -> DataFrame:
-    """The feature table from the profiles, the state and the item rows of ``snapshot_date``."""
+    """The feature table from the profiles, the state and the item rows of ``snapshot_date``.
+
+    ``has_events=False`` (the warehouse has no ``events`` table): the
+    :data:`~segengine.features.catalog.EVENT_ATTRIBUTES` are null.
+    """
     return finish_features(
         profiles,
         state.state_features(st, snapshot_date, fconf),
         rfmt.assortment_features(items, products),
         snapshot_date,
         fconf,
+        has_events=has_events,
     )
 
 
@@ -162,7 +174,7 @@ def assemble_features(
     personas: DataFrame,
     order_lines: DataFrame,
     products: DataFrame,
-    events: DataFrame,
+    events: DataFrame | None,
     snapshot_date: dt.date,
     fconf: Any,
     session_tz: str,
@@ -177,7 +189,8 @@ def assemble_features(
         personas: bronze personas.
         order_lines: bronze order_lines (any dates: later ones are ignored).
         products: bronze products.
-        events: bronze events (with the ``event_date`` partition column).
+        events: bronze events (with the ``event_date`` partition column), or None when
+            the warehouse has none: the event attributes are then null.
         snapshot_date: features describe data up to the end of this local date.
         fconf: the ``features`` config section.
         session_tz: the session time zone (see :func:`session_timezone`).
@@ -185,6 +198,9 @@ def assemble_features(
     Returns:
         One row per persona existing on ``snapshot_date``, columns exactly as the catalog.
     """
+    has_events = events is not None
+    if events is None:
+        events = empty_bronze(personas.sparkSession, "events")
     frames = history_frames(personas, order_lines, events, snapshot_date, fconf, session_tz)
     # The per-order facts feed several aggregates: computed once (see history_frames).
     with persisted(frames["cached"]):
@@ -195,6 +211,7 @@ def assemble_features(
             products,
             snapshot_date,
             fconf,
+            has_events=has_events,
         )
 
 
@@ -204,6 +221,7 @@ def finish_features(
     assortment: DataFrame,
     snapshot_date: dt.date,
     fconf: Any,
+    has_events: bool = True,
 ) -> DataFrame:
     """Join the per-persona parts, derive tiers and scores, conform to the catalog.
 
@@ -213,6 +231,8 @@ def finish_features(
         assortment: :func:`rfmt.assortment_features`.
         snapshot_date: the snapshot date.
         fconf: the ``features`` config section.
+        has_events: False when the warehouse has no ``events`` table: the event
+            attributes are null (unknown) rather than 0.
 
     Returns:
         The feature table (catalog columns and types, model columns null).
@@ -249,6 +269,9 @@ def finish_features(
     )
     for name in MODEL_COLUMNS:
         df = df.withColumn(name, F.lit(None))
+    if not has_events:
+        # Unknown, not zero: the scores above count a missing visit column as none.
+        df = df.withColumns({name: F.lit(None) for name in EVENT_ATTRIBUTES})
     return conform(df)
 
 
@@ -273,7 +296,7 @@ def build_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -
         lake.read("personas"),
         lake.read("order_lines"),
         lake.read("products"),
-        lake.read("events"),
+        lake.read("events") if lake.exists("events") else None,
         snapshot_date,
         config.features,
         session_timezone(spark),

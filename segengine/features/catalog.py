@@ -244,6 +244,10 @@ ATTRIBUTES: list[Attribute] = [
 ]
 
 MODEL_COLUMNS = ("ai_segment", "ai_segment_distance", "b2b_segment", "clv_predicted", "clv_percentile")
+# Null in a warehouse without an ``events`` table (unknown, not zero). The attributes of
+# source order_lines+events (active days, and so behaviour_state) and the scores that
+# weigh visits and email activity are computed from what there is: the order lines.
+EVENT_ATTRIBUTES = tuple(a.name for a in ATTRIBUTES if a.source == "events")
 
 CATALOG: dict[str, Attribute] = {a.name: a for a in ATTRIBUTES}
 

@@ -41,6 +41,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from segengine.contract import contract, read_bronze
 from segengine.features import behaviour, profile, rfmt, state
 from segengine.features.build import features_from_state, history_frames, persisted, session_timezone
 
@@ -64,7 +65,7 @@ class Plan:
 
     mode: str
     reason: str
-    bronze: dict[str, int]
+    bronze: dict[str, int | None]  # None: an optional table (events) the warehouse lacks
     since: dt.date | None = None
     write_state: bool = True
     daily_from: dt.date | None = None
@@ -86,7 +87,7 @@ def last_refresh(lake: Any) -> dict[str, Any] | None:
 def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     """Decide between an incremental and a full refresh of ``day`` (cheap: logs and small tables)."""
     fconf = config.features
-    bronze = {t: lake.version(t) for t in BRONZE_INPUTS}
+    bronze = {t: bronze_version(lake, t) for t in BRONZE_INPUTS}
     last = last_refresh(lake)
     since = last["snapshot_date"] if last else None
 
@@ -115,6 +116,13 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     if moved:
         return full(moved)
     return Plan("incremental", f"from the state of {since}", bronze, since, True, last["daily_from"], last)
+
+
+def bronze_version(lake: Any, table: str) -> int | None:
+    """The table's version, or None for an optional table the warehouse lacks (events)."""
+    if contract(table).optional and not lake.exists(table):
+        return None
+    return lake.version(table)
 
 
 def rows_changed(lake: Any, table: str, recorded: int | None) -> bool:
@@ -160,6 +168,10 @@ def late_rows(lake: Any, recorded: dict[str, int], now: dict[str, int], since: d
     for table in TIME_COLUMNS:
         if recorded.get(table) == now[table]:
             continue
+        if now[table] is None:
+            return f"the {table} table is gone since the state of {since}"
+        if recorded.get(table) is None:
+            return f"the {table} table was created after the state of {since}"
         try:
             changes = lake.changed_files(table, recorded[table], now[table])
         except Exception as exc:  # noqa: BLE001 - a recreated/vacuumed table: recompute
@@ -243,7 +255,8 @@ def refresh_features(spark: Any, lake: Any, config: Any, day: dt.date) -> dict[s
 
 
 def _bronze(lake: Any, plan: Plan, name: str, **kwargs: Any) -> DataFrame:
-    return lake.read(name, version=plan.bronze.get(name), **kwargs)
+    # A missing optional table (events) reads as an empty frame of its contract schema.
+    return read_bronze(lake, name, version=plan.bronze.get(name), **kwargs)
 
 
 def _write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
@@ -285,7 +298,13 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
             st, items = lake.read("feature_state"), lake.read("feature_state_items")
             out = {"state_versions": versions, "daily_from": state.history_start(day, fconf)}
         features = features_from_state(
-            profile.profile_features(personas, day, fconf.timezone, session_tz), st, items, products, day, fconf
+            profile.profile_features(personas, day, fconf.timezone, session_tz),
+            st,
+            items,
+            products,
+            day,
+            fconf,
+            has_events=plan.bronze["events"] is not None,
         )
         out["version"] = lake.overwrite_partition(features, "customer_features", snapshot_date=day)
     return out
@@ -304,7 +323,9 @@ def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -
     event_where = {"event_date": behaviour.event_date_range(first_new, day), "event_ts": bounds}
     files_read = {
         "order_lines": len(lake.files("order_lines", version=plan.bronze["order_lines"], where=line_where)),
-        "events": len(lake.files("events", version=plan.bronze["events"], where=event_where)),
+        "events": 0
+        if plan.bronze["events"] is None
+        else len(lake.files("events", version=plan.bronze["events"], where=event_where)),
     }
     personas = _bronze(lake, plan, "personas")
     lines = rfmt.order_lines_until(_bronze(lake, plan, "order_lines", where=line_where), day, tz, session_tz).where(
@@ -343,6 +364,7 @@ def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -
         lake.read("products"),
         day,
         fconf,
+        has_events=plan.bronze["events"] is not None,
     )
     return {
         "version": lake.overwrite_partition(features, "customer_features", snapshot_date=day),

@@ -313,6 +313,20 @@ def segment_of(features: DataFrame) -> DataFrame:
     return features.select("persona_id", F.coalesce(ai, fallback).alias("segment"))
 
 
+SEGMENTATION_NONE = "none"
+
+
+def segmentation_of(features: DataFrame) -> str:
+    """Which segmentation :func:`segment_of` gives ``features``: its name for reports.
+
+    ``ai_segment`` when the partition has scored AI segments (personas without one fall
+    back to ``persona_type:value_tier``), else ``persona_type:value_tier``.
+    """
+    if "ai_segment" in features.columns and features.where(F.col("ai_segment").isNotNull()).limit(1).count():
+        return "ai_segment"
+    return "persona_type:value_tier"
+
+
 def popular_items(inter: DataFrame, products: DataFrame | None, top_m: int) -> DataFrame:
     """Global popularity list: distinct buyers per product (ties by strength, product_id).
 
@@ -775,7 +789,11 @@ def evaluate(
     before the cutoff when ``exclude_purchased``, since no method may recommend them).
     All three methods are scored on the same users: those with a test purchase that ALS
     knows (coldStartStrategy="drop"). Segments come from the ``customer_features``
-    partition of ``snapshot_date`` (a small leak that can only help the baseline).
+    partition of ``snapshot_date`` (a small leak that can only help the baseline); the
+    result's ``segmentation`` names them (:func:`segmentation_of`). Without that
+    partition (or without features at all) a warning is logged and ``segmentation`` is
+    ``"none"``: popular-in-segment then has one segment of everyone, which is the
+    popularity baseline again.
 
     Args:
         spark: the session.
@@ -785,9 +803,9 @@ def evaluate(
         test_days: test window length (default ``config.recommend.eval_test_days``).
 
     Returns:
-        {"cutoff", "test_days", "test_users", "als": {...}, "popularity": {...},
-        "popular_in_segment": {...}, "precision_lift_vs_popularity"} with
-        :func:`ranking_metrics` dicts.
+        {"cutoff", "test_days", "test_users", "segmentation", "als": {...},
+        "popularity": {...}, "popular_in_segment": {...}, "precision_lift_vs_popularity"}
+        with :func:`ranking_metrics` dicts.
     """
     cfg = config.recommend
     test_days = test_days or cfg.eval_test_days
@@ -812,9 +830,16 @@ def evaluate(
     test = test.join(model.users.select("persona_id"), "persona_id", "left_semi").cache()
     try:
         features = _features(lake, snapshot_date)
-        segments = segment_of(features)
-    except (ModelError, FeatureSnapshotMissing):
+        segments, segmentation = segment_of(features), segmentation_of(features)
+    except (ModelError, FeatureSnapshotMissing) as exc:
+        log.warning(
+            "recommendation evaluation for %s without a segmentation (%s): popular_in_segment is "
+            "the popularity baseline over one segment of everyone",
+            snapshot_date,
+            exc,
+        )
         segments = inter.select("persona_id").distinct().withColumn("segment", F.lit("all"))
+        segmentation = SEGMENTATION_NONE
     users = (
         test.select("persona_id").distinct().join(segments, "persona_id", "left").fillna({"segment": "unknown"}).cache()
     )
@@ -831,6 +856,7 @@ def evaluate(
         "test_days": test_days,
         "k": k,
         "test_users": users.count(),
+        "segmentation": segmentation,
         "als": ranking_metrics(als_recs, test, k, catalog),
         "popularity": ranking_metrics(pop_recs, test, k, catalog),
         "popular_in_segment": ranking_metrics(seg_recs, test, k, catalog),
@@ -922,7 +948,7 @@ def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendM
     if mv is None:
         raise ModelError(
             f"no registered recommendation model {name}@{alias}: run "
-            "`segengine train-recommendations --date YYYY-MM-DD` first (or point the alias at a version in MLflow)"
+            "`segengine train recommendations --date YYYY-MM-DD` first (or point the alias at a version in MLflow)"
         )
     path = (mv.tags or {}).get(BUNDLE_TAG)
     if not path and mv.run_id:
@@ -932,7 +958,7 @@ def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendM
     if not path:
         raise ModelError(
             f"model {name} version {mv.version} has no {BUNDLE_TAG} tag (id mappings): it was not trained "
-            "by `segengine train-recommendations`; retrain it"
+            "by `segengine train recommendations`; retrain it"
         )
     for part in ("users", "items"):
         fs, hpath = _hadoop_fs(spark, f"{path}/{part}")
@@ -1050,6 +1076,8 @@ def _log_mlflow(
         )
         if evaluation is not None:
             mlflow.log_metrics(_flat_metrics(evaluation))
+            # Which segments popular_in_segment was scored on ("none": no feature partition).
+            mlflow.set_tag("segengine.eval_segmentation", evaluation.get("segmentation", SEGMENTATION_NONE))
         try:
             # The spark flavour still takes the artifact path positionally.
             info = mlflow.spark.log_model(model.als, "model", pip_requirements=[f"pyspark=={pyspark.__version__}"])

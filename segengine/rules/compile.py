@@ -42,6 +42,10 @@ class CompiledSegment:
         query: the SQL expression tree.
         sql: the Spark SQL text (one SELECT returning persona_id, persona_type).
         segments_used: names of the saved segments inlined through ``in_segment``.
+        needs_events: the conditions (and ``top``) that read events, each as
+            ``path: words`` (prefixed ``segment 'name'`` inside an inlined segment): in a
+            warehouse without an ``events`` table their attributes are null and
+            ``did``/``did_not`` see no events.
     """
 
     segment: Segment
@@ -49,6 +53,7 @@ class CompiledSegment:
     query: Select
     sql: str
     segments_used: tuple[str, ...] = ()
+    needs_events: tuple[str, ...] = ()
 
     def explain(self) -> str:
         """The definition in words followed by the SQL, for people to read."""
@@ -108,8 +113,26 @@ def compile_segment(
         segment = parse_segment(segment)
     snapshot = _as_date(snapshot_date)
     used: list[str] = []
-    query = _compile(segment, snapshot, views or TableViews(), resolver, (segment.slug,), 0, used)
-    return CompiledSegment(segment, snapshot, query, query.sql(), tuple(dict.fromkeys(used)))
+    events: list[str] = []
+    query = _compile(segment, snapshot, views or TableViews(), resolver, (segment.slug,), 0, used, events)
+    return CompiledSegment(
+        segment, snapshot, query, query.sql(), tuple(dict.fromkeys(used)), tuple(dict.fromkeys(events))
+    )
+
+
+def _event_uses(segment: Segment, depth: int) -> list[str]:
+    """``path: words`` of each condition of ``segment`` (not of inlined ones) reading events."""
+    from segengine.features.catalog import EVENT_ATTRIBUTES
+
+    prefix = "" if depth == 0 else f"segment {segment.name!r} "
+    found = [
+        f"{prefix}{c.path}: {c.describe()}"
+        for c in (segment.where.walk() if segment.where is not None else ())
+        if c.needs_events()
+    ]
+    if segment.top is not None and segment.top.by in EVENT_ATTRIBUTES:
+        found.append(f"{prefix}top: by {segment.top.by}")
+    return found
 
 
 def _compile(
@@ -120,8 +143,10 @@ def _compile(
     stack: tuple[str, ...],
     depth: int,
     used: list[str],
+    events: list[str],
 ) -> Select:
     alias = "f" if depth == 0 else f"f{depth}"
+    events.extend(_event_uses(segment, depth))
 
     def subsegment(name: str, path: str) -> Select:
         origin = segment.source if segment.source != "<segment>" else f"segment {segment.name!r}"
@@ -149,7 +174,7 @@ def _compile(
             raise SegmentDefinitionError(f"{where}: segments refer to each other in a cycle: {chain}")
         used.append(name)
         inner_stack = (*stack, key) if target.slug == key else (*stack, key, target.slug)
-        return _compile(target, snapshot, views, resolver, inner_stack, depth + 1, used)
+        return _compile(target, snapshot, views, resolver, inner_stack, depth + 1, used, events)
 
     rctx = RenderContext(snapshot=snapshot, views=views, alias=alias, subsegment=subsegment)
     where = and_(

@@ -241,6 +241,11 @@ class AttributeCondition(Condition):
             return ctx.integer(value, path, minimum=0)
         raise AssertionError(op.shape)
 
+    def needs_events(self) -> bool:
+        from segengine.features.catalog import EVENT_ATTRIBUTES
+
+        return self.attr in EVENT_ATTRIBUTES
+
     def to_sql(self, rctx: RenderContext) -> Expr:
         col: Expr = Col(self.attr, rctx.alias)
         if self.type == "timestamp":
@@ -591,6 +596,9 @@ class _EventCondition(Condition):
         within, between = _window(values, paths, path, ctx)
         min_count = ctx.integer(values["min_count"], paths["min_count"], minimum=1) if "min_count" in values else 1
         return cls(events, products, within, between, min_count, path)
+
+    def needs_events(self) -> bool:
+        return True
 
     def to_sql(self, rctx: RenderContext) -> Expr:
         v = rctx.views

@@ -201,6 +201,11 @@ class Condition:
     def children(self) -> tuple[Condition, ...]:
         return ()
 
+    def needs_events(self) -> bool:
+        """Whether this node (not its children) reads events: ``did``, ``did_not``, or an
+        attribute computed only from events (null in a warehouse without them)."""
+        return False
+
     def walk(self) -> Iterable[Condition]:
         yield self
         for child in self.children():

@@ -280,6 +280,7 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     assert summary["users"] == 8 and summary["items"] == 12
     ev = summary["evaluation"]
     assert set(ev) >= {"als", "popularity", "popular_in_segment"}
+    assert ev["segmentation"] == "ai_segment"  # the scored segments of the feature partition
     assert 0.0 <= ev["als"]["precision_at_k"] <= 1.0
     assert summary["model_version"] is not None
 
@@ -293,8 +294,23 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     assert not math.isnan(first["als_share"]) and first["als_share"] > 0.5
 
 
+def test_evaluation_without_features_says_it_has_no_segmentation(spark, lake, config, small_world, caplog):
+    """No feature table: popular_in_segment is scored on one segment of everyone, and says so."""
+    ol, _, prods = small_world
+    lake.write(ol, "order_lines", mode="overwrite")
+    lake.write(prods, "products", mode="overwrite")
+
+    with caplog.at_level("WARNING", logger="segengine.models.recommend"):
+        result = rec.evaluate(spark, lake, _quick(config), D)
+
+    assert result["segmentation"] == "none"
+    assert result["popular_in_segment"] == result["popularity"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("recommendation evaluation for 2025-06-30 without a segmentation (no customer_features")
+
+
 def test_score_without_a_trained_model_says_how_to_train(spark, lake, config):
-    with pytest.raises(ModelError, match="train-recommendations"):
+    with pytest.raises(ModelError, match="`segengine train recommendations --date YYYY-MM-DD`"):
         rec.score_recommendations(spark, lake, config, D)
 
 

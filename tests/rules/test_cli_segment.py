@@ -86,3 +86,67 @@ def test_count_on_a_date_without_features_is_one_line_naming_the_latest_date(spa
         f"error: no customer_features partition for 2025-07-01 (latest is {SNAP}); "
         "run `segengine features --date 2025-07-01` first"
     ]
+
+
+def _delta_table(path: Path) -> None:
+    """A one-row Delta table at ``path``, written with delta-rs (no Spark)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    write_deltalake(str(path), pa.table({"persona_id": ["p1"]}))
+
+
+EVENT_SEGMENT = """name: browsers
+where:
+  all:
+    - {attr: monetary, op: '>', value: 0}
+    - {did: add_to_cart, within_days: 30}
+    - {attr: visits_30d, op: '>=', value: 2}
+"""
+
+
+def test_validate_and_explain_warn_when_the_warehouse_has_no_events(tmp_path):
+    warehouse = tmp_path / "warehouse"
+    _delta_table(warehouse / "bronze" / "personas")
+    seg = tmp_path / "browsers.yaml"
+    seg.write_text(EVENT_SEGMENT)
+    plain = tmp_path / "spenders.yaml"
+    plain.write_text("name: spenders\nwhere: {attr: monetary, op: '>', value: 0}\n")
+    conf = ["--conf", f"warehouse={warehouse}"]
+    warning = (
+        f"warning: {seg}: needs events, which this warehouse lacks (no events table): "
+        "where.all[1]: did add_to_cart at least 1 time(s) within the last 30 days; "
+        "where.all[2]: visits_30d >= 2 (event attributes are null, did/did_not see no events)"
+    )
+
+    result = CliRunner().invoke(cli, [*conf, "segment", "validate", str(seg), str(plain)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"ok: {seg}: 'browsers' (3 conditions)",
+        warning,
+        f"ok: {plain}: 'spenders' (1 conditions)",
+    ]
+    explained = CliRunner().invoke(cli, [*conf, "segment", "explain", str(seg), "--date", "2025-06-30"])
+    assert explained.exit_code == 0, explained.output
+    assert explained.output.splitlines()[-1] == warning
+
+    # With an events table (or before anything is ingested) there is nothing to warn about.
+    _delta_table(warehouse / "bronze" / "events")
+    assert "warning" not in CliRunner().invoke(cli, [*conf, "segment", "validate", str(seg)]).output
+    empty = ["--conf", f"warehouse={tmp_path / 'empty'}"]
+    assert "warning" not in CliRunner().invoke(cli, [*empty, "segment", "validate", str(seg)]).output
+
+
+def test_an_event_condition_inside_a_used_segment_is_named_with_that_segment(tmp_path):
+    from segengine.rules import compile_segment, directory_resolver
+
+    (tmp_path / "browsers.yaml").write_text(EVENT_SEGMENT)
+    outer = {
+        "name": "vip browsers",
+        "where": {"all": [{"in_segment": "browsers"}, {"attr": "frequency", "op": ">", "value": 2}]},
+    }
+    compiled = compile_segment(outer, "2025-06-30", resolver=directory_resolver(tmp_path))
+    assert compiled.needs_events == (
+        "segment 'browsers' where.all[1]: did add_to_cart at least 1 time(s) within the last 30 days",
+        "segment 'browsers' where.all[2]: visits_30d >= 2",
+    )
