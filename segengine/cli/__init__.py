@@ -110,6 +110,30 @@ def show_tables(ctx: Context) -> None:
         click.echo(f"{spec.name:20s} {spec.layer:7s} {parts:14s} {rel}")
 
 
+MOVED_EXIT_CODE = 2
+
+
+def moved_command(old: str, new: str) -> click.Command:
+    """Register ``segengine OLD`` (hidden) to say it is now ``segengine NEW`` and exit 2.
+
+    Whatever arguments follow are accepted and ignored, so an old script fails with that
+    one line rather than with a usage error about its options.
+    """
+
+    @cli.command(
+        old,
+        hidden=True,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        help=f"Renamed: use `segengine {new}`.",
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def _moved(args: tuple[str, ...]) -> None:
+        click.echo(f"`segengine {old}` is now `segengine {new}`", err=True)
+        sys.exit(MOVED_EXIT_CODE)
+
+    return _moved
+
+
 def _register() -> None:
     # Each capability owns its command module; importing registers its commands.
     from segengine.cli import (  # noqa: F401

@@ -1,8 +1,9 @@
 """`segengine` commands for models (registered on import by segengine.cli).
 
 ``segengine train segments|clv --date D``, ``segengine score segments|clv|all --date D``
-and ``segengine models list``. Other model areas may add subcommands to the ``train``
-and ``score`` groups defined here.
+and ``segengine models list``. Other model areas add subcommands to the ``train`` and
+``score`` groups defined here (``segengine train recommendations`` is in
+:mod:`segengine.cli.recommend`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """`segengine` commands for recommendations and lookalikes (registered on import by segengine.cli).
 
-* ``segengine train-recommendations --date D``
+* ``segengine train recommendations --date D``
 * ``segengine recommend --date D`` (score) and ``segengine recommend evaluate --date D``
-* ``segengine audience lookalike SEED --size N --by a,b --date D`` (and the alias
-  ``segengine audience-lookalike``)
+* ``segengine audience lookalike SEED --size N --by a,b --date D``
+
+The old spellings ``segengine train-recommendations`` and ``segengine audience-lookalike``
+only say where the command went (exit 2); they go in the next release.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import click
 
-from segengine.cli import cli, pass_ctx
+from segengine.cli import cli, moved_command, pass_ctx
+from segengine.cli.audience import audience
+from segengine.cli.models import train
 
 
 def _date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
@@ -30,7 +34,7 @@ def _echo(result: dict[str, Any]) -> None:
     click.echo(json.dumps(result, indent=2, default=str))
 
 
-@cli.command("train-recommendations")
+@train.command("recommendations")
 @click.option("--date", "snapshot_date", required=True, callback=_date, help="Last day of training data (YYYY-MM-DD).")
 @click.option("--no-evaluate", is_flag=True, help="Skip the time-split evaluation (one ALS fit instead of two).")
 @pass_ctx
@@ -69,6 +73,7 @@ def evaluate_cmd(ctx: Any, snapshot_date: dt.date, test_days: int | None) -> Non
     click.echo(
         f"time split: train <= {result['cutoff']}, test {result['test_days']} days, {result['test_users']} users"
     )
+    click.echo(f"segments of popular_in_segment: {result['segmentation']}")
     click.echo(f"{'method':20s} {'P@' + str(k):>8s} {'R@' + str(k):>8s} {'MAP@' + str(k):>8s} {'coverage':>9s}")
     for method in ("als", "popularity", "popular_in_segment"):
         m = result[method]
@@ -90,39 +95,19 @@ def _lookalike_options(f: Any) -> Any:
     return f
 
 
-def _lookalike(ctx: Any, seed: str, size: int, by: str, snapshot_date: dt.date, name: str | None, owner: str) -> None:
+@audience.command("lookalike")
+@_lookalike_options
+@pass_ctx
+def lookalike_cmd(
+    ctx: Any, seed: str, size: int, by: str, snapshot_date: dt.date, name: str | None, owner: str
+) -> None:
+    """Expand audience SEED to exactly --size similar personas (MLlib LSH) and save it as an audience."""
     from segengine.models.lookalike import expand_audience
 
     attrs = [b.strip() for b in by.split(",") if b.strip()]
     _echo(expand_audience(ctx.spark, ctx.lake, ctx.config, seed, size, attrs, snapshot_date, name=name, owner=owner))
 
 
-@cli.command("audience-lookalike")
-@_lookalike_options
-@pass_ctx
-def audience_lookalike_cmd(
-    ctx: Any, seed: str, size: int, by: str, snapshot_date: dt.date, name: str | None, owner: str
-) -> None:
-    """Expand audience SEED to exactly --size similar personas (MLlib LSH) and save it as an audience."""
-    _lookalike(ctx, seed, size, by, snapshot_date, name, owner)
-
-
-def _attach_to_audience_group() -> None:
-    """Also offer ``segengine audience lookalike`` when the audience command group exists."""
-    from segengine.cli import audience as audience_cli
-
-    group = getattr(audience_cli, "audience", None)
-    if not isinstance(group, click.Group) or "lookalike" in group.commands:
-        return
-
-    @group.command("lookalike")
-    @_lookalike_options
-    @pass_ctx
-    def lookalike_cmd(
-        ctx: Any, seed: str, size: int, by: str, snapshot_date: dt.date, name: str | None, owner: str
-    ) -> None:
-        """Expand audience SEED to exactly --size similar personas (MLlib LSH) and save it as an audience."""
-        _lookalike(ctx, seed, size, by, snapshot_date, name, owner)
-
-
-_attach_to_audience_group()
+# Renamed commands: one line saying where each went, exit 2 (for one release).
+moved_command("train-recommendations", "train recommendations")
+moved_command("audience-lookalike", "audience lookalike")

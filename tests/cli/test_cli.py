@@ -44,3 +44,41 @@ def test_tables_command_lists_partitioning():
     assert result.exit_code == 0
     line = next(ln for ln in result.output.splitlines() if ln.startswith("customer_features"))
     assert "snapshot_date" in line and "gold/customer_features" in line
+
+
+def _options(path: tuple[str, ...]) -> set[str]:
+    cmd: click.Command = cli
+    for name in path:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.commands[name]
+    return {opt for p in cmd.params for opt in (p.opts if isinstance(p, click.Option) else [p.name])}
+
+
+def test_train_recommendations_and_audience_lookalike_are_subcommands():
+    assert {"segments", "clv", "recommendations"} <= set(cli.commands["train"].commands)
+    assert _options(("train", "recommendations")) == {"--date", "--no-evaluate"}
+    assert "lookalike" in cli.commands["audience"].commands
+    assert _options(("audience", "lookalike")) == {"seed", "--size", "--by", "--date", "--name", "--owner"}
+    for path in (("train", "recommendations"), ("audience", "lookalike")):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_old_spellings_say_where_the_command_went_and_exit_2():
+    runner = CliRunner()
+    cases = {
+        ("train-recommendations", "--date", "2025-06-30", "--no-evaluate"): (
+            "`segengine train-recommendations` is now `segengine train recommendations`"
+        ),
+        ("audience-lookalike", "High value", "--size", "5", "--by", "monetary", "--date", "2025-06-30"): (
+            "`segengine audience-lookalike` is now `segengine audience lookalike`"
+        ),
+        ("train-recommendations",): "`segengine train-recommendations` is now `segengine train recommendations`",
+    }
+    for args, line in cases.items():
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.splitlines() == [line]
+    # Hidden from the command list: only the new spellings are offered.
+    listing = runner.invoke(cli, ["--help"]).output
+    assert "train-recommendations" not in listing and "audience-lookalike" not in listing
