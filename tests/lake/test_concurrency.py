@@ -1,7 +1,7 @@
 """Two processes writing one Delta table at once, on each backend.
 
-Each test starts two writers (tests/lake/concurrent_writer.py, each with its own
-``local[1]`` SparkSession) that plan their write on the same snapshot, meet at a file
+Two writer processes per backend (tests/lake/concurrent_writer.py, each with its own
+``local[1]`` SparkSession, started once for the module) plan their write on the same snapshot, meet at a file
 barrier, then commit together. Whatever the interleaving, the outcome must be both
 writes in some serial order, or exactly one clear WriteConflict with the table as the
 winner left it: never a lost or doubled row.
@@ -12,11 +12,13 @@ example the embedded writer before its conflict check) with the same assertions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,13 +37,71 @@ MEMBERS = "audience_id string, persona_id string, score int"
 TIMEOUT_S = 300  # a writer took 120 s on 2 busy cores (load average 10); 30 s when idle
 
 
+class Writer:
+    """One long-lived writer process (concurrent_writer.py) with its own SparkSession."""
+
+    def __init__(self, backend: str, name: str):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.environ.get("SEGENGINE_CHILD_PYTHONPATH", str(REPO))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WRITER), backend, name],
+            env=env,
+            cwd=str(REPO),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.expect("ready")
+
+    def expect(self, word: str) -> None:
+        """Wait for the writer's next status line (``ready`` or ``done``)."""
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(TIMEOUT_S)
+        line = (box[0] if box else "").strip()
+        if line != word:
+            self.proc.kill()
+            raise AssertionError(f"concurrency writer: expected {word!r}, got {line!r} (exit {self.proc.poll()})")
+
+    def send(self, spec: dict) -> None:
+        self.proc.stdin.write(json.dumps(spec) + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def writers():
+    """Two writer processes per backend, started at first use and shared by the module's tests."""
+    pool: dict[str, tuple[Writer, Writer]] = {}
+
+    def get(backend: str) -> tuple[Writer, Writer]:
+        pair = pool.get(backend)
+        if pair is None or any(w.proc.poll() is not None for w in pair):
+            pair = pool[backend] = (Writer(backend, "first"), Writer(backend, "second"))
+        return pair
+
+    yield get
+    for pair in pool.values():
+        for writer in pair:
+            writer.close()
+
+
 @pytest.fixture(params=["embedded", "jvm"])
-def backend(request, base_config):
+def backend(request, base_config, writers):
     if request.param == "jvm":
         from segengine.session import delta_jars
 
         if not delta_jars(base_config):
             pytest.skip("the JVM backend needs the delta-spark jars (make setup)")
+    writers(request.param)  # started here, so the pair's JVM start is not inside run_two
     return request.param
 
 
@@ -58,32 +118,36 @@ def features(spark, data):
     return spark.createDataFrame([(p, v, day(d)) for p, v, d in data], FEATURES)
 
 
-def run_two(backend, tmp_path, table, first, second):
-    """Run two writers at once; return their outcomes (dicts, see concurrent_writer)."""
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.environ.get("SEGENGINE_CHILD_PYTHONPATH", str(REPO))
-    procs = []
-    for name, spec in (("first", first), ("second", second)):
-        spec = {
-            "backend": backend,
-            "warehouse": str(tmp_path / f"warehouse-{name}"),
-            "table": table,
-            "barrier": str(barrier),
-            "name": name,
-            "result": str(tmp_path / f"{name}.json"),
-            **spec,
-        }
-        procs.append(subprocess.Popen([sys.executable, str(WRITER), json.dumps(spec)], env=env, cwd=str(REPO)))
-    for proc in procs:
-        proc.wait(timeout=TIMEOUT_S)
-    outcomes = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second")]
-    for outcome in outcomes:
-        assert outcome["status"] in {"ok", "conflict"}, outcome
-        if outcome["status"] == "conflict":
-            assert table.rstrip("/") in outcome["message"] or "Concurrent" in outcome["message"], outcome
-    return outcomes
+@pytest.fixture
+def run_two(writers, backend, tmp_path):
+    """Run two writes at once; their outcomes (dicts, see concurrent_writer)."""
+
+    def run(table, first, second):
+        barrier = tmp_path / "barrier"
+        barrier.mkdir()
+        pair = writers(backend)
+        for writer, (name, spec) in zip(pair, (("first", first), ("second", second))):
+            writer.send(
+                {
+                    "backend": backend,
+                    "warehouse": str(tmp_path / f"warehouse-{name}"),
+                    "table": table,
+                    "barrier": str(barrier),
+                    "name": name,
+                    "result": str(tmp_path / f"{name}.json"),
+                    **spec,
+                }
+            )
+        for writer in pair:
+            writer.expect("done")
+        outcomes = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second")]
+        for outcome in outcomes:
+            assert outcome["status"] in {"ok", "conflict"}, outcome
+            if outcome["status"] == "conflict":
+                assert table.rstrip("/") in outcome["message"] or "Concurrent" in outcome["message"], outcome
+        return outcomes
+
+    return run
 
 
 def rows_of(lake, table, **partition):
@@ -91,15 +155,13 @@ def rows_of(lake, table, **partition):
     return sorted(tuple(str(v) if isinstance(v, dt.date) else v for v in r) for r in df.collect())
 
 
-def test_two_partition_overwrites_of_one_date_leave_one_writers_rows(spark, elake, backend, tmp_path):
+def test_two_partition_overwrites_of_one_date_leave_one_writers_rows(spark, elake, run_two, tmp_path):
     table = str(tmp_path / "customer_features")
     elake.write(features(spark, [("x", 0.0, D1), ("keep", 5.0, D2)]), table, partition_by=["snapshot_date"])
     a = [("a1", 1.0, D1), ("a2", 1.0, D1)]
     b = [("b1", 2.0, D1)]
     spec = {"op": "overwrite_partition", "schema": FEATURES, "partition": {"snapshot_date": D1}}
-    first, second = run_two(
-        backend, tmp_path, table, {**spec, "rows": [list(r) for r in a]}, {**spec, "rows": [list(r) for r in b]}
-    )
+    first, second = run_two(table, {**spec, "rows": [list(r) for r in a]}, {**spec, "rows": [list(r) for r in b]})
     statuses = sorted([first["status"], second["status"]])
     got = rows_of(elake, table, snapshot_date=day(D1))
     assert rows_of(elake, table, snapshot_date=day(D2)) == [("keep", 5.0, D2)]
@@ -112,14 +174,12 @@ def test_two_partition_overwrites_of_one_date_leave_one_writers_rows(spark, elak
         assert got == sorted(later)
 
 
-def test_append_beside_a_partition_overwrite_of_the_same_date_is_kept_or_conflicts(spark, elake, backend, tmp_path):
+def test_append_beside_a_partition_overwrite_of_the_same_date_is_kept_or_conflicts(spark, elake, run_two, tmp_path):
     table = str(tmp_path / "customer_features")
     elake.write(features(spark, [("old", 0.0, D1)]), table, partition_by=["snapshot_date"])
     appended = [("app", 7.0, D1)]
     replacing = [("new", 1.0, D1)]
     first, second = run_two(
-        backend,
-        tmp_path,
         table,
         {"op": "append", "schema": FEATURES, "rows": [list(r) for r in appended]},
         {
@@ -139,16 +199,14 @@ def test_append_beside_a_partition_overwrite_of_the_same_date_is_kept_or_conflic
         assert got == sorted(appended + [("old", 0.0, D1)])
 
 
-def test_two_merges_of_one_audience_lose_no_update(spark, elake, backend, tmp_path):
+def test_two_merges_of_one_audience_lose_no_update(spark, elake, run_two, tmp_path):
     table = str(tmp_path / "audience_members")
     base = [("A", "p1", 0), ("A", "p2", 0), ("B", "p9", 0)]
     elake.write(spark.createDataFrame(base, MEMBERS).coalesce(1), table, partition_by=["audience_id"])
     a = [("A", "p1", 1), ("A", "p3", 1)]
     b = [("A", "p2", 2), ("A", "p4", 2)]
     spec = {"op": "merge", "schema": MEMBERS, "keys": ["persona_id"], "within": {"audience_id": "A"}}
-    first, second = run_two(
-        backend, tmp_path, table, {**spec, "rows": [list(r) for r in a]}, {**spec, "rows": [list(r) for r in b]}
-    )
+    first, second = run_two(table, {**spec, "rows": [list(r) for r in a]}, {**spec, "rows": [list(r) for r in b]})
 
     def merged(*sources):
         out = {r[1]: r for r in base}
@@ -164,7 +222,7 @@ def test_two_merges_of_one_audience_lose_no_update(spark, elake, backend, tmp_pa
         assert got == merged(a if first["status"] == "ok" else b)
 
 
-def test_two_first_writers_of_a_new_partition_write_it_once(spark, elake, backend, tmp_path):
+def test_two_first_writers_of_a_new_partition_write_it_once(spark, elake, run_two, tmp_path):
     table = str(tmp_path / "customer_features")
     elake.write(features(spark, [("x", 0.0, D1)]), table, partition_by=["snapshot_date"])
     rerun = [("n1", 3.0, D2), ("n2", 4.0, D2)]
@@ -174,7 +232,7 @@ def test_two_first_writers_of_a_new_partition_write_it_once(spark, elake, backen
         "partition": {"snapshot_date": D2},
         "rows": [list(r) for r in rerun],
     }
-    first, second = run_two(backend, tmp_path, table, spec, spec)
+    first, second = run_two(table, spec, spec)
     assert "ok" in (first["status"], second["status"])
     assert rows_of(elake, table, snapshot_date=day(D2)) == sorted(rerun)
     assert rows_of(elake, table, snapshot_date=day(D1)) == [("x", 0.0, D1)]
