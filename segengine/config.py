@@ -62,6 +62,8 @@ class MlflowConfig:
     registry_uri: str | None = None
     experiment: str = "segengine"
     champion_alias: str = "champion"
+    # A trained model whose validation metric is worse than the champion's gets this alias.
+    challenger_alias: str = "challenger"
 
 
 @dataclass

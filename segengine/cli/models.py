@@ -1,7 +1,8 @@
 """`segengine` commands for models (registered on import by segengine.cli).
 
-``segengine train segments|clv --date D``, ``segengine score segments|clv|all --date D``
-and ``segengine models list``. Other model areas add subcommands to the ``train`` and
+``segengine train segments|clv --date D [--force-promote]``, ``segengine score
+segments|clv|all --date D``, ``segengine models list`` and ``segengine models promote NAME
+--version N`` (promotion or rollback: moves the champion alias). Other model areas add subcommands to the ``train`` and
 ``score`` groups defined here (``segengine train recommendations`` is in
 :mod:`segengine.cli.recommend`).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import click
 
@@ -22,29 +24,60 @@ def _echo(result: object) -> None:
     click.echo(json.dumps(result, indent=2, default=str))
 
 
+FORCE_PROMOTE_HELP = (
+    "Make the new version the champion even if its validation metric is worse than the champion's "
+    "(logged, and tagged segengine.promotion=forced)."
+)
+
+
+def force_promote_option(f: Any) -> Any:
+    """``--force-promote`` for the ``train`` commands."""
+    return click.option("--force-promote", is_flag=True, help=FORCE_PROMOTE_HELP)(f)
+
+
+def echo_promotions(result: object) -> None:
+    """One line per registered model (new vs champion metric, alias given), on stderr so stdout stays JSON."""
+    promotion = result.get("promotion") if isinstance(result, dict) else None
+    if not promotion:
+        return
+    for p in [promotion] if "line" in promotion else promotion.values():
+        click.echo(p["line"], err=True)
+
+
 @cli.group("train")
 def train() -> None:
-    """Train a model for a snapshot date and register it as the champion in MLflow."""
+    """Train a model for a snapshot date and register it in MLflow.
+
+    The new version becomes the champion only if its validation metric is not worse than
+    the current champion's on the same validation data (or with --force-promote); otherwise
+    it gets the challenger alias. One line per model says which.
+    """
 
 
 @train.command("segments")
 @click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date of the feature partition (YYYY-MM-DD).")
+@force_promote_option
 @pass_ctx
-def train_segments_cmd(ctx, date_: dt.datetime) -> None:
-    """Train the RFMT k-means segments and the B2B clusters."""
+def train_segments_cmd(ctx, date_: dt.datetime, force_promote: bool) -> None:
+    """Train the RFMT k-means segments and the B2B clusters (gated on silhouette)."""
     from segengine.models.segments import train_segments
 
-    _echo(train_segments(ctx.spark, ctx.lake, ctx.config, date_.date()))
+    result = train_segments(ctx.spark, ctx.lake, ctx.config, date_.date(), force_promote=force_promote)
+    _echo(result)
+    echo_promotions(result)
 
 
 @train.command("clv")
 @click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
+@force_promote_option
 @pass_ctx
-def train_clv_cmd(ctx, date_: dt.datetime) -> None:
-    """Train the CLV regressor on the time split; print holdout metrics vs the baseline."""
+def train_clv_cmd(ctx, date_: dt.datetime, force_promote: bool) -> None:
+    """Train the CLV regressor on the time split; print holdout metrics vs the baseline (gated on holdout MAE)."""
     from segengine.models.clv import train_clv
 
-    _echo(train_clv(ctx.spark, ctx.lake, ctx.config, date_.date()))
+    result = train_clv(ctx.spark, ctx.lake, ctx.config, date_.date(), force_promote=force_promote)
+    _echo(result)
+    echo_promotions(result)
 
 
 @cli.group("score")
@@ -92,3 +125,22 @@ def list_cmd(ctx) -> None:
         n = len([f for f in r["features"].split(",") if f])
         click.echo(f"{r['name']:28s} v{r['version']:<4s} {aliases:10s} features={n:<3d} run={r['run_id']}")
     click.echo(f"browse: mlflow ui --backend-store-uri {uri}")
+
+
+@models.command("promote")
+@click.argument("name")
+@click.option("--version", "version", type=int, required=True, help="The registered version to point the alias at.")
+@click.option("--alias", default=None, help="Alias to move (default mlflow.champion_alias).")
+@pass_ctx
+def promote_cmd(ctx, name: str, version: int, alias: str | None) -> None:
+    """Point the champion alias of model NAME at --version N: promotion, or rollback.
+
+    Scoring loads the version the alias points to; the next training run compares its
+    new model with that version.
+    """
+    from segengine.models.tracking import configure_mlflow, promote_version
+
+    configure_mlflow(ctx.config)
+    alias = alias or ctx.config.mlflow.champion_alias
+    before = promote_version(ctx.config, name, version, alias)
+    click.echo(f"{name}@{alias}: v{before or '-'} -> v{version}")

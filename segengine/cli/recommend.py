@@ -18,7 +18,7 @@ import click
 
 from segengine.cli import cli, moved_command, pass_ctx
 from segengine.cli.audience import audience
-from segengine.cli.models import train
+from segengine.cli.models import echo_promotions, force_promote_option, train
 
 
 def _date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
@@ -36,13 +36,23 @@ def _echo(result: dict[str, Any]) -> None:
 
 @train.command("recommendations")
 @click.option("--date", "snapshot_date", required=True, callback=_date, help="Last day of training data (YYYY-MM-DD).")
-@click.option("--no-evaluate", is_flag=True, help="Skip the time-split evaluation (one ALS fit instead of two).")
+@click.option(
+    "--no-evaluate",
+    is_flag=True,
+    help="Skip the time-split evaluation (one ALS fit instead of two); with nothing to compare, "
+    "the new version becomes champion only if there is none yet or with --force-promote.",
+)
+@force_promote_option
 @pass_ctx
-def train_recommendations_cmd(ctx: Any, snapshot_date: dt.date, no_evaluate: bool) -> None:
-    """Train the ALS recommender: evaluate on a time split, fit, save, log and register in MLflow."""
+def train_recommendations_cmd(ctx: Any, snapshot_date: dt.date, no_evaluate: bool, force_promote: bool) -> None:
+    """Train the ALS recommender: evaluate on a time split, fit, save, log and register (gated on precision@k)."""
     from segengine.models.recommend import train_recommendations
 
-    _echo(train_recommendations(ctx.spark, ctx.lake, ctx.config, snapshot_date, evaluate_first=not no_evaluate))
+    result = train_recommendations(
+        ctx.spark, ctx.lake, ctx.config, snapshot_date, evaluate_first=not no_evaluate, force_promote=force_promote
+    )
+    _echo(result)
+    echo_promotions(result)
 
 
 @cli.group("recommend", invoke_without_command=True)

@@ -27,6 +27,17 @@ on earlier cutoffs would meet larger values when scoring than it ever saw (at 5,
 generated personas, with them as inputs the holdout total was over-predicted by half:
 3.1M for 2.0M). Lifetime spend enters only as a monthly rate.
 
+Reproducible: the stacked training rows are put in one fixed layout before any fit
+(:func:`stack_cutoffs`: hash-partitioned by persona and cutoff into a fixed number of
+partitions and sorted within each), and every learner takes ``clv.seed``, so the same
+rows give the same model whatever the bronze file layout or the shuffle partitions.
+
+Promotion (:func:`segengine.models.tracking.register_and_promote`): the metric is the
+holdout MAE. The current champion is compared on the same holdout rows through its
+*validation model* (the model its own run fit without its holdout labels, logged beside it
+and named by the version tag ``segengine.validation_model``), so neither side has seen
+the labels it is judged on; a champion without that tag is evaluated itself.
+
 Training features are computed from the order lines at each cutoff
 (:func:`customer_value_features`: a few aggregates of one cached per-order frame, with
 the feature catalog's definitions, see ``docs/features.md``); scoring reads the
@@ -77,6 +88,8 @@ CLV_INPUTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # -1 needs refunds exceeding purchases, rare enough to share the branch).
 MISSING = -1.0
 MICROS = 1_000_000
+VALIDATION_MODEL_TAG = "segengine.validation_model"
+VALIDATION_METRIC = "holdout_mae"
 
 FeatureBuilder = Callable[[Any, Any, Any, dt.date], "DataFrame"]
 
@@ -346,6 +359,34 @@ def regression_metrics(df: DataFrame, prediction: str, label: str = "label") -> 
     return {k: float(row[k] or 0.0) for k in ("mae", "rmse", "predicted_total", "actual_total", "customers")}
 
 
+def stack_cutoffs(frames: Sequence[DataFrame], partitions: int) -> DataFrame:
+    """The training rows of several cutoffs in one layout that depends on the rows only.
+
+    Tree learners draw samples and sum statistics per partition and in row order, so a
+    seed pins the model only if the rows come in a fixed layout: hash-partitioned by
+    (persona, cutoff) into ``partitions`` and sorted by that key within each partition.
+    The ingest layout, the files and ``spark.sql.shuffle.partitions`` then no longer
+    matter (a plain ``coalesce`` kept whatever order the upstream shuffles produced).
+
+    Args:
+        frames: labelled rows with ``persona_id`` and ``_cutoff`` (one row per pair).
+        partitions: the number of partitions of the result.
+
+    Returns:
+        The union, repartitioned and sorted.
+    """
+    out = frames[0]
+    for df in frames[1:]:
+        out = out.unionByName(df)
+    return out.repartition(max(int(partitions), 1), "persona_id", "_cutoff").sortWithinPartitions(
+        "persona_id", "_cutoff"
+    )
+
+
+def _window_text(window: tuple[dt.date, dt.date]) -> str:
+    return f"({window[0].isoformat()}, {window[1].isoformat()}]"
+
+
 def evaluate_holdout(model: PipelineModel, holdout: DataFrame) -> dict[str, dict[str, float]]:
     """Model and "next cycle = last cycle" baseline metrics on the holdout frame."""
     from pyspark.sql import functions as F
@@ -367,8 +408,9 @@ def train_clv(
     config: Config,
     snapshot_date: dt.date,
     feature_builder: FeatureBuilder | None = None,
+    force_promote: bool = False,
 ) -> dict[str, Any]:
-    """Train the CLV model on the time split, report holdout metrics, register the champion.
+    """Train the CLV model on the time split, report holdout metrics, register it (gated).
 
     Args:
         spark: the session.
@@ -378,15 +420,30 @@ def train_clv(
         feature_builder: builds the feature rows as of a cutoff; default
             :func:`customer_value_features` of the cached orders (tests pass their own).
             Called once per distinct cutoff.
+        force_promote: make the new version the champion even if its holdout MAE is
+            worse than the champion's (logged and tagged).
 
     Returns:
         Summary: windows, features, holdout metrics for the model and the baseline,
-        registered version.
+        registered version, and ``promotion`` (alias given, new vs champion MAE).
+
+    Raises:
+        ModelError: the holdout cutoff is before the first order (a cycle longer than
+            the history), or no cutoff has customers to learn from; dates in ISO form.
     """
     import mlflow
+    import mlflow.spark
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
-    from segengine.models.tracking import configure_mlflow, log_spark_model, register_model
+    from segengine.models.tracking import (
+        Validation,
+        champion_version,
+        configure_mlflow,
+        log_spark_model,
+        register_and_promote,
+        score_champion,
+    )
 
     cfg = config.clv
     configure_mlflow(config)
@@ -397,6 +454,16 @@ def train_clv(
     orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
     labelled: dict[dt.date, DataFrame] = {}
     try:
+        span = orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
+        first_day, last_day = span["first"], span["last"]
+        holdout_cutoff = windows["holdout"][0]
+        if first_day is None or first_day > holdout_cutoff:
+            history = f"{first_day.isoformat()} .. {last_day.isoformat()}" if first_day else "no orders"
+            raise ModelError(
+                f"CLV: the holdout cutoff {holdout_cutoff.isoformat()} (snapshot {snapshot_date.isoformat()} minus "
+                f"features.cycle_months={cycle}) is before the first order (order history: {history}): the cycle "
+                "is longer than the history; use a shorter features.cycle_months or a later snapshot date"
+            )
         if feature_builder is None:
             personas = lake.read("personas")
 
@@ -414,30 +481,56 @@ def train_clv(
         features = clv_feature_columns(sorted(common))
         keep = ["persona_id", "label", *features] + ([] if "monetary" in features else ["monetary"])
         for c, df in frames.items():
-            labelled[c] = df.select(*keep).persist(StorageLevel.MEMORY_AND_DISK)
-        rows = {c: df.count() for c, df in labelled.items()}
+            labelled[c] = df.select(*keep, F.lit(c).alias("_cutoff")).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {
+            c: df.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("label") != 0, 1)).alias("buyers")).first()
+            for c, df in labelled.items()
+        }
+        rows = {c: int(r["n"]) for c, r in counts.items()}
         n_train = sum(rows[c] for c, _ in windows["train"])
         n_holdout = rows[windows["holdout"][0]]
+        empty = []
+        for role in ("train", "final"):
+            for w in windows[role]:
+                if rows[w[0]] == 0 or counts[w[0]]["buyers"] == 0:
+                    why = "no customers at its cutoff" if rows[w[0]] == 0 else "no orders in its label window"
+                    empty.append(f"{role} window {_window_text(w)}: {why}")
+        for text in dict.fromkeys(empty):
+            log.warning(
+                "CLV %s: %s (order history %s .. %s); it adds nothing to the fit",
+                snapshot_date.isoformat(),
+                text,
+                first_day.isoformat(),
+                last_day.isoformat(),
+            )
         if n_train == 0 or n_holdout == 0:
+            per_window = ", ".join(f"{_window_text(w)}: {rows[w[0]]}" for w in windows["train"])
             raise ModelError(
-                f"CLV: no customers to learn from (train windows {windows['train']}: {n_train}, "
-                f"holdout window {windows['holdout']}: {n_holdout}); is there order history before the cutoffs?"
+                f"CLV: no customers to learn from (customers per train window {per_window}; holdout window "
+                f"{_window_text(windows['holdout'])}: {n_holdout}); the order history is "
+                f"{first_day.isoformat()} .. {last_day.isoformat()}: use fewer clv.train_cycles, a shorter "
+                "features.cycle_months or a later snapshot date"
             )
         # The tree learners run a few small jobs per level and iteration: few partitions
         # (one per core) keep the per-task overhead down; the data is cached anyway.
         parallelism = spark.sparkContext.defaultParallelism
 
         def stacked(ws: list[tuple[dt.date, dt.date]]) -> DataFrame:
-            frames = [labelled[c] for c, _ in ws]
-            out = frames[0]
-            for df in frames[1:]:
-                out = out.unionByName(df)
-            return out.coalesce(parallelism)
+            return stack_cutoffs([labelled[c] for c, _ in ws], parallelism)
 
+        holdout = labelled[windows["holdout"][0]]
+        champion = champion_version(config, cfg.model_name)  # resolved once, before training
         eval_model = clv_pipeline(config, features).fit(stacked(windows["train"]))
-        metrics = evaluate_holdout(eval_model, labelled[windows["holdout"][0]])
+        metrics = evaluate_holdout(eval_model, holdout)
+
+        def champion_mae(mv: Any) -> float:
+            # Its validation model never saw these holdout labels (see the module docstring).
+            uri = (mv.tags or {}).get(VALIDATION_MODEL_TAG) or f"models:/{mv.name}/{mv.version}"
+            return evaluate_holdout(mlflow.spark.load_model(uri), holdout)["model"]["mae"]
+
+        champ_version, champ_mae, note = score_champion(champion, champion_mae)
         final = clv_pipeline(config, features).fit(stacked(windows["final"]))
-        example = labelled[windows["holdout"][0]].select("persona_id", *features).limit(5).toPandas()
+        example = holdout.select("persona_id", *features).orderBy("persona_id").limit(5).toPandas()
         out = final.transform(spark.createDataFrame(example)).select("clv_prediction").toPandas()
         with mlflow.start_run(run_name=f"clv {snapshot_date}"):
             mlflow.log_params(
@@ -462,7 +555,31 @@ def train_clv(
             for who, m in metrics.items():
                 mlflow.log_metrics({f"holdout_{who}_{k}": v for k, v in m.items() if k != "customers"})
             info = log_spark_model(final, example, features, out)
-        version = register_model(config, info.model_uri, cfg.model_name, features)
+            # The model fit without the holdout labels: what a later retrain compares against.
+            validation_info = mlflow.spark.log_model(
+                eval_model,
+                "validation_model",
+                pip_requirements=[f"pyspark=={_pyspark_version()}"],
+            )
+            mlflow.set_tag(VALIDATION_MODEL_TAG, validation_info.model_uri)
+        validation = Validation(
+            metric=VALIDATION_METRIC,
+            value=metrics["model"]["mae"],
+            higher_is_better=False,
+            champion_version=champ_version,
+            champion_value=champ_mae,
+            note=note,
+        )
+        promotion = register_and_promote(
+            config,
+            info.model_uri,
+            cfg.model_name,
+            features,
+            validation,
+            force=force_promote,
+            tags={VALIDATION_MODEL_TAG: validation_info.model_uri, "segengine.snapshot_date": str(snapshot_date)},
+        )
+        version = promotion.version
     finally:
         for df in labelled.values():
             df.unpersist()
@@ -480,7 +597,14 @@ def train_clv(
         "train_customers": n_train,
         "holdout_customers": n_holdout,
         "holdout": metrics,
+        "promotion": promotion.as_dict(),
     }
+
+
+def _pyspark_version() -> str:
+    import pyspark
+
+    return pyspark.__version__
 
 
 def apply_clv_model(features: DataFrame, model: PipelineModel) -> DataFrame:
@@ -560,7 +684,13 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
 
 def run_train_job(ctx: Any) -> dict[str, Any]:
     """``jobs/train_clv.py``: train, evaluate and register the CLV model for ``ctx.snapshot_date``."""
-    return train_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return train_clv(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        ctx.snapshot_date,
+        force_promote=bool(getattr(ctx.args, "force_promote", False)),
+    )
 
 
 def run_score_job(ctx: Any) -> dict[str, Any]:

@@ -27,6 +27,15 @@ Score scaling (1-100), stated once here and in the README:
   never scores above ``fallback_max_score`` (default 50).
 
 Within a customer, ALS rows rank before fallback rows.
+
+Registered model (MLflow): one ``PipelineModel([IdMapping(users), IdMapping(items),
+ALSModel])`` per version (:func:`recommend_pipeline`), so the factors and the id mappings
+they were fitted with are one artifact, loaded by one resolution of the champion alias
+(:func:`load_champion_model`). Promotion is gated on precision@k of the time-split
+evaluation: the current champion's *validation model* (the ALS its own run fitted before
+its evaluation cutoff, tagged ``segengine.validation_model``) is scored on the same test
+users, and the new version becomes champion only if its precision is not lower
+(:func:`segengine.models.tracking.register_and_promote`).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -288,6 +298,10 @@ def train_model(inter: DataFrame, cfg: RecommendConfig) -> RecommendModel:
     if users.limit(1).count() == 0:
         raise ModelError("no purchases or product events before the training date: nothing to train ALS on")
     train = rows.join(users, "persona_id").join(items, "product_id").select(USER_IDX, ITEM_IDX, "strength")
+    # One layout that depends on the rows only (hash of the ids, sorted within), so the
+    # seeded ALS sees the same blocks in the same order whatever the input files were.
+    blocks = cfg.num_blocks or train.sparkSession.sparkContext.defaultParallelism
+    train = train.repartition(blocks, USER_IDX, ITEM_IDX).sortWithinPartitions(USER_IDX, ITEM_IDX)
     model = fit_als(train, cfg)
     rows.unpersist()
     return RecommendModel(model, users, items)
@@ -781,6 +795,8 @@ def evaluate(
     config: Config,
     snapshot_date: dt.date,
     test_days: int | None = None,
+    compare: dict[str, RecommendModel] | None = None,
+    on_model: Callable[[RecommendModel], None] | None = None,
 ) -> dict[str, Any]:
     """Time-split evaluation of ALS vs popularity vs popular-in-segment.
 
@@ -801,11 +817,14 @@ def evaluate(
         config: configuration (``config.recommend``).
         snapshot_date: end of the test window.
         test_days: test window length (default ``config.recommend.eval_test_days``).
+        compare: other fitted models (e.g. the champion's validation model) scored like
+            ALS on the same test users; a user a model does not know counts as no hit.
+        on_model: receives the ALS model fitted up to the cutoff (to log it).
 
     Returns:
         {"cutoff", "test_days", "test_users", "segmentation", "als": {...},
         "popularity": {...}, "popular_in_segment": {...}, "precision_lift_vs_popularity"}
-        with :func:`ranking_metrics` dicts.
+        with :func:`ranking_metrics` dicts, and ``"compare": {name: {...}}`` when asked.
     """
     cfg = config.recommend
     test_days = test_days or cfg.eval_test_days
@@ -814,6 +833,8 @@ def evaluate(
     order_lines, events, products, personas = _load_inputs(lake)
     inter = interactions(order_lines, events, cutoff, cfg, personas).cache()
     model = train_model(inter, cfg)
+    if on_model is not None:
+        on_model(model)
     test = (
         order_lines.where(
             (F.col("order_ts") >= _end_of(cutoff))
@@ -861,6 +882,11 @@ def evaluate(
         "popularity": ranking_metrics(pop_recs, test, k, catalog),
         "popular_in_segment": ranking_metrics(seg_recs, test, k, catalog),
     }
+    if compare:
+        result["compare"] = {
+            name: ranking_metrics(recommend(other, users, inter, products, cfg, k=k, fallback=False), test, k, catalog)
+            for name, other in compare.items()
+        }
     base = result["popularity"]["precision_at_k"]
     result["precision_lift_vs_popularity"] = result["als"]["precision_at_k"] / base if base > 0 else float("nan")
     for df in (inter, test, users):
@@ -916,16 +942,94 @@ def _hadoop_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
 
 
 BUNDLE_TAG = "segengine.bundle"
+VALIDATION_MODEL_TAG = "segengine.validation_model"
+VALIDATION_METRIC = "precision_at_k"
+
+
+def recommend_pipeline(model: RecommendModel) -> Any:
+    """The model as one ``PipelineModel([IdMapping(users), IdMapping(items), ALSModel])``.
+
+    Logged to MLflow as is, so a registered version holds its own id mappings.
+    """
+    from pyspark.ml import PipelineModel
+
+    from segengine.models.idmap import IdMapping
+
+    return PipelineModel(
+        stages=[
+            IdMapping.of(model.users, "persona_id", USER_IDX),
+            IdMapping.of(model.items, "product_id", ITEM_IDX),
+            model.als,
+        ]
+    )
+
+
+def from_pipeline(pipeline: Any) -> RecommendModel | None:
+    """The :class:`RecommendModel` of a :func:`recommend_pipeline` (None: no id mappings in it)."""
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.recommendation import ALSModel
+
+    from segengine.models.idmap import IdMapping
+
+    stages = pipeline.stages if isinstance(pipeline, PipelineModel) else [pipeline]
+    als = next((s for s in stages if isinstance(s, ALSModel)), None)
+    maps = {s.getIdCol(): s.mapping for s in stages if isinstance(s, IdMapping)}
+    if als is None or "persona_id" not in maps or "product_id" not in maps:
+        return None
+    return RecommendModel(als, maps["persona_id"], maps["product_id"])
+
+
+def load_recommend_version(spark: SparkSession, config: Config, mv: Any, validation: bool = False) -> RecommendModel:
+    """Load one registered version (its own id mappings), or with ``validation`` its validation model.
+
+    Versions registered before the mappings were part of the model read them from the
+    bundle their ``segengine.bundle`` tag names (of that same version).
+
+    Raises:
+        ModelError: no ALS in it, or its id mappings are missing.
+    """
+    import mlflow.spark
+
+    from segengine.models.tracking import load_version
+
+    name = mv.name
+    tags = mv.tags or {}
+    if validation:
+        uri = tags.get(VALIDATION_MODEL_TAG)
+        pipeline = mlflow.spark.load_model(uri) if uri else load_version(config, mv, check=False).model
+    else:
+        pipeline = load_version(config, mv, check=False).model
+    model = from_pipeline(pipeline)
+    if model is not None:
+        return model
+    path = tags.get(BUNDLE_TAG)
+    if not path and mv.run_id:
+        from mlflow import MlflowClient
+
+        path = MlflowClient().get_run(mv.run_id).data.tags.get(BUNDLE_TAG)
+    if not path:
+        raise ModelError(
+            f"model {name} version {mv.version} has no id mappings (neither in the model nor a {BUNDLE_TAG} tag): "
+            "it was not trained by `segengine train recommendations`; retrain it"
+        )
+    for part in ("users", "items"):
+        fs, hpath = _hadoop_fs(spark, f"{path}/{part}")
+        if not fs.exists(hpath):
+            raise ModelError(
+                f"model {name} version {mv.version}: its id mappings are missing ({path}/{part}); retrain it"
+            )
+    from pyspark.ml import PipelineModel
+
+    als = pipeline.stages[0] if isinstance(pipeline, PipelineModel) else pipeline
+    return RecommendModel(als, spark.read.parquet(path + "/users"), spark.read.parquet(path + "/items"))
 
 
 def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendModel, str]:
     """Load the recommender the MLflow alias ``mlflow.champion_alias`` points to.
 
-    The ALS model comes from ``models:/<recommend.model_name>@<alias>``; its id
-    mappings from the bundle the registered version is tagged with (``segengine.bundle``,
-    written by :func:`train_recommendations` next to the data, so Spark reads it anywhere).
-    Promoting another version (moving the alias) switches scoring to it, as for the
-    segment and CLV models.
+    The alias is resolved to a version once; the ALS factors and the id mappings both
+    come from that version (:func:`recommend_pipeline`). Promoting another version
+    (moving the alias) switches scoring to it, as for the segment and CLV models.
 
     Args:
         spark: the session.
@@ -936,11 +1040,9 @@ def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendM
 
     Raises:
         ModelError: no champion (says which command trains one), or its version has no
-            bundle tag or the bundle is gone.
+            id mappings.
     """
-    from pyspark.ml import PipelineModel
-
-    from segengine.models.tracking import champion_version, configure_mlflow, load_champion
+    from segengine.models.tracking import champion_version, configure_mlflow
 
     configure_mlflow(config)
     name, alias = config.recommend.model_name, config.mlflow.champion_alias
@@ -948,28 +1050,10 @@ def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendM
     if mv is None:
         raise ModelError(
             f"no registered recommendation model {name}@{alias}: run "
-            "`segengine train recommendations --date YYYY-MM-DD` first (or point the alias at a version in MLflow)"
+            "`segengine train recommendations --date YYYY-MM-DD` first (or point the alias at a version: "
+            "segengine models promote NAME --version N)"
         )
-    path = (mv.tags or {}).get(BUNDLE_TAG)
-    if not path and mv.run_id:
-        from mlflow import MlflowClient
-
-        path = MlflowClient().get_run(mv.run_id).data.tags.get(BUNDLE_TAG)
-    if not path:
-        raise ModelError(
-            f"model {name} version {mv.version} has no {BUNDLE_TAG} tag (id mappings): it was not trained "
-            "by `segengine train recommendations`; retrain it"
-        )
-    for part in ("users", "items"):
-        fs, hpath = _hadoop_fs(spark, f"{path}/{part}")
-        if not fs.exists(hpath):
-            raise ModelError(
-                f"model {name} version {mv.version}: its id mappings are missing ({path}/{part}); retrain it"
-            )
-    loaded = load_champion(config, name, check=False)
-    als = loaded.model.stages[0] if isinstance(loaded.model, PipelineModel) else loaded.model
-    model = RecommendModel(als, spark.read.parquet(path + "/users"), spark.read.parquet(path + "/items"))
-    return model, loaded.version
+    return load_recommend_version(spark, config, mv), str(mv.version)
 
 
 def _flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
@@ -994,15 +1078,19 @@ def train_recommendations(
     snapshot_date: dt.date,
     evaluate_first: bool = True,
     log_to_mlflow: bool = True,
+    force_promote: bool = False,
 ) -> dict[str, Any]:
     """Evaluate on a time split, fit ALS on everything up to ``snapshot_date``, save, log, register.
 
     The bundle (ALS model + id mappings) goes to its own directory
-    ``<warehouse>/models/recommend/snapshot_date=<d>/bundle=<id>`` (a retrain never
-    overwrites the bundle a registered version points to). MLflow gets the parameters,
-    the evaluation metrics and the Spark ALS model, registered as a new version of
-    ``config.recommend.model_name`` tagged ``segengine.bundle`` = the bundle path; the
-    champion alias then moves to it (:func:`score_recommendations` loads the champion).
+    ``<warehouse>/models/recommend/snapshot_date=<d>/bundle=<id>`` (for notebooks; a
+    retrain never overwrites it). MLflow gets the parameters, the evaluation metrics
+    and the model with its id mappings (:func:`recommend_pipeline`), registered as a new
+    version of ``config.recommend.model_name``. The version becomes the champion only if
+    its precision@k on the evaluation split is not lower than the current champion's on
+    the same test users (or ``force_promote``); otherwise it is the challenger. Without
+    an evaluation (``evaluate_first=False``) there is nothing to compare, so a new
+    version becomes champion only when there is none yet or when forced.
 
     Args:
         spark: the session.
@@ -1012,15 +1100,36 @@ def train_recommendations(
         evaluate_first: run :func:`evaluate` (a second ALS fit) and log its metrics.
         log_to_mlflow: False skips MLflow (notebooks, quick runs): the bundle is saved
             but nothing is registered, so scoring keeps the current champion.
+        force_promote: make the new version the champion whatever its metrics (logged, tagged).
 
     Returns:
-        Summary: users, items, bundle path, evaluation, MLflow run id and model version.
+        Summary: users, items, bundle path, evaluation, MLflow run id, model version and
+        ``promotion`` (alias given, new vs champion precision).
 
     Raises:
         ModelError: nothing to train on, or MLflow could not log/register the model.
     """
+    from segengine.models.tracking import champion_version, configure_mlflow, score_champion
+
     cfg = config.recommend
-    evaluation = evaluate(spark, lake, config, snapshot_date) if evaluate_first else None
+    champion: tuple[str | None, Any, str] = (None, None, "no champion")
+    if log_to_mlflow:
+        configure_mlflow(config)
+        mv = champion_version(config, cfg.model_name)  # resolved once, before training
+        champion = (str(mv.version), None, "no evaluation (--no-evaluate)") if mv is not None else champion
+        if mv is not None and evaluate_first:
+            champion = score_champion(mv, lambda v: load_recommend_version(spark, config, v, validation=True))
+    fitted: dict[str, RecommendModel] = {}
+    evaluation = None
+    if evaluate_first:
+        evaluation = evaluate(
+            spark,
+            lake,
+            config,
+            snapshot_date,
+            compare={"champion": champion[1]} if champion[1] is not None else None,
+            on_model=lambda m: fitted.__setitem__("validation", m),
+        )
     order_lines, events, _, personas = _load_inputs(lake)
     inter = interactions(order_lines, events, snapshot_date, cfg, personas).cache()
     model = train_model(inter, cfg)
@@ -1031,11 +1140,15 @@ def train_recommendations(
         "users": model.users.count(),
         "items": model.items.count(),
         "bundle": path,
-        "evaluation": evaluation,
+        "evaluation": {k: v for k, v in evaluation.items() if k != "compare"} if evaluation else None,
     }
     inter.unpersist()
     if log_to_mlflow:
-        summary.update(_log_mlflow(config, snapshot_date, model, summary, evaluation))
+        summary.update(
+            _log_mlflow(
+                config, snapshot_date, model, summary, evaluation, fitted.get("validation"), champion, force_promote
+            )
+        )
     return summary
 
 
@@ -1045,16 +1158,18 @@ def _log_mlflow(
     model: RecommendModel,
     summary: dict[str, Any],
     evaluation: dict[str, Any] | None,
+    validation_model: RecommendModel | None,
+    champion: tuple[str | None, Any, str],
+    force: bool,
 ) -> dict[str, Any]:
     import mlflow
     import mlflow.spark
     import pyspark
-    from mlflow import MlflowClient
 
-    from segengine.models.tracking import configure_mlflow, register_model
+    from segengine.models.tracking import Validation, register_and_promote
 
     cfg = config.recommend
-    configure_mlflow(config)
+    pins = [f"pyspark=={pyspark.__version__}"]
     with mlflow.start_run(run_name=f"recommend-{snapshot_date.isoformat()}") as run:
         mlflow.set_tag("segengine.model", "recommend")
         mlflow.set_tag(BUNDLE_TAG, summary["bundle"])
@@ -1072,6 +1187,7 @@ def _log_mlflow(
                 "snapshot_date": snapshot_date.isoformat(),
                 "users": summary["users"],
                 "items": summary["items"],
+                "seed": cfg.seed,
             }
         )
         if evaluation is not None:
@@ -1079,19 +1195,44 @@ def _log_mlflow(
             # Which segments popular_in_segment was scored on ("none": no feature partition).
             mlflow.set_tag("segengine.eval_segmentation", evaluation.get("segmentation", SEGMENTATION_NONE))
         try:
-            # The spark flavour still takes the artifact path positionally.
-            info = mlflow.spark.log_model(model.als, "model", pip_requirements=[f"pyspark=={pyspark.__version__}"])
+            # The spark flavour still takes the artifact path positionally. The id
+            # mappings are stages of the logged model: one version, one artifact.
+            info = mlflow.spark.log_model(recommend_pipeline(model), "model", pip_requirements=pins)
+            tags = {BUNDLE_TAG: summary["bundle"]}
+            if validation_model is not None:
+                # The model fitted before the evaluation cutoff: what a later retrain compares against.
+                val_info = mlflow.spark.log_model(
+                    recommend_pipeline(validation_model), "validation_model", pip_requirements=pins
+                )
+                mlflow.set_tag(VALIDATION_MODEL_TAG, val_info.model_uri)
+                tags[VALIDATION_MODEL_TAG] = val_info.model_uri
+            champ_version, champ_value, note = champion
+            if evaluation is not None:
+                value = evaluation["als"]["precision_at_k"]
+                champ_value = (evaluation.get("compare") or {}).get("champion", {}).get("precision_at_k")
+            else:
+                value = float("nan")
+            validation = Validation(
+                metric=f"precision_at_{cfg.top_k}",
+                value=value,
+                higher_is_better=True,
+                champion_version=champ_version,
+                champion_value=champ_value,
+                note=note,
+            )
             # ALS reads no customer_features column: an empty feature list.
-            version = register_model(config, info.model_uri, cfg.model_name, features=[], set_alias=False)
-            client = MlflowClient()
-            # Tag first, then move the alias: a champion always knows its id mappings.
-            client.set_model_version_tag(cfg.model_name, version, BUNDLE_TAG, summary["bundle"])
-            client.set_registered_model_alias(cfg.model_name, config.mlflow.champion_alias, version)
+            promotion = register_and_promote(
+                config, info.model_uri, cfg.model_name, [], validation, force=force, tags=tags
+            )
         except Exception as exc:
             raise ModelError(
                 f"the ALS bundle is saved at {summary['bundle']} but MLflow could not log/register it: {exc}"
             ) from exc
-        return {"mlflow_run_id": run.info.run_id, "model_version": int(version)}
+        return {
+            "mlflow_run_id": run.info.run_id,
+            "model_version": int(promotion.version),
+            "promotion": promotion.as_dict(),
+        }
 
 
 def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
@@ -1148,7 +1289,13 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
 
 def run_train_job(ctx: Any) -> dict[str, Any]:
     """``jobs/train_recommendations.py``: train for ``--date``."""
-    return train_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return train_recommendations(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        ctx.snapshot_date,
+        force_promote=bool(getattr(ctx.args, "force_promote", False)),
+    )
 
 
 def run_score_job(ctx: Any) -> dict[str, Any]:

@@ -19,6 +19,16 @@ value tier plus scaled log spend and log frequency -> KMeans(``b2b_k``) -> names
 ``B2B · Retail · high value`` from each cluster's dominant industry and value tier.
 
 Only customers are clustered; scoring leaves prospects and visitors null.
+
+Reproducible: the customers are put in one fixed layout (hash-partitioned by persona into
+a fixed number of partitions, sorted within) before scaling and k-means, whose
+initialisation samples per partition; ``sample_fraction`` keeps a persona when a seeded
+hash of its id falls below the fraction, so the sample does not depend on the layout either.
+
+Promotion (:func:`segengine.models.tracking.register_and_promote`): each model's metric
+is the silhouette of the customers of the training date; the current champion is scored on
+the same customers in its own scaled space, and the new model becomes champion only if
+its silhouette is not lower.
 """
 
 from __future__ import annotations
@@ -214,6 +224,37 @@ def _require_columns(df: DataFrame, columns: Sequence[str], what: str) -> None:
         raise ModelError(f"{what}: customer_features lacks column(s) {', '.join(missing)}")
 
 
+def canonical_layout(df: DataFrame, partitions: int | None = None) -> DataFrame:
+    """``df`` hash-partitioned by persona_id into a fixed number of partitions, sorted within.
+
+    Learners that sample or sum per partition (k-means|| initialisation, the scaler's
+    moments) then see the same rows in the same places whatever the input's files or
+    shuffle partitions were.
+    """
+    n = partitions or df.sparkSession.sparkContext.defaultParallelism
+    return df.repartition(max(int(n), 1), "persona_id").sortWithinPartitions("persona_id")
+
+
+def seeded_sample(df: DataFrame, fraction: float, seed: int) -> DataFrame:
+    """The rows whose seeded hash of persona_id falls below ``fraction`` (layout-independent)."""
+    from pyspark.sql import functions as F
+
+    if fraction >= 1.0:
+        return df
+    bucket = F.pmod(F.xxhash64(F.col("persona_id"), F.lit(int(seed))), F.lit(1_000_000)).cast("double") / 1e6
+    return df.where(bucket < F.lit(float(fraction)))
+
+
+def silhouette(model: PipelineModel, customers: DataFrame, features_col: str, prediction_col: str) -> float:
+    """Silhouette (squared Euclidean) of ``model``'s clusters of ``customers``, in its own feature space."""
+    from pyspark.ml.evaluation import ClusteringEvaluator
+
+    scored = model.transform(customers).select(features_col, prediction_col)
+    if scored.select(prediction_col).distinct().limit(2).count() < 2:
+        return 0.0
+    return float(ClusteringEvaluator(featuresCol=features_col, predictionCol=prediction_col).evaluate(scored))
+
+
 def _rfmt_prep_stages() -> list[Any]:
     from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
 
@@ -250,9 +291,9 @@ def fit_rfmt_model(
 
     cfg = config.segments
     _require_columns(customers, RFMT_FEATURES, "RFMT segments")
-    data = customers.select("persona_id", *RFMT_FEATURES)
-    if cfg.sample_fraction < 1.0:
-        data = data.sample(fraction=cfg.sample_fraction, seed=cfg.seed)
+    data = canonical_layout(
+        seeded_sample(customers.select("persona_id", *RFMT_FEATURES), cfg.sample_fraction, cfg.seed)
+    )
     prep = Pipeline(stages=_rfmt_prep_stages()).fit(data)
     scaled = prep.transform(data).select("persona_id", "rfmt_scaled").cache()
     try:
@@ -359,9 +400,7 @@ def fit_b2b_model(
 
     cfg = config.segments
     _require_columns(customers, B2B_FEATURES, "B2B segments")
-    data = customers.select("persona_id", *B2B_FEATURES)
-    if cfg.sample_fraction < 1.0:
-        data = data.sample(fraction=cfg.sample_fraction, seed=cfg.seed)
+    data = canonical_layout(seeded_sample(customers.select("persona_id", *B2B_FEATURES), cfg.sample_fraction, cfg.seed))
     cats = [f"b2b_{c}" for c in B2B_CATEGORICAL]
     stages = [
         SQLTransformer(statement=_B2B_PREP),
@@ -506,39 +545,71 @@ def _input_example(df: DataFrame, columns: Sequence[str]) -> Any:
     return df.select(*columns).limit(5).toPandas()
 
 
-def train_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
-    """Train, log, register and promote the RFMT and B2B segment models.
+def train_segments(
+    spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date, force_promote: bool = False
+) -> dict[str, Any]:
+    """Train, log, register and (gated) promote the RFMT and B2B segment models.
 
     Reads the ``customer_features`` partition of ``snapshot_date``. Each model is one
     MLflow run (params, k trials, silhouette/cost, segment sizes, the Spark model with
     signature and input example), registered under ``segments.model_name`` /
-    ``segments.b2b_model_name`` with the champion alias moved to it. Names are matched
-    to the current champion's (if any) so they stay stable.
+    ``segments.b2b_model_name``. Each becomes the champion only if its silhouette on the
+    date's customers is not lower than the current champion's on the same customers
+    (or ``force_promote``); otherwise it is the challenger. Names are matched to the
+    current champion's (if any) so they stay stable.
 
     Args:
         spark: the session.
         lake: the storage layer.
         config: the configuration.
         snapshot_date: which feature partition to learn from.
+        force_promote: make both new versions champions whatever their silhouette.
 
     Returns:
-        Summary: versions, k, silhouette, segment names and sizes.
+        Summary: versions, k, silhouette, segment names and sizes, and ``promotion``
+        per model (alias given, new vs champion silhouette).
     """
     import mlflow
 
-    from segengine.models.tracking import configure_mlflow, load_champion, log_spark_model, register_model
+    from segengine.models.tracking import (
+        Validation,
+        champion_version,
+        configure_mlflow,
+        load_version,
+        log_spark_model,
+        register_and_promote,
+        score_champion,
+    )
 
     require_feature_partition(lake, snapshot_date)
     configure_mlflow(config)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     customers = customers_only(features).cache()
     try:
+        # Each champion resolved once: its names, and its silhouette, come from that version.
+        rfmt_champion = champion_version(config, config.segments.model_name)
+        b2b_champion = champion_version(config, config.segments.b2b_model_name)
+        rfmt_loaded: dict[str, Any] = {}
+
+        def load_rfmt(mv: Any) -> Any:
+            if mv.version not in rfmt_loaded:
+                rfmt_loaded[mv.version] = load_version(config, mv, check=False).model
+            return rfmt_loaded[mv.version]
+
         previous = None
-        try:
-            previous = namer_of(load_champion(config, config.segments.model_name, check=False).model)
-        except ModelError:
-            previous = None  # first training: names from the rule
+        if rfmt_champion is not None:
+            try:
+                previous = namer_of(load_rfmt(rfmt_champion))
+            except ModelError:
+                previous = None  # not a segengine model: names from the rule
         model, report = fit_rfmt_model(customers, config, previous=previous)
+        rfmt_data = customers.select("persona_id", *RFMT_FEATURES)
+        rfmt_validation = Validation(
+            "silhouette", silhouette(model, rfmt_data, "rfmt_scaled", "segment_index"), higher_is_better=True
+        )
+        rfmt_validation.champion_version, rfmt_validation.champion_value, rfmt_validation.note = score_champion(
+            rfmt_champion, lambda mv: silhouette(load_rfmt(mv), rfmt_data, "rfmt_scaled", "segment_index")
+        )
         example = _input_example(customers, ["persona_id", *RFMT_FEATURES])
         with mlflow.start_run(run_name=f"segments {snapshot_date}"):
             mlflow.log_params(
@@ -561,9 +632,20 @@ def train_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
             mlflow.log_dict(report, "segments.json")
             out = model.transform(spark.createDataFrame(example)).select("ai_segment", "ai_segment_distance").toPandas()
             info = log_spark_model(model, example, RFMT_FEATURES, out)
-        version = register_model(config, info.model_uri, config.segments.model_name, RFMT_FEATURES)
+        promotion = register_and_promote(
+            config, info.model_uri, config.segments.model_name, RFMT_FEATURES, rfmt_validation, force=force_promote
+        )
+        version = promotion.version
 
         b2b_model, b2b_report = fit_b2b_model(customers, config)
+        b2b_data = customers.select("persona_id", *B2B_FEATURES)
+        b2b_validation = Validation(
+            "silhouette", silhouette(b2b_model, b2b_data, "b2b_features", "b2b_index"), higher_is_better=True
+        )
+        b2b_validation.champion_version, b2b_validation.champion_value, b2b_validation.note = score_champion(
+            b2b_champion,
+            lambda mv: silhouette(load_version(config, mv, check=False).model, b2b_data, "b2b_features", "b2b_index"),
+        )
         b2b_example = _input_example(customers, ["persona_id", *B2B_FEATURES])
         with mlflow.start_run(run_name=f"b2b segments {snapshot_date}"):
             mlflow.log_params(
@@ -578,7 +660,15 @@ def train_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
             mlflow.log_dict(b2b_report, "b2b_segments.json")
             b2b_out = b2b_model.transform(spark.createDataFrame(b2b_example)).select("b2b_segment").toPandas()
             b2b_info = log_spark_model(b2b_model, b2b_example, B2B_FEATURES, b2b_out)
-        b2b_version = register_model(config, b2b_info.model_uri, config.segments.b2b_model_name, B2B_FEATURES)
+        b2b_promotion = register_and_promote(
+            config,
+            b2b_info.model_uri,
+            config.segments.b2b_model_name,
+            B2B_FEATURES,
+            b2b_validation,
+            force=force_promote,
+        )
+        b2b_version = b2b_promotion.version
     finally:
         customers.unpersist()
     return {
@@ -591,6 +681,7 @@ def train_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
         "b2b_model": config.segments.b2b_model_name,
         "b2b_version": b2b_version,
         "b2b_segments": {s["name"]: s["customers"] for s in b2b_report["segments"]},
+        "promotion": {"segments": promotion.as_dict(), "b2b_segments": b2b_promotion.as_dict()},
     }
 
 
@@ -637,7 +728,13 @@ def score_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
 
 def run_train_job(ctx: Any) -> dict[str, Any]:
     """``jobs/train_segments.py``: train both segment models for ``ctx.snapshot_date``."""
-    return train_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return train_segments(
+        ctx.spark,
+        ctx.lake,
+        ctx.config,
+        ctx.snapshot_date,
+        force_promote=bool(getattr(ctx.args, "force_promote", False)),
+    )
 
 
 def run_score_job(ctx: Any) -> dict[str, Any]:

@@ -59,6 +59,15 @@ def base_parser(name: str, needs_date: bool) -> argparse.ArgumentParser:
     return parser
 
 
+def add_force_promote(parser: argparse.ArgumentParser) -> None:
+    """``--force-promote`` for the training jobs (see ``segengine train --help``)."""
+    parser.add_argument(
+        "--force-promote",
+        action="store_true",
+        help="make the new model version the champion even if its validation metric is worse (logged, tagged)",
+    )
+
+
 def job_main(
     name: str,
     run: Callable[[JobContext], Any],

@@ -221,3 +221,151 @@ def test_model_inputs_are_stationary_and_catalog_backed():
         "revenue_lifetime",
         "tenure_days",
     ]
+
+
+# ------------------------------------------------------------------ training end to end
+
+HISTORY_START = dt.date(2024, 4, 1)
+
+
+def _bronze_rows(n: int = 60) -> tuple[list[tuple], list[tuple]]:
+    """``n`` customers buying from 2024-04-01 to 2025-06-30, each at a steady rate and basket."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    personas, lines = [], []
+    for i in range(n):
+        pid = f"c{i:03d}"
+        personas.append((pid, f"{pid}@x.com", None, None, dt.datetime(2024, 1, 1), *(None,) * 10))
+        every = int(rng.choice([7, 20, 45, 120]))
+        basket = float(rng.choice([15.0, 40.0, 120.0]))
+        day = HISTORY_START + dt.timedelta(days=int(rng.integers(0, 30)))
+        k = 0
+        while day <= S:
+            units = int(rng.integers(1, 4))
+            lines.append((f"{pid}-{k}", 1, pid, _ts(day, int(rng.integers(0, 24))), "web", "P1", units, basket))
+            day += dt.timedelta(days=max(1, int(rng.normal(every, every * 0.3))))
+            k += 1
+    # The history is exactly 2024-04-01 .. 2025-06-30.
+    lines += [
+        ("first", 1, "c000", _ts(HISTORY_START), "web", "P1", 1, 15.0),
+        ("last", 1, "c000", _ts(S), "web", "P1", 1, 15.0),
+    ]
+    return personas, lines
+
+
+@pytest.fixture(scope="module")
+def two_layouts(spark, base_config, tmp_path_factory):
+    """The same bronze rows written in two layouts, a CLV model trained on each.
+
+    Layout A: one file, ingested with 2 shuffle partitions. Layout B: the rows shuffled
+    into 7 files, trained with 5 shuffle partitions.
+    """
+    import dataclasses
+    import logging
+
+    from segengine.contract import spark_schema
+    from segengine.lake import Lake
+    from segengine.models.clv import customer_value_features, train_clv
+    from segengine.models.tracking import configure_mlflow, load_champion
+
+    personas, lines = _bronze_rows()
+    clv = dataclasses.replace(
+        base_config.clv, algorithm="rf", num_trees=4, max_depth=4, min_instances_per_node=2, train_cycles=4
+    )
+    features = dataclasses.replace(base_config.features, cycle_months=3)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("segengine.models.clv")
+    logger.addHandler(handler)
+    default_partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    out: dict[str, object] = {"records": records}
+    try:
+        for name, files, shuffle in (("a", 1, "2"), ("b", 7, "5")):
+            cfg = dataclasses.replace(
+                base_config,
+                warehouse=str(tmp_path_factory.mktemp(f"layout_{name}") / "warehouse"),
+                clv=clv,
+                features=features,
+            )
+            lake = Lake.open(spark, cfg)
+            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+            for table, rows in (("personas", personas), ("order_lines", lines)):
+                df = spark.createDataFrame(rows, spark_schema(table))
+                df = df.coalesce(1) if files == 1 else df.repartition(files)
+                lake.write(df, table, mode="append")
+            summary = train_clv(spark, lake, cfg, S)
+            configure_mlflow(cfg)
+            model = load_champion(cfg, cfg.clv.model_name).model
+            session_tz = spark.conf.get("spark.sql.session.timeZone")
+            at_s = customer_value_features(
+                order_facts(lake.read("order_lines"), "UTC", session_tz), lake.read("personas"), S, 3, "UTC", session_tz
+            )
+            predictions = {r["persona_id"]: r["clv_prediction"] for r in model.transform(at_s).collect()}
+            out[name] = {"config": cfg, "lake": lake, "summary": summary, "predictions": predictions}
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", default_partitions)
+        logger.removeHandler(handler)
+    return out
+
+
+def test_same_rows_in_another_layout_give_the_same_clv_model(two_layouts):
+    a, b = two_layouts["a"], two_layouts["b"]
+    assert len(a["predictions"]) == 60
+    assert b["predictions"].keys() == a["predictions"].keys()
+    for pid, value in a["predictions"].items():
+        assert b["predictions"][pid] == pytest.approx(value, abs=1e-9), pid
+    for who in ("model", "last_cycle"):
+        for metric, value in a["summary"]["holdout"][who].items():
+            assert b["summary"]["holdout"][who][metric] == pytest.approx(value, abs=1e-9), (who, metric)
+
+
+def test_an_empty_training_window_is_a_warning_with_iso_dates(two_layouts):
+    messages = [r.getMessage() for r in two_layouts["records"] if r.levelname == "WARNING"]
+    # The oldest cutoff, 2024-03-30, is before the first order: no customers there.
+    expected = (
+        "CLV 2025-06-30: train window (2024-03-30, 2024-06-30]: no customers at its cutoff "
+        "(order history 2024-04-01 .. 2025-06-30); it adds nothing to the fit"
+    )
+    assert messages.count(expected) == 2  # once per layout
+    assert not any("datetime.date" in m for m in messages)
+
+
+def test_a_cycle_longer_than_the_history_is_a_clear_error(spark, two_layouts):
+    import dataclasses
+
+    from segengine.errors import ModelError
+    from segengine.models.clv import train_clv
+
+    cfg = two_layouts["a"]["config"]
+    longer = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cycle_months=18))
+    with pytest.raises(ModelError) as err:
+        train_clv(spark, two_layouts["a"]["lake"], longer, S)
+    assert str(err.value) == (
+        "CLV: the holdout cutoff 2023-12-30 (snapshot 2025-06-30 minus features.cycle_months=18) is before the "
+        "first order (order history: 2024-04-01 .. 2025-06-30): the cycle is longer than the history; use a "
+        "shorter features.cycle_months or a later snapshot date"
+    )
+
+
+def test_training_windows_without_customers_are_a_clear_error(spark, two_layouts):
+    import dataclasses
+
+    from segengine.errors import ModelError
+    from segengine.models.clv import train_clv
+
+    cfg = two_layouts["a"]["config"]
+    year = dataclasses.replace(
+        cfg,
+        features=dataclasses.replace(cfg.features, cycle_months=12),
+        clv=dataclasses.replace(cfg.clv, train_cycles=1),
+    )
+    with pytest.raises(ModelError) as err:
+        train_clv(spark, two_layouts["a"]["lake"], year, S)
+    message = str(err.value)
+    assert message.startswith(
+        "CLV: no customers to learn from (customers per train window (2023-06-30, 2024-06-30]: 0; holdout window "
+        "(2024-06-30, 2025-06-30]: 60); the order history is 2024-04-01 .. 2025-06-30"
+    )
+    assert "datetime.date" not in message

@@ -293,6 +293,12 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     assert out.where(F.col("score").isNull() | F.isnan(F.col("score").cast("double"))).count() == 0
     assert not math.isnan(first["als_share"]) and first["als_share"] > 0.5
 
+    # A retrain on the same data is compared with the champion's validation model on the
+    # same test users: same rows, same seed, same precision, so it is not worse.
+    retrain = rec.train_recommendations(spark, lake, config, D)["promotion"]
+    assert (retrain["status"], retrain["champion_version"]) == ("champion", str(summary["model_version"]))
+    assert retrain["value"] == retrain["champion_value"] == ev["als"]["precision_at_k"]
+
 
 def test_evaluation_without_features_says_it_has_no_segmentation(spark, lake, config, small_world, caplog):
     """No feature table: popular_in_segment is scored on one segment of everyone, and says so."""
@@ -314,21 +320,32 @@ def test_score_without_a_trained_model_says_how_to_train(spark, lake, config):
         rec.score_recommendations(spark, lake, config, D)
 
 
-def test_scoring_loads_the_champion_alias_not_the_newest_model(spark, lake, config, small_world):
-    from mlflow import MlflowClient
+def test_scoring_follows_the_alias_and_an_unevaluated_retrain_never_replaces_the_champion(
+    spark, lake, config, small_world
+):
+    import shutil
+
+    from segengine.models.tracking import promote_version
 
     config = _quick(config)  # MLflow store in this test's warehouse
     _small_lake(lake, small_world)
     first = rec.train_recommendations(spark, lake, config, D, evaluate_first=False)
+    assert first["promotion"]["status"] == "first"
+    # Nothing evaluated, so nothing to compare: the new version is the challenger.
     second = rec.train_recommendations(spark, lake, config, D, evaluate_first=False)
     assert second["model_version"] == first["model_version"] + 1
-    assert second["bundle"] != first["bundle"]  # a retrain never overwrites a registered bundle
-    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == str(second["model_version"])
-    # Promote the older version back: scoring follows the alias.
-    MlflowClient().set_registered_model_alias(
-        config.recommend.model_name, config.mlflow.champion_alias, str(first["model_version"])
-    )
-    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == str(first["model_version"])
+    assert second["bundle"] != first["bundle"]  # a retrain never overwrites a saved bundle
+    assert (second["promotion"]["alias"], second["promotion"]["champion_version"]) == ("challenger", "1")
+    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == "1"
+    promote_version(config, config.recommend.model_name, second["model_version"])
+    assert rec.score_recommendations(spark, lake, config, D)["model_version"] == "2"
+    # Roll back. The registered version carries its id mappings: the saved bundle can go.
+    shutil.rmtree(first["bundle"].removeprefix("file:"))
+    promote_version(config, config.recommend.model_name, first["model_version"])
+    model, version = rec.load_champion_model(spark, config)
+    assert version == "1" and model.items.count() == 12
+    assert sorted(r["persona_id"] for r in model.users.collect()) == [f"u{u}" for u in range(8)]
+    assert rec.score_recommendations(spark, lake, config, D)["rows"] == 9 * 4
 
 
 def test_a_saved_but_unregistered_model_is_not_scored(spark, lake, config, small_world):

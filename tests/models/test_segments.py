@@ -117,3 +117,20 @@ def test_b2b_names_disambiguate_duplicates():
         "B2B · Retail · high value · small",
         "B2C · low value",
     ]
+
+
+def test_same_customers_in_another_layout_give_the_same_segments(synthetic_features, seg_config):
+    """Sampling and k-means initialisation depend on the rows, not on how they are partitioned."""
+    cfg = dataclasses.replace(
+        seg_config, segments=dataclasses.replace(seg_config.segments, max_iter=2, sample_fraction=0.6)
+    )
+    features = customers_only(synthetic_features(400, seed=3))
+    fitted = []
+    for layout in (features.coalesce(1), features.repartition(5)):
+        rfmt, report = fit_rfmt_model(layout, cfg)
+        b2b, _ = fit_b2b_model(layout, cfg)
+        fitted.append((report["customers"], namer_of(rfmt).getCenters(), b2b.stages[-2].clusterCenters()))
+    (n_a, rfmt_a, b2b_a), (n_b, rfmt_b, b2b_b) = fitted
+    assert n_a == n_b
+    for a, b in [*zip(rfmt_a, rfmt_b, strict=True), *zip(b2b_a, b2b_b, strict=True)]:
+        assert list(b) == pytest.approx(list(a), abs=1e-9)

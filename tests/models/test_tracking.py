@@ -68,7 +68,11 @@ def trained(spark, base_config, tmp_path_factory, synth):
         cutoffs.append(cutoff)
         return spark.createDataFrame(synthetic_rows(200, seed=5, snapshot=cutoff), SCHEMA)
 
+    def quiet_builder(_spark, _lake, _config, cutoff):
+        return spark.createDataFrame(synthetic_rows(200, seed=5, snapshot=cutoff), SCHEMA)
+
     out = {
+        "quiet_builder": quiet_builder,
         "config": cfg,
         "lake": lake,
         "train_segments": train_segments(spark, lake, cfg, SNAPSHOT),
@@ -151,3 +155,56 @@ def test_scoring_refuses_a_model_whose_features_left_the_catalog(trained, spark)
             score_segments(spark, trained["lake"], cfg, SNAPSHOT)
     finally:
         client.set_model_version_tag(cfg.segments.model_name, mv.version, FEATURES_TAG, good)
+
+
+def test_first_training_makes_every_model_champion_and_says_so(trained):
+    promotions = [*trained["train_segments"]["promotion"].values(), trained["train_clv"]["promotion"]]
+    for p in promotions:
+        assert (p["status"], p["alias"], p["champion_version"]) == ("first", "champion", None)
+        assert "vs no champion before" in p["line"] and p["line"].endswith("-> champion")
+    assert trained["train_segments"]["promotion"]["segments"]["metric"] == "silhouette"
+    assert trained["train_clv"]["promotion"]["metric"] == "holdout_mae"
+
+
+def _retrain_clv(trained, spark, force=False, **clv):
+    from segengine.models.clv import train_clv
+
+    cfg = trained["config"]
+    cfg = dataclasses.replace(cfg, clv=dataclasses.replace(cfg.clv, **clv))
+    return train_clv(
+        spark, trained["lake"], cfg, SNAPSHOT, feature_builder=trained["quiet_builder"], force_promote=force
+    )
+
+
+def test_a_worse_clv_model_is_challenger_until_forced_and_rolls_back_by_alias(trained, spark):
+    from mlflow import MlflowClient
+
+    from segengine.models.clv import score_clv
+    from segengine.models.tracking import PROMOTION_TAG, promote_version
+
+    cfg = trained["config"]
+    name = cfg.clv.model_name
+    constant = {"min_instances_per_node": 100_000}  # a single leaf: the mean for everyone
+
+    worse = _retrain_clv(trained, spark, **constant)["promotion"]
+    assert (worse["version"], worse["status"], worse["alias"], worse["champion_version"]) == (
+        "2",
+        "challenger",
+        "challenger",
+        "1",
+    )
+    # The champion is judged on the same holdout rows by the model its run fitted without
+    # them: its value is its own run's holdout MAE (the final model saw those labels).
+    assert worse["champion_value"] == pytest.approx(trained["train_clv"]["holdout"]["model"]["mae"], abs=1e-9)
+    assert worse["value"] > worse["champion_value"]
+    assert worse["line"] == (
+        f"{name} v2: holdout_mae {worse['value']:.6g} vs champion v1 {worse['champion_value']:.6g} "
+        "(lower is better) -> challenger; champion stays v1"
+    )
+
+    forced = _retrain_clv(trained, spark, force=True, **constant)["promotion"]
+    assert (forced["version"], forced["status"], forced["alias"]) == ("3", "forced", "champion")
+    assert MlflowClient().get_model_version(name, "3").tags[PROMOTION_TAG] == "forced"
+
+    assert promote_version(cfg, name, 1) == "3"  # rollback: move the alias back
+    assert score_clv(spark, trained["lake"], cfg, SNAPSHOT)["model_version"] == "1"
