@@ -70,7 +70,8 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
     if snapshot_date not in dates:
         shown = ", ".join(str(d) for d in dates[-5:]) or "none"
         raise SegengineError(
-            f"customer_features: no snapshot for {snapshot_date} (latest: {shown}); run `segengine features compute` first"
+            f"customer_features: no snapshot for {snapshot_date} (latest: {shown}); "
+            f"run `segengine features --date {snapshot_date}` first"
         )
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date}).cache()
     try:

@@ -50,3 +50,14 @@ def test_snapshot_dates_and_missing_date_error(spark, two_snapshots):
     assert snapshot_dates(two_snapshots) == [D1, D2]
     with pytest.raises(SegengineError, match="no snapshot for 2020-01-01"):
         migrations(spark, two_snapshots, dt.date(2020, 1, 1), D2)
+
+
+def test_build_insights_on_a_date_without_features_names_the_command_that_makes_them(spark, config, two_snapshots):
+    import datetime as dt
+
+    with pytest.raises(SegengineError) as err:
+        build_insights(spark, two_snapshots, config, dt.date(2020, 1, 1))
+    assert str(err.value) == (
+        f"customer_features: no snapshot for 2020-01-01 (latest: {D1}, {D2}); "
+        "run `segengine features --date 2020-01-01` first"
+    )
