@@ -205,7 +205,8 @@ class Lake:
     def _log_reader(self) -> Any:
         if hasattr(self.backend, "changed_files"):
             return self.backend
-        return _embedded(self.spark, self.config)
+        # The JVM backend keeps a delta-rs log reader of its own.
+        return getattr(self.backend, "log", None) or _embedded(self.spark, self.config)
 
     def write(
         self,
