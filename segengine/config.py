@@ -157,8 +157,13 @@ class RecommendConfig:
     persona_types: list[str] = field(default_factory=lambda: ["customer", "prospect"])
     # Extra candidates fetched per user beyond top_k so excluding bought items leaves top_k.
     max_overfetch: int = 40
-    # Evaluation: train before snapshot_date - eval_test_days, test on the purchases after.
+    # Evaluation, windows carved by time: train <= V, validation (V, T], test (T, date], with
+    # T = date - eval_test_days and V = T - eval_validation_days. Choices read validation only.
     eval_test_days: int = 30
+    eval_validation_days: int = 30
+    # Percentile bootstrap over users (Poisson weights, seeded) for the metrics' intervals; 0: none.
+    eval_bootstrap_resamples: int = 200
+    eval_bootstrap_seed: int = 17
     # Non-personalised (popular-in-segment) recommendations score at most this (1-100).
     fallback_max_score: int = 50
     # ALS numUserBlocks/numItemBlocks; 0: Spark's default parallelism.
@@ -216,6 +221,14 @@ class MaintenanceConfig:
 
 
 @dataclass
+class PipelineConfig:
+    # A run of the daily pipeline holds the lock of its date; a crashed run's lock
+    # expires this long after its last renewal (renewed between steps), so it must
+    # be longer than the longest single step.
+    lock_timeout_minutes: int = 240
+
+
+@dataclass
 class Config:
     env: str = "local"
     warehouse: str = "warehouse"
@@ -233,6 +246,7 @@ class Config:
     audiences: AudiencesConfig = field(default_factory=AudiencesConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     # Table name -> path relative to the warehouse (or an absolute URI).
     tables: dict[str, str] = field(default_factory=dict)
 

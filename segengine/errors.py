@@ -6,6 +6,9 @@ version) so the CLI can print it as one clear line and exit non-zero.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class SegengineError(Exception):
     """Base class: the CLI turns any subclass into one line and exit code 2."""
@@ -85,3 +88,61 @@ class LargeAudienceChange(AudienceError):
         super().__init__(message)
         self.blocked = list(blocked or [])
         self.summary = summary
+
+
+class InvalidDate(SegengineError):
+    """A date typed by a person is not a real day in the form YYYY-MM-DD.
+
+    ``field`` names where it came from (``--date``, ``snapshot date``); ``value`` is what
+    was given.
+    """
+
+    def __init__(self, message: str, field: str | None = None, value: object = None):
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class StepFailed(SegengineError):
+    """A pipeline step failed (its ``runs`` row holds the cause); exit code 1."""
+
+    exit_code = 1
+
+
+class RunLocked(SegengineError):
+    """Another run of the same pipeline and date holds its lock (``run_locks``); exit code 3."""
+
+    exit_code = 3
+
+
+def did_you_mean(word: object, candidates: Iterable[str], n: int = 3) -> str:
+    """`` (did you mean a, b?)`` for the known names closest to ``word``, or an empty string.
+
+    Args:
+        word: the name that was not found.
+        candidates: the names that exist.
+        n: at most this many suggestions (``difflib.get_close_matches``).
+    """
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+class UnknownName(KeyError):
+    """A name a resolver does not know (an ``in_segment`` segment); ``candidates`` are the
+    names it does know, for a "did you mean". A ``KeyError``, as resolvers raise."""
+
+    def __init__(self, name: str, candidates: Iterable[str] = ()):
+        super().__init__(name)
+        self.name = name
+        self.candidates = tuple(candidates)
+
+
+class UnknownAudience(AudienceError):
+    """No audience of that name or id is visible; ``candidates`` are the visible names."""
+
+    def __init__(self, message: str, name: str = "", candidates: Iterable[str] = ()):
+        super().__init__(message)
+        self.name = name
+        self.candidates = tuple(candidates)

@@ -6,16 +6,7 @@ import datetime as dt
 
 import click
 
-from segengine.cli import cli, pass_ctx
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+from segengine.cli import DATE, cli, pass_ctx
 
 
 @cli.group()
@@ -24,7 +15,7 @@ def pipeline() -> None:
 
 
 @pipeline.command("daily")
-@click.option("--date", "date_", required=True, help="Snapshot date YYYY-MM-DD.")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date YYYY-MM-DD.")
 @click.option("--resume", is_flag=True, help="Skip steps that already succeeded for this date.")
 @click.option("--steps", default="", help="Comma-separated subset of steps (default: all).")
 @click.option(
@@ -33,16 +24,17 @@ def pipeline() -> None:
     help="Let the audiences step remove more than audiences.max_removed_share of an audience's members.",
 )
 @pass_ctx
-def daily(ctx, date_: str, resume: bool, steps: str, allow_large_change: bool) -> None:
+def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: bool) -> None:
     """ingest → features → score → recommendations → audiences → insights for one date."""
     from segengine.pipeline.daily import run_daily
 
+    ctx.may_create_warehouse = True  # its first step ingests
     names = [s for s in steps.split(",") if s] or None
     run_daily(
         ctx.spark,
         ctx.lake,
         ctx.config,
-        _date(date_),
+        date_,
         steps=names,
         resume=resume,
         echo=click.echo,
@@ -51,16 +43,32 @@ def daily(ctx, date_: str, resume: bool, steps: str, allow_large_change: bool) -
 
 
 @pipeline.command("train")
-@click.option("--date", "date_", required=True, help="Snapshot date YYYY-MM-DD the models learn from.")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date YYYY-MM-DD the models learn from.")
 @pass_ctx
-def train(ctx, date_: str) -> None:
+def train(ctx, date_: dt.date) -> None:
     """Train (and register) the segment, CLV and recommendation models."""
-    from segengine.errors import SegengineError
+    from segengine.errors import StepFailed
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
 
-    result = run_steps(ctx.spark, ctx.lake, ctx.config, _date(date_), TRAINING_STEPS, echo=click.echo)
+    result = run_steps(ctx.spark, ctx.lake, ctx.config, date_, TRAINING_STEPS, echo=click.echo)
     if result["status"] != "ok":
-        raise SegengineError(f"training failed at {result['steps'][-1]['step']}: {result['steps'][-1]['message']}")
+        failed = next(s for s in result["steps"] if s["status"] == "failed")
+        raise StepFailed(f"training failed at {failed['step']}: {failed['message']}")
+
+
+@pipeline.command("unlock")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date YYYY-MM-DD whose lock to free.")
+@pass_ctx
+def unlock_date(ctx, date_: dt.date) -> None:
+    """Free the daily pipeline's lock of a date whose run died (the lock otherwise expires
+    pipeline.lock_timeout_minutes after that run's last step)."""
+    from segengine.pipeline.lock import unlock
+
+    released = unlock(ctx.lake, "daily", date_)
+    if not released:
+        click.echo(f"no run holds the daily pipeline lock of {date_}")
+    for h in released:
+        click.echo(f"released the lock of run {h.run_id} ({h.holder}, since {h.since:%Y-%m-%d %H:%M:%S} UTC)")
 
 
 @pipeline.command("steps")
@@ -76,16 +84,16 @@ def list_steps() -> None:
 
 
 @cli.command("runs")
-@click.option("--date", "date_", default=None, help="Only this snapshot date.")
+@click.option("--date", "date_", type=DATE, default=None, help="Only this snapshot date.")
 @click.option("--limit", default=30, show_default=True, help="Rows to show.")
 @pass_ctx
-def runs(ctx, date_: str | None, limit: int) -> None:
+def runs(ctx, date_: dt.date | None, limit: int) -> None:
     """Show the run summary table (per step: rows, seconds, status)."""
     from pyspark.sql import functions as F
 
     df = ctx.lake.read("runs")
     if date_:
-        df = df.filter(F.col("snapshot_date") == F.lit(_date(date_)))
+        df = df.filter(F.col("snapshot_date") == F.lit(date_))
     df.orderBy(F.col("started_at").desc()).show(limit, truncate=80)
 
 
@@ -97,4 +105,5 @@ def demo(ctx, personas: int, seed: int) -> None:
     """Generate sample data and run the whole pipeline on the embedded default."""
     from segengine.pipeline.demo import run_demo
 
+    ctx.may_create_warehouse = True
     run_demo(ctx.spark, ctx.lake, ctx.config, personas, echo=click.echo, seed=seed)

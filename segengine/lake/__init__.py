@@ -96,6 +96,7 @@ TABLES: dict[str, TableSpec] = {
             "Monthly transaction value by industry",
         ),
         TableSpec("runs", "ops/runs", "ops", (), "Pipeline run summary per step"),
+        TableSpec("run_locks", "ops/run_locks", "ops", (), "One run per pipeline and date: lock events"),
     ]
 }
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segengine.errors import SegengineError
+from segengine.errors import SegengineError, StepFailed
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +129,26 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def _first_line(text: str | None) -> str:
+    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+
+
 def _error_line(exc: BaseException, limit: int = 500) -> str:
-    """``Type: first line of the message``, cut at ``limit`` characters."""
-    first_line = (str(exc).splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}"[:limit]
+    """``Type: first line of the message``, cut at ``limit`` characters.
+
+    For an error raised in the JVM (py4j's ``Py4JJavaError``, whose own first line is
+    "An error occurred while calling o82.filter."), the innermost Java cause instead.
+    """
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            cause, seen = java, 0
+            while cause.getCause() is not None and seen < 20:
+                cause, seen = cause.getCause(), seen + 1
+            return f"{cause.getClass().getName()}: {_first_line(cause.getMessage())}"[:limit]
+        except Exception:  # noqa: BLE001 - the gateway may be gone; fall back to the Python text
+            pass
+    return f"{type(exc).__name__}: {_first_line(str(exc))}"[:limit]
 
 
 AUDIENCE_REFRESH_STEP = "audience_refresh"
@@ -211,13 +227,19 @@ def run_steps(
     steps: Sequence[Step],
     resume: bool = False,
     echo: Callable[[str], None] = print,
+    run_id: str | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``steps`` in order for ``snapshot_date``; stop at the first failure.
+
+    Every step gets a ``runs`` row: ``ok``, ``failed`` (with the root cause's first
+    line), ``skipped`` (``resume`` and already ok) or ``not_run`` (after a failure).
+    ``after_step`` is called after each step that ran (the run lock's renewal).
 
     Returns:
         ``{"run_id", "status", "steps": [{"step", "status", "rows", "seconds", "message"}]}``.
     """
-    run_id = uuid.uuid4().hex[:12]
+    run_id = run_id or uuid.uuid4().hex[:12]
     done = completed_steps(spark, lake, snapshot_date) if resume else set()
     summary: list[dict[str, Any]] = []
     status = "ok"
@@ -240,13 +262,12 @@ def run_steps(
                     "result": result,
                 }
             except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as the run's outcome
-                first_line = (str(exc).splitlines() or [""])[0][:500]
                 outcome = {
                     "step": step.name,
                     "status": "failed",
                     "rows": None,
                     "seconds": round(time.time() - t0, 2),
-                    "message": f"{type(exc).__name__}: {first_line}",
+                    "message": _error_line(exc),
                 }
                 log.exception("step %s failed", step.name)
         _record(
@@ -273,6 +294,16 @@ def run_steps(
         if outcome["status"] == "failed":
             status = "failed"
             break
+        if after_step is not None and outcome["status"] == "ok":
+            after_step()
+    not_run = [s for s in steps[len(summary) :]]
+    if not_run:
+        started = _now()
+        message = f"not run: step {summary[-1]['step']} failed"
+        _record(spark, lake, [(run_id, snapshot_date, s.name, "not_run", None, 0.0, started, message) for s in not_run])
+        summary.extend(
+            {"step": s.name, "status": "not_run", "rows": None, "seconds": 0.0, "message": message} for s in not_run
+        )
     spark.sparkContext.setJobDescription(None)
     return {"run_id": run_id, "snapshot_date": str(snapshot_date), "status": status, "steps": summary}
 
@@ -297,18 +328,37 @@ def run_daily(
     echo: Callable[[str], None] = print,
     allow_large_change: bool = False,
 ) -> dict[str, Any]:
-    """Run the scheduled daily steps for ``snapshot_date`` (see module docstring).
+    """Run the scheduled daily steps for ``snapshot_date`` (see module docstring),
+    holding the run lock of the date (:mod:`segengine.pipeline.lock`).
 
     Args:
         allow_large_change: let the ``audiences`` step remove any share of an
             audience's members (``audiences.allow_large_change`` for this run).
+
+    Raises:
+        RunLocked: another run of the daily pipeline for this date holds the lock (exit 3).
+        StepFailed: a step failed; its ``runs`` row has the cause (exit 1).
     """
+    from segengine.pipeline.lock import hold
+
     if allow_large_change:
         config = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, allow_large_change=True))
-    result = run_steps(spark, lake, config, snapshot_date, daily_steps(config, steps), resume=resume, echo=echo)
+    selected = daily_steps(config, steps)
+    with hold(lake, "daily", snapshot_date, config.pipeline.lock_timeout_minutes) as lock:
+        result = run_steps(
+            spark,
+            lake,
+            config,
+            snapshot_date,
+            selected,
+            resume=resume,
+            echo=echo,
+            run_id=lock.run_id,
+            after_step=lock.renew_if_due,
+        )
     if result["status"] != "ok":
-        failed = result["steps"][-1]
-        raise SegengineError(
+        failed = next(s for s in result["steps"] if s["status"] == "failed")
+        raise StepFailed(
             f"daily pipeline for {snapshot_date} failed at step {failed['step']}: {failed['message']} "
             "(rerun with --resume to continue from there)"
         )
