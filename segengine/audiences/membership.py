@@ -26,6 +26,7 @@ from segengine.audiences.registry import (
     stored_members,
 )
 from segengine.errors import AudienceError
+from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -244,11 +245,10 @@ def create_audience(
     """
     import time
 
-    ensure_tables(spark, lake)
     if kind == "dynamic" and source not in DYNAMIC_SOURCES:
         raise AudienceError(f"audience {name!r}: a {source} audience can only be static")
     if source == "rules" and (evaluator is None or isinstance(evaluator, RulesEvaluator)):
-        _validate_rules(definition, name)
+        _validate_rules(definition, name, resolver(spark, lake, owner))
     if source == "set_operation":
         from segengine.audiences.setops import OPERATIONS
 
@@ -260,6 +260,12 @@ def create_audience(
         raise AudienceError(
             f"audience {name!r}: a static {source} audience needs its members (or a snapshot date to evaluate on)"
         )
+    # Every input is checked before anything is written: operands exist and are visible,
+    # the features date exists. Only then are the tables created and the audience saved.
+    _check_operands(spark, lake, source, definition, owner)
+    if snapshot_date is not None and (members is None or kind == "dynamic"):
+        require_feature_partition(lake, snapshot_date)
+    ensure_tables(spark, lake)
     aud = register_audience(spark, lake, name, owner, kind, source, definition, visibility)
     date = snapshot_date or dt.date.today()
     started = time.time()
@@ -278,15 +284,32 @@ def create_audience(
     return aud.audience_id
 
 
-def _validate_rules(definition: dict[str, Any], name: str) -> None:
-    """Validate a segment document eagerly, when the rule compiler is available."""
+def _validate_rules(definition: dict[str, Any], name: str, segments: Any = None) -> None:
+    """Validate a segment document eagerly, when the rule compiler is available.
+
+    With ``segments`` (a resolver), the ``in_segment`` names are resolved too, so an
+    unknown one is an error before the audience is saved.
+    """
     try:
-        from segengine.rules import parse_segment
+        from segengine.rules import compile_segment, parse_segment
     except ImportError:  # the compiler is optional for static uploads/tests with a stub
         return
     if not isinstance(definition, dict):
         raise AudienceError(f"audience {name!r}: a rules definition must be a mapping, got {json.dumps(definition)}")
-    parse_segment(definition)
+    segment = parse_segment(definition)
+    if segments is not None:
+        compile_segment(segment, dt.date.today(), resolver=segments)
+
+
+def _check_operands(spark: SparkSession, lake: Lake, source: str, definition: Any, owner: str) -> None:
+    """The audiences a set operation or a top-N is built from exist and ``owner`` can see them."""
+    if not isinstance(definition, dict):
+        return
+    refs = definition.get("audiences") if source == "set_operation" else None
+    if source == "top_n" and definition.get("from"):
+        refs = [definition["from"]]
+    for ref in refs or ():
+        get_audience(spark, lake, ref, owner)
 
 
 def members_as_of(changes: DataFrame, snapshot_date: dt.date) -> DataFrame:

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from segengine.errors import AudienceError
+from segengine.errors import AudienceError, UnknownAudience, UnknownName, did_you_mean
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -171,8 +171,13 @@ def _workspace(lake: Lake, workspace: str | None) -> str:
 def _rows(
     spark: SparkSession, lake: Lake, workspace: str, include_deleted: bool = False, version: int | None = None
 ) -> list[Audience]:
-    """Every registry row of a workspace (the registry is small: read on the driver)."""
-    ensure_tables(spark, lake)
+    """Every registry row of a workspace (the registry is small: read on the driver).
+
+    A warehouse without the registry has no audiences: reading creates nothing (the
+    writers call :func:`ensure_tables`).
+    """
+    if not lake.exists("audiences"):
+        return []
     return [
         Audience(**r)
         for r in lake.read_rows("audiences", version=version)
@@ -266,7 +271,10 @@ def get_audience(
     rows = _rows(spark, lake, ws)
     found = [a for a in rows if a.audience_id == audience] or [a for a in rows if a.name == audience]
     if not found:
-        raise AudienceError(f"no audience {audience!r} in workspace {ws!r}")
+        visible = [a.name for a in rows if _visible(a, user)]
+        raise UnknownAudience(
+            f"no audience {audience!r} in workspace {ws!r}{did_you_mean(audience, visible)}", audience, visible
+        )
     aud = found[0]
     if not _visible(aud, user):
         raise AudienceError(f"audience {aud.name!r} is private to {aud.owner}; {user} cannot see or use it")
@@ -494,6 +502,8 @@ def resolver(spark: SparkSession, lake: Lake, user: str | None = None) -> Any:
 
         try:
             aud = get_audience(spark, lake, name, user)
+        except UnknownAudience as exc:
+            raise UnknownName(name, exc.candidates) from None
         except AudienceError as exc:
             raise SegmentDefinitionError(f"in_segment: {exc}") from exc
         if aud.source != "rules":

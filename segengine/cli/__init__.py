@@ -1,18 +1,27 @@
 """The ``segengine`` command line (click).
 
 Every command shares the global options ``--env``, ``--config`` and ``--conf``; the
-SparkSession is built only when a command needs it. A :class:`SegengineError` is
-printed as one line and the exit code is non-zero.
+SparkSession is built only when a command needs it.
+
+Every error is one line on stderr, ``error: …``, and no traceback: a
+:class:`SegengineError` or a usage error (bad date, missing file, unknown option value,
+unknown command, with a "did you mean") exits 2; anything unexpected exits 1 and says
+to rerun with ``-v`` for the traceback. Dates are read by :data:`DATE` (one parser,
+:func:`segengine.dates.parse_date`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from segengine.dates import DATE_FORM, date_problem, parse_date
 from segengine.errors import SegengineError
 
 
@@ -26,6 +35,8 @@ class Context:
         self._config: Any = None
         self._spark: Any = None
         self._lake: Any = None
+        # Only the commands that load data may create a missing warehouse folder.
+        self.may_create_warehouse = False
 
     @property
     def config(self) -> Any:
@@ -40,6 +51,9 @@ class Context:
         if self._spark is None:
             from segengine.session import build_spark
 
+            if not self.may_create_warehouse:
+                self.require_warehouse()
+
             self._spark = build_spark(self.config)
         return self._spark
 
@@ -51,19 +65,94 @@ class Context:
             self._lake = Lake.open(self.spark, self.config)
         return self._lake
 
+    def require_warehouse(self) -> None:
+        """Refuse a warehouse folder that does not exist (before Spark or MLflow create it)."""
+        from segengine.lake.warehouse import require_warehouse
+
+        require_warehouse(self.config)
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
 
-class SegengineGroup(click.Group):
-    """Turns SegengineError into one clear line and a non-zero exit code."""
+class DateType(click.ParamType):
+    """A ``--date`` option: a real day written YYYY-MM-DD (see :func:`segengine.dates.parse_date`)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    name = "date"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return DATE_FORM
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        problem = date_problem(value)
+        if problem is not None:
+            self.fail(f"expected {problem}", param, ctx)
+        return parse_date(value)
+
+
+DATE = DateType()
+
+UNEXPECTED_EXIT_CODE = 1
+
+
+def _first_line(text: object) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
+
+
+def _usage_line(exc: click.ClickException) -> str:
+    where = getattr(exc, "ctx", None)
+    prefix = f"{where.command_path}: " if where is not None else ""
+    return f"error: {prefix}{_first_line(exc.format_message())}"
+
+
+class SegengineGroup(click.Group):
+    """Every error as one line on stderr, no traceback; "did you mean" for command names.
+
+    Sub-groups (``segengine audience`` …) are of this class too (``group_class``).
+    """
+
+    group_class = type
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            visible = sorted(n for n, c in self.commands.items() if not c.hidden)
+            close = difflib.get_close_matches(name, visible, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else f" (commands: {', '.join(visible)})"
+            raise click.UsageError(f"no such command {name!r}{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        if not extra.pop("standalone_mode", True):
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
         try:
-            return super().invoke(ctx)
-        except SegengineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            code = super().main(argv, prog_name, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(UNEXPECTED_EXIT_CODE)
+        except click.ClickException as exc:
+            click.echo(_usage_line(exc), err=True)
             sys.exit(exc.exit_code)
+        except SegengineError as exc:
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the last resort: one line, not a traceback
+            if "-v" in argv or "--verbose" in argv:
+                raise
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {_first_line(exc)} (rerun with -v for the traceback)",
+                err=True,
+            )
+            sys.exit(UNEXPECTED_EXIT_CODE)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=SegengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,10 +171,13 @@ def cli(
     ctx: click.Context, env: str | None, config_files: tuple[str, ...], overrides: tuple[str, ...], verbose: bool
 ) -> None:
     """segengine: customer segmentation on your own Spark and Delta Lake."""
+    from segengine.session import quiet_python_logs
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    quiet_python_logs(verbose)
     ctx.obj = Context(env, config_files, overrides)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx  # noqa: F401
+from segengine.cli import DATE, Context, cli, pass_ctx  # noqa: F401
 
 
 def _default_user() -> str:
@@ -20,15 +20,9 @@ def _default_user() -> str:
 user_option = click.option(
     "--user", default=_default_user, show_default="$SEGENGINE_USER or the login name", help="Acting user."
 )
-date_option = click.option(
-    "--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Snapshot date YYYY-MM-DD."
-)
+date_option = click.option("--date", "snapshot_date", type=DATE, default=None, help="Snapshot date YYYY-MM-DD.")
 kind_option = click.option("--kind", type=click.Choice(["static", "dynamic"]), default="static", show_default=True)
 vis_option = click.option("--visibility", type=click.Choice(["private", "shared"]), default="shared", show_default=True)
-
-
-def _date(value: Any) -> dt.date | None:
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _echo(data: Any) -> None:
@@ -49,17 +43,27 @@ def audience() -> None:
 @user_option
 @pass_ctx
 def create(
-    ctx: Context, file: str, name: str | None, kind: str | None, visibility: str | None, snapshot_date: Any, user: str
+    ctx: Context,
+    file: str,
+    name: str | None,
+    kind: str | None,
+    visibility: str | None,
+    snapshot_date: dt.date | None,
+    user: str,
 ) -> None:
     """Save a rule-defined audience from a segment FILE (YAML or JSON)."""
-    import yaml
+    from pathlib import Path
 
     from segengine.audiences import create_audience
+    from segengine.audiences.registry import resolver
+    from segengine.rules import compile_segment, parse_segment
+    from segengine.rules.parse import load_document
 
-    with open(file, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
-    if not isinstance(doc, dict):
-        raise click.BadParameter(f"{file}: a segment document must be a mapping")
+    # The whole document is checked (errors name the file, line and field), and the
+    # saved audiences its in_segment names refer to, before any table is created.
+    seg = parse_segment(file, max_conditions=ctx.config.rules.max_conditions)
+    compile_segment(seg, snapshot_date or dt.date.today(), resolver=resolver(ctx.spark, ctx.lake, user))
+    doc, _ = load_document(Path(file).read_text(encoding="utf-8"), file)
     aid = create_audience(
         ctx.spark,
         ctx.lake,
@@ -70,7 +74,7 @@ def create(
         "rules",
         doc,
         visibility=visibility or doc.get("visibility", "shared"),
-        snapshot_date=_date(snapshot_date),
+        snapshot_date=snapshot_date,
     )
     click.echo(aid)
 
@@ -142,16 +146,14 @@ def count(ctx: Context, name: str, user: str) -> None:
 
 @audience.command("refresh")
 @click.argument("names", nargs=-1)
-@click.option(
-    "--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Snapshot date YYYY-MM-DD."
-)
+@click.option("--date", "snapshot_date", type=DATE, required=True, help="Snapshot date YYYY-MM-DD.")
 @click.option(
     "--allow-large-change",
     is_flag=True,
     help="Let a refresh remove more than audiences.max_removed_share of an audience's members.",
 )
 @pass_ctx
-def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: Any, allow_large_change: bool) -> None:
+def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: dt.date | None, allow_large_change: bool) -> None:
     """Refresh NAMES (default: every dynamic audience) for a date; prints size/added/removed.
 
     Refused for a date without features. An audience that would lose more than
@@ -166,7 +168,7 @@ def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: Any, allow_larg
             ctx.spark,
             ctx.lake,
             ctx.config,
-            _date(snapshot_date),
+            snapshot_date,
             only=list(names) or None,
             allow_large_change=True if allow_large_change else None,
         )
@@ -196,7 +198,7 @@ def upload(
     id_type: str | None,
     rejects: str | None,
     visibility: str,
-    snapshot_date: Any,
+    snapshot_date: dt.date | None,
     user: str,
 ) -> None:
     """Create a static audience from a CSV/Excel list of emails, phones, persona or cookie ids."""
@@ -214,7 +216,7 @@ def upload(
             column,
             id_type,
             rejects,
-            _date(snapshot_date),
+            snapshot_date,
         )
     )
 
@@ -225,7 +227,7 @@ def upload(
 @click.option("--by", required=True, help="Catalog attribute to rank by.")
 @click.option("--order", type=click.Choice(["asc", "desc"]), default="desc", show_default=True)
 @click.option("--name", required=True, help="Name of the new audience.")
-@click.option("--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--date", "snapshot_date", type=DATE, required=True)
 @kind_option
 @vis_option
 @user_option
@@ -237,7 +239,7 @@ def top(
     by: str,
     order: str,
     name: str,
-    snapshot_date: Any,
+    snapshot_date: dt.date | None,
     kind: str,
     visibility: str,
     user: str,
@@ -247,7 +249,7 @@ def top(
 
     click.echo(
         top_n_audience(
-            ctx.spark, ctx.lake, ctx.config, source, n, by, order, name, user, kind, visibility, _date(snapshot_date)
+            ctx.spark, ctx.lake, ctx.config, source, n, by, order, name, user, kind, visibility, snapshot_date
         )
     )
 
@@ -268,7 +270,7 @@ def combine(
     name: str,
     kind: str,
     visibility: str,
-    snapshot_date: Any,
+    snapshot_date: dt.date | None,
     user: str,
 ) -> None:
     """Intersect, merge or exclude AUDIENCES (exclude: first minus the rest) into a new audience."""
@@ -276,7 +278,7 @@ def combine(
 
     click.echo(
         combine_audiences(
-            ctx.spark, ctx.lake, ctx.config, op, list(audiences), name, user, kind, visibility, _date(snapshot_date)
+            ctx.spark, ctx.lake, ctx.config, op, list(audiences), name, user, kind, visibility, snapshot_date
         )
     )
 
@@ -299,7 +301,7 @@ def export(
     columns: str | None,
     single_file: bool,
     no_recommendations: bool,
-    snapshot_date: Any,
+    snapshot_date: dt.date | None,
     user: str,
 ) -> None:
     """Export an audience to CSV or Excel with chosen columns and recommended products."""
@@ -316,7 +318,7 @@ def export(
             fmt,
             cols,
             user,
-            _date(snapshot_date),
+            snapshot_date,
             single_file,
             not no_recommendations,
         )
@@ -377,17 +379,17 @@ def delete(ctx: Context, name: str, user: str) -> None:
 @audience.command("changes")
 @click.argument("name")
 @click.option("--days", default=30, show_default=True, help="Window ending at --date.")
-@click.option("--date", "snapshot_date", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--date", "snapshot_date", type=DATE, required=True)
 @user_option
 @pass_ctx
-def changes(ctx: Context, name: str, days: int, snapshot_date: Any, user: str) -> None:
+def changes(ctx: Context, name: str, days: int, snapshot_date: dt.date | None, user: str) -> None:
     """Members who joined and left in the last DAYS days (from the change log)."""
     from pyspark.sql import functions as F
 
     from segengine.audiences import get_audience
 
     aud = get_audience(ctx.spark, ctx.lake, name, user)
-    end = _date(snapshot_date)
+    end = snapshot_date
     df = (
         ctx.lake.read("audience_changes")
         .filter(

@@ -40,6 +40,7 @@ def generate_cmd(
     from segengine.generate import generate_raw
     from segengine.ingest import default_raw_dir
 
+    ctx.may_create_warehouse = True
     result = generate_raw(
         ctx.spark, ctx.config, out_dir or default_raw_dir(ctx.config), personas, seed, malformed_share
     )
@@ -63,6 +64,7 @@ def ingest_cmd(ctx: Context, raw_dir: str | None, as_json: bool) -> None:
     """Validate new raw files and load them into bronze Delta tables; bad rows go to quarantine."""
     from segengine.ingest import ingest
 
+    ctx.may_create_warehouse = True
     result = ingest(ctx.spark, ctx.lake, ctx.config, raw_dir)
     if as_json:
         click.echo(json.dumps(result, default=str))

@@ -7,20 +7,11 @@ import json
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+from segengine.cli import DATE, Context, cli, pass_ctx
 
 
 @cli.group("features", invoke_without_command=True)
-@click.option("--date", "snapshot_date", callback=_date, help="Snapshot date YYYY-MM-DD: compute its features.")
+@click.option("--date", "snapshot_date", type=DATE, help="Snapshot date YYYY-MM-DD: compute its features.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option(
     "--force",
@@ -73,7 +64,7 @@ def catalog_cmd(fmt: str) -> None:
 
 
 @features_group.command("show")
-@click.option("--date", "snapshot_date", callback=_date, required=True, help="Snapshot date YYYY-MM-DD.")
+@click.option("--date", "snapshot_date", type=DATE, required=True, help="Snapshot date YYYY-MM-DD.")
 @click.option("--persona", "persona_id", default=None, help="Show one persona, all attributes.")
 @click.option("--limit", type=int, default=10, show_default=True, help="Rows to show.")
 @click.option(

@@ -7,20 +7,11 @@ import json
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+from segengine.cli import DATE, Context, cli, pass_ctx
 
 
 @cli.command("insights")
-@click.option("--date", "snapshot_date", required=True, callback=_date, help="Snapshot date YYYY-MM-DD.")
+@click.option("--date", "snapshot_date", required=True, type=DATE, help="Snapshot date YYYY-MM-DD.")
 @click.option("--report/--no-report", default=False, help="Also write the HTML report.")
 @pass_ctx
 def insights_cmd(ctx: Context, snapshot_date: dt.date, report: bool) -> None:
@@ -36,7 +27,7 @@ def insights_cmd(ctx: Context, snapshot_date: dt.date, report: bool) -> None:
 
 
 @cli.command("report")
-@click.option("--date", "snapshot_date", required=True, callback=_date, help="Snapshot date YYYY-MM-DD.")
+@click.option("--date", "snapshot_date", required=True, type=DATE, help="Snapshot date YYYY-MM-DD.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Output HTML file.")
 @click.option("--build/--no-build", default=False, help="Build the insight tables first.")
 @pass_ctx
@@ -53,7 +44,7 @@ def report_cmd(ctx: Context, snapshot_date: dt.date, out_path: str | None, build
 
 @cli.command("profile")
 @click.argument("persona_id")
-@click.option("--date", "snapshot_date", callback=_date, default=None, help="Snapshot date (default: latest).")
+@click.option("--date", "snapshot_date", type=DATE, default=None, help="Snapshot date (default: latest).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @pass_ctx
 def profile_cmd(ctx: Context, persona_id: str, snapshot_date: dt.date | None, as_json: bool) -> None:

@@ -15,9 +15,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import cli, pass_ctx
-
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
+from segengine.cli import DATE, cli, pass_ctx
 
 
 def _echo(result: object) -> None:
@@ -55,27 +53,27 @@ def train() -> None:
 
 
 @train.command("segments")
-@click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date of the feature partition (YYYY-MM-DD).")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition (YYYY-MM-DD).")
 @force_promote_option
 @pass_ctx
-def train_segments_cmd(ctx, date_: dt.datetime, force_promote: bool) -> None:
+def train_segments_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
     """Train the RFMT k-means segments and the B2B clusters (gated on silhouette)."""
     from segengine.models.segments import train_segments
 
-    result = train_segments(ctx.spark, ctx.lake, ctx.config, date_.date(), force_promote=force_promote)
+    result = train_segments(ctx.spark, ctx.lake, ctx.config, date_, force_promote=force_promote)
     _echo(result)
     echo_promotions(result)
 
 
 @train.command("clv")
-@click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
 @force_promote_option
 @pass_ctx
-def train_clv_cmd(ctx, date_: dt.datetime, force_promote: bool) -> None:
+def train_clv_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
     """Train the CLV regressor on the time split; print holdout metrics vs the baseline (gated on holdout MAE)."""
     from segengine.models.clv import train_clv
 
-    result = train_clv(ctx.spark, ctx.lake, ctx.config, date_.date(), force_promote=force_promote)
+    result = train_clv(ctx.spark, ctx.lake, ctx.config, date_, force_promote=force_promote)
     _echo(result)
     echo_promotions(result)
 
@@ -86,23 +84,23 @@ def score() -> None:
 
 
 @score.command("segments")
-@click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date of the feature partition.")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
 @pass_ctx
-def score_segments_cmd(ctx, date_: dt.datetime) -> None:
+def score_segments_cmd(ctx, date_: dt.date) -> None:
     """Fill ai_segment, ai_segment_distance and b2b_segment with the champion models."""
     from segengine.models.segments import score_segments
 
-    _echo(score_segments(ctx.spark, ctx.lake, ctx.config, date_.date()))
+    _echo(score_segments(ctx.spark, ctx.lake, ctx.config, date_))
 
 
 @score.command("clv")
-@click.option("--date", "date_", type=_DATE, required=True, help="Snapshot date of the feature partition.")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
 @pass_ctx
-def score_clv_cmd(ctx, date_: dt.datetime) -> None:
+def score_clv_cmd(ctx, date_: dt.date) -> None:
     """Fill clv_predicted and clv_percentile with the champion CLV model."""
     from segengine.models.clv import score_clv
 
-    _echo(score_clv(ctx.spark, ctx.lake, ctx.config, date_.date()))
+    _echo(score_clv(ctx.spark, ctx.lake, ctx.config, date_))
 
 
 @cli.group("models")
@@ -116,6 +114,8 @@ def list_cmd(ctx) -> None:
     """List registered model versions, their aliases and feature lists."""
     from segengine.models.tracking import configure_mlflow, list_models
 
+    if ctx.config.mlflow.tracking_uri is None:  # the default store lives in the warehouse
+        ctx.require_warehouse()
     uri = configure_mlflow(ctx.config)
     rows = list_models(ctx.config)
     if not rows:
@@ -140,6 +140,8 @@ def promote_cmd(ctx, name: str, version: int, alias: str | None) -> None:
     """
     from segengine.models.tracking import configure_mlflow, promote_version
 
+    if ctx.config.mlflow.tracking_uri is None:
+        ctx.require_warehouse()
     configure_mlflow(ctx.config)
     alias = alias or ctx.config.mlflow.champion_alias
     before = promote_version(ctx.config, name, version, alias)

@@ -16,18 +16,9 @@ from typing import Any
 
 import click
 
-from segengine.cli import cli, moved_command, pass_ctx
+from segengine.cli import DATE, cli, moved_command, pass_ctx
 from segengine.cli.audience import audience
 from segengine.cli.models import echo_promotions, force_promote_option, train
-
-
-def _date(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _echo(result: dict[str, Any]) -> None:
@@ -35,7 +26,7 @@ def _echo(result: dict[str, Any]) -> None:
 
 
 @train.command("recommendations")
-@click.option("--date", "snapshot_date", required=True, callback=_date, help="Last day of training data (YYYY-MM-DD).")
+@click.option("--date", "snapshot_date", required=True, type=DATE, help="Last day of training data (YYYY-MM-DD).")
 @click.option(
     "--no-evaluate",
     is_flag=True,
@@ -56,7 +47,7 @@ def train_recommendations_cmd(ctx: Any, snapshot_date: dt.date, no_evaluate: boo
 
 
 @cli.group("recommend", invoke_without_command=True)
-@click.option("--date", "snapshot_date", callback=_date, help="Scoring date (YYYY-MM-DD).")
+@click.option("--date", "snapshot_date", type=DATE, help="Scoring date (YYYY-MM-DD).")
 @click.pass_context
 def recommend_group(click_ctx: click.Context, snapshot_date: dt.date | None) -> None:
     """Write the top products per persona (1-100 score) to the recommendations table for --date."""
@@ -71,7 +62,7 @@ def recommend_group(click_ctx: click.Context, snapshot_date: dt.date | None) -> 
 
 
 @recommend_group.command("evaluate")
-@click.option("--date", "snapshot_date", required=True, callback=_date, help="End of the test window (YYYY-MM-DD).")
+@click.option("--date", "snapshot_date", required=True, type=DATE, help="End of the test window (YYYY-MM-DD).")
 @click.option("--test-days", type=int, default=None, help="Test window length (default recommend.eval_test_days).")
 @pass_ctx
 def evaluate_cmd(ctx: Any, snapshot_date: dt.date, test_days: int | None) -> None:
@@ -96,7 +87,7 @@ def evaluate_cmd(ctx: Any, snapshot_date: dt.date, test_days: int | None) -> Non
 def _lookalike_options(f: Any) -> Any:
     f = click.option("--owner", default="segengine", help="Owner of the new audience.")(f)
     f = click.option("--name", default=None, help="Name of the new audience (default '<seed> lookalike <N>').")(f)
-    f = click.option("--date", "snapshot_date", required=True, callback=_date, help="Features date (YYYY-MM-DD).")(f)
+    f = click.option("--date", "snapshot_date", required=True, type=DATE, help="Features date (YYYY-MM-DD).")(f)
     f = click.option(
         "--by", required=True, help="Comma-separated numeric catalog attributes, e.g. frequency,monetary."
     )(f)

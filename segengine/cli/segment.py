@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
+from segengine.cli import DATE, Context, cli, pass_ctx
 
 
 def _file_resolver(path: str, ctx: Context | None = None, user: str | None = None):
@@ -82,9 +82,9 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
 
 @segment.command("explain")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--date", "snapshot_date", default=None, help="Snapshot date YYYY-MM-DD (default: today).")
+@click.option("--date", "snapshot_date", type=DATE, default=None, help="Snapshot date YYYY-MM-DD (default: today).")
 @pass_ctx
-def explain(ctx: Context, file: str, snapshot_date: str | None) -> None:
+def explain(ctx: Context, file: str, snapshot_date: dt.date | None) -> None:
     """Print FILE's conditions in words and the Spark SQL it compiles to."""
     from segengine.rules import compile_segment, parse_segment
 
@@ -96,10 +96,12 @@ def explain(ctx: Context, file: str, snapshot_date: str | None) -> None:
 
 @segment.command("count")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--date", "snapshot_date", required=True, help="Snapshot date YYYY-MM-DD of customer_features.")
+@click.option(
+    "--date", "snapshot_date", type=DATE, required=True, help="Snapshot date YYYY-MM-DD of customer_features."
+)
 @click.option("--user", default=None, help="Resolve in_segment audiences as this user (visibility).")
 @pass_ctx
-def count(ctx: Context, file: str, snapshot_date: str, user: str | None) -> None:
+def count(ctx: Context, file: str, snapshot_date: dt.date, user: str | None) -> None:
     """How many personas FILE selects on --date, by persona type (the "check audience count" button)."""
     from segengine.rules import compile_segment, count_by_persona_type, parse_segment, register_views
 
@@ -107,6 +109,7 @@ def count(ctx: Context, file: str, snapshot_date: str, user: str | None) -> None
     # Compile (and resolve in_segment) before any Spark work, so errors come first.
     compile_segment(seg, snapshot_date, resolver=_file_resolver(file))
     compiled = compile_segment(seg, snapshot_date, resolver=_file_resolver(file, ctx, user))
+    _events_warning(ctx, file, compiled)
     register_views(ctx.spark, ctx.lake, compiled.snapshot_date)
     counts = count_by_persona_type(ctx.spark.sql(compiled.sql))
     click.echo(f"{seg.name} on {compiled.snapshot_date.isoformat()}:")

@@ -16,6 +16,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+from segengine.dates import parse_date
 from segengine.errors import FeatureSnapshotMissing, MissingInput, TableFeatureUnsupported
 
 FEATURES_TABLE = "customer_features"
@@ -24,12 +25,11 @@ PARTITION = "snapshot_date"
 ACTIVITY = (("order_lines", "order_ts"), ("events", "event_ts"))
 
 
-def _day(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
+def _day(value: Any, field: str = "snapshot date") -> dt.date:
+    """A date given by a caller, or a partition value from the log (its first 10 characters)."""
+    if isinstance(value, str) and len(value) > 10 and value[10] in " T":
+        value = value[:10]
+    return parse_date(value, field)
 
 
 def feature_snapshot_dates(lake: Any) -> list[dt.date]:

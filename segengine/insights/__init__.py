@@ -58,21 +58,17 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
         stability since the previous snapshot.
 
     Raises:
-        SegengineError: when ``customer_features`` has no partition for the date.
+        FeatureSnapshotMissing: when ``customer_features`` has no partition for the date
+            (the shared check of every command that reads features).
     """
     from pyspark.sql import functions as F
 
-    from segengine.errors import SegengineError
+    from segengine.features.snapshots import feature_snapshot_dates, require_feature_partition
     from segengine.insights import metrics as M
-    from segengine.insights.migrations import migrations, snapshot_dates, stability
+    from segengine.insights.migrations import migrations, stability
 
-    dates = snapshot_dates(lake)
-    if snapshot_date not in dates:
-        shown = ", ".join(str(d) for d in dates[-5:]) or "none"
-        raise SegengineError(
-            f"customer_features: no snapshot for {snapshot_date} (latest: {shown}); "
-            f"run `segengine features --date {snapshot_date}` first"
-        )
+    snapshot_date = require_feature_partition(lake, snapshot_date)
+    dates = feature_snapshot_dates(lake)
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date}).cache()
     try:
         total = features.count()

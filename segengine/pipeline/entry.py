@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from segengine import dates
+from segengine.dates import date_problem
 from segengine.errors import SegengineError
 
 log = logging.getLogger("segengine.job")
@@ -44,10 +46,11 @@ class JobContext:
 
 
 def parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--date expects YYYY-MM-DD, got {text!r}") from exc
+    """``--date`` of a job, read by the one date parser of the CLI (:func:`segengine.dates.parse_date`)."""
+    problem = date_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"expected {problem}")
+    return dates.parse_date(text, "--date")
 
 
 def base_parser(name: str, needs_date: bool) -> argparse.ArgumentParser:

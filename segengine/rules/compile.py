@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from segengine.errors import SegmentDefinitionError
+from segengine.dates import parse_date
+from segengine.errors import SegmentDefinitionError, did_you_mean
 from segengine.rules.parse import Segment, parse_segment, slugify
 from segengine.rules.registry import RenderContext
 from segengine.rules.sql import BinOp, Col, InList, Lit, OrderBy, Select, Table, and_
@@ -78,14 +79,7 @@ class CompiledSegment:
 
 
 def _as_date(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise SegmentDefinitionError(f"snapshot date: expected YYYY-MM-DD, got {value!r}") from None
+    return parse_date(value, "snapshot date")
 
 
 def compile_segment(
@@ -108,6 +102,7 @@ def compile_segment(
 
     Raises:
         SegmentDefinitionError: invalid document, unknown segment, or a cycle of segments.
+        InvalidDate: ``snapshot_date`` is not a date YYYY-MM-DD.
     """
     if not isinstance(segment, Segment):
         segment = parse_segment(segment)
@@ -161,12 +156,14 @@ def _compile(
             target = resolver(name)
         except SegmentDefinitionError as exc:
             raise SegmentDefinitionError(f"{where}: cannot resolve segment {name!r}: {exc}") from exc
-        except LookupError:
-            target = None
+        except LookupError as exc:
+            target, candidates = None, getattr(exc, "candidates", ())
         except Exception as exc:  # noqa: BLE001 - resolvers may raise their own family (AudienceError …)
             raise SegmentDefinitionError(f"{where}: cannot resolve segment {name!r}: {exc}") from exc
+        else:
+            candidates = ()
         if target is None:
-            raise SegmentDefinitionError(f"{where}: unknown segment {name!r}")
+            raise SegmentDefinitionError(f"{where}: unknown segment {name!r}{did_you_mean(name, candidates)}")
         if not isinstance(target, Segment):
             target = parse_segment(target)
         if target.slug in stack:

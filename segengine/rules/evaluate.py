@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segengine.errors import SegengineError, SegmentDefinitionError
+from segengine.errors import SegengineError, SegmentDefinitionError, UnknownName
 from segengine.features.snapshots import require_feature_partition
 from segengine.rules.compile import Resolver, TableViews, _as_date, compile_segment
 from segengine.rules.parse import Segment, parse_segment, slugify
@@ -151,7 +151,8 @@ def directory_resolver(directory: str | Path, fallback: Resolver | None = None) 
         fallback: another resolver (e.g. the audiences registry).
 
     Returns:
-        A callable name → :class:`Segment` raising ``KeyError`` when unknown.
+        A callable name → :class:`Segment` raising :class:`~segengine.errors.UnknownName`
+        (a ``KeyError``, with the known names) when unknown.
     """
     root = Path(directory)
     by_slug: dict[str, Path] | None = None
@@ -171,13 +172,19 @@ def directory_resolver(directory: str | Path, fallback: Resolver | None = None) 
                 by_slug.setdefault(slugify(name), path)
         return by_slug
 
+    def known() -> list[str]:
+        return sorted({p.stem for p in index().values()})
+
     def resolve(name: str) -> Segment:
         path = index().get(slugify(name))
         if path is not None:
             return parse_segment(path)
         if fallback is not None:
-            return fallback(name)
-        raise KeyError(name)
+            try:
+                return fallback(name)
+            except UnknownName as exc:
+                raise UnknownName(name, [*known(), *exc.candidates]) from None
+        raise UnknownName(name, known())
 
     return resolve
 
@@ -187,13 +194,15 @@ def chain_resolvers(*resolvers: Callable[[str], Segment] | None) -> Resolver:
     active = [r for r in resolvers if r is not None]
 
     def resolve(name: str) -> Segment:
+        candidates: list[str] = []
         for r in active:
             try:
                 found = r(name)
-            except LookupError:
+            except LookupError as exc:
+                candidates.extend(getattr(exc, "candidates", ()))
                 continue
             if found is not None:
                 return found
-        raise KeyError(name)
+        raise UnknownName(name, candidates)
 
     return resolve

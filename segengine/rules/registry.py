@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from segengine.dates import date_problem, parse_date
 from segengine.errors import SegmentDefinitionError
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from segengine.rules.sql import Expr, Select
 
 MAX_LIST_VALUES = 10_000
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def join_path(path: str, key: str | int) -> str:
@@ -152,11 +152,8 @@ class ParseContext:
             raise self.error(path, f"expected a date YYYY-MM-DD, got a timestamp {value.isoformat()!r}")
         if isinstance(value, dt.date):
             return value
-        if isinstance(value, str) and _DATE_RE.match(value):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                pass
+        if isinstance(value, str) and date_problem(value) is None:
+            return parse_date(value, path)
         raise self.error(path, f"expected a date YYYY-MM-DD, got {show(value)}")
 
     def one_or_many(self, value: Any, path: str, item: Callable[[Any, str], Any]) -> tuple[Any, ...]:

@@ -58,6 +58,6 @@ def test_build_insights_on_a_date_without_features_names_the_command_that_makes_
     with pytest.raises(SegengineError) as err:
         build_insights(spark, two_snapshots, config, dt.date(2020, 1, 1))
     assert str(err.value) == (
-        f"customer_features: no snapshot for 2020-01-01 (latest: {D1}, {D2}); "
+        f"no customer_features partition for 2020-01-01 (latest is {D2}); "
         "run `segengine features --date 2020-01-01` first"
     )

@@ -150,3 +150,30 @@ def test_an_event_condition_inside_a_used_segment_is_named_with_that_segment(tmp
         "segment 'browsers' where.all[1]: did add_to_cart at least 1 time(s) within the last 30 days",
         "segment 'browsers' where.all[2]: visits_30d >= 2",
     )
+
+
+def test_count_warns_when_the_rule_reads_events_and_the_warehouse_has_none(spark, lake, config, monkeypatch, tmp_path):
+    """Like validate and explain: the count of an event rule on an orders-only warehouse says why it is low."""
+    from segengine.cli import Context
+
+    from .conftest import FEATURES, FEATURES_DDL, SNAP
+
+    rows = spark.createDataFrame(FEATURES, FEATURES_DDL).filter(f"snapshot_date = DATE'{SNAP}'")
+    lake.overwrite_partition(rows, "customer_features", snapshot_date=SNAP)
+    _delta_table(Path(config.warehouse) / "bronze" / "personas")
+    monkeypatch.setattr(Context, "spark", property(lambda self: spark))
+    monkeypatch.setattr(Context, "lake", property(lambda self: lake))
+    seg = tmp_path / "browsers.yaml"
+    seg.write_text(EVENT_SEGMENT)
+
+    result = CliRunner().invoke(
+        cli, ["--conf", f"warehouse={config.warehouse}", "segment", "count", str(seg), "--date", SNAP.isoformat()]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {seg}: needs events, which this warehouse lacks (no events table): "
+        "where.all[1]: did add_to_cart at least 1 time(s) within the last 30 days; "
+        "where.all[2]: visits_30d >= 2 (event attributes are null, did/did_not see no events)"
+    ]
+    assert result.stdout.splitlines()[0] == f"browsers on {SNAP}:"
