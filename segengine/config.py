@@ -38,7 +38,8 @@ class SparkConfig:
     app_name: str = "segengine"
     driver_memory: str | None = None
     shuffle_partitions: int = 8
-    log_level: str = "WARN"
+    # Spark's own log level (log4j): ERROR hides the known noise; WARN or INFO to debug.
+    log_level: str = "ERROR"
     ui_enabled: bool = False
     conf: dict[str, str] = field(default_factory=dict)
 

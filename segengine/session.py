@@ -82,11 +82,68 @@ JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOption
 LOCAL_LISTING_THRESHOLD = 100_000
 
 
-def spark_conf(config: Config) -> dict[str, str]:
-    """The Spark settings segengine applies, before the user's ``spark.conf``."""
+LOG4J_LEVELS = {"ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"}
+
+
+def log4j_properties(level: str) -> str:
+    """A log4j2 configuration: everything at ``level`` on stderr, one line per event.
+
+    Spark's default profile logs WARN and prints "Using Spark's default log4j profile"
+    and "Setting default log level" before any Python code can call ``setLogLevel``;
+    a local driver started with this file (``-Dlog4j2.configurationFile``) says
+    nothing below ``level`` from its first line.
+    """
+    return (
+        f"rootLogger.level = {level.lower()}\n"
+        "rootLogger.appenderRef.stderr.ref = console\n"
+        "appender.console.type = Console\n"
+        "appender.console.name = console\n"
+        "appender.console.target = SYSTEM_ERR\n"
+        "appender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex\n"
+        # A driver started by pyspark (its gateway) otherwise puts the console at WARN
+        # and says so in two lines, unless its logger has a level of its own.
+        "logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer\n"
+        f"logger.gateway.level = {level.lower()}\n"
+    )
+
+
+def _log4j_file(level: str) -> str:
+    """Write :func:`log4j_properties` for ``level`` once per level; its path."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"segengine-log4j2-{level.lower()}.properties"
+    text = log4j_properties(level)
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return str(path)
+
+
+def spark_conf(config: Config, interactive: bool | None = None) -> dict[str, str]:
+    """The Spark settings segengine applies, before the user's ``spark.conf``.
+
+    Args:
+        interactive: whether stderr is a terminal (default: asked); Spark's stage
+            progress bars are drawn only then.
+    """
+    import sys
+
+    level = config.spark.log_level.upper()
+    if level not in LOG4J_LEVELS:
+        from segengine.errors import ConfigError
+
+        raise ConfigError(
+            f"spark.log_level: {config.spark.log_level!r} is not one of {', '.join(sorted(LOG4J_LEVELS))}"
+        )
+    if interactive is None:
+        interactive = sys.stderr.isatty()
     conf = {
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         "spark.ui.enabled": str(config.spark.ui_enabled).lower(),
+        # Progress bars interleave with the step lines in a log file; a terminal gets them.
+        "spark.ui.showConsoleProgress": str(interactive).lower(),
         "spark.sql.session.timeZone": config.features.timezone,
         # Delta readers (delta-rs, Trino, …) expect INT64 microsecond timestamps.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -126,6 +183,12 @@ def spark_conf(config: Config) -> dict[str, str]:
         given = conf.get(key, "")
         if HUGE_METHODS_FLAG not in given:
             conf[key] = f"{given} {JIT_HUGE_METHODS}".strip()
+    if config.spark.master and config.spark.master.startswith("local"):
+        # Only a driver this process starts reads it (spark-submit's driver already runs);
+        # the user's own log4j2 file, given in the same option, wins.
+        given = conf.get("spark.driver.extraJavaOptions", "")
+        if "log4j2.configurationFile" not in given:
+            conf["spark.driver.extraJavaOptions"] = f"{given} -Dlog4j2.configurationFile={_log4j_file(level)}".strip()
     return conf
 
 
@@ -163,6 +226,15 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
     return spark
+
+
+def quiet_python_logs(verbose: bool = False) -> None:
+    """MLflow's INFO chatter off unless ``verbose`` (or ``MLFLOW_LOGGING_LEVEL`` says otherwise).
+
+    MLflow sets its loggers' level from that variable when it is first imported, so
+    this runs before any command imports it.
+    """
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
 
 def delta_jars_available(spark: SparkSession) -> bool:

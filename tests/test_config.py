@@ -137,12 +137,13 @@ def test_spark_conf_lets_the_jit_compile_huge_generated_methods():
 
     cfg = load_config("local", environ={})
     conf = spark_conf(cfg)
-    assert conf["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    # (A local driver also gets its log4j2 file: tests/test_quiet_logs.py.)
+    assert conf["spark.driver.extraJavaOptions"].startswith("-XX:-DontCompileHugeMethods -Dlog4j2.configurationFile=")
     assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
     given = {"spark.driver.extraJavaOptions": "-Dx=1", "spark.executor.extraJavaOptions": "-XX:+DontCompileHugeMethods"}
     conf = spark_conf(dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf=given)))
     # The user's options are kept; one that names the flag decides it.
-    assert conf["spark.driver.extraJavaOptions"] == "-Dx=1 -XX:-DontCompileHugeMethods"
+    assert conf["spark.driver.extraJavaOptions"].startswith("-Dx=1 -XX:-DontCompileHugeMethods ")
     assert conf["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
     assert spark_conf(load_config("cluster", environ={}))["spark.executor.extraJavaOptions"] == (
         "-XX:-DontCompileHugeMethods"

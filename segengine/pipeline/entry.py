@@ -88,6 +88,9 @@ def job_main(
         format='{"ts":"%(asctime)s","level":"%(levelname)s","job":"' + name + '","msg":"%(message)s"}',
     )
     started = time.time()
+    from segengine.session import quiet_python_logs
+
+    quiet_python_logs()
     try:
         from segengine.config import load_config
         from segengine.lake import Lake
