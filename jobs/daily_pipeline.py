@@ -11,6 +11,9 @@ def _args(parser):
         action="store_true",
         help="Let the audiences step remove more than audiences.max_removed_share of an audience's members",
     )
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="Step lines as text or one JSON object per step"
+    )
 
 
 def _run(ctx):
@@ -25,6 +28,7 @@ def _run(ctx):
         steps=steps,
         resume=ctx.args.resume,
         allow_large_change=ctx.args.allow_large_change,
+        log_format=ctx.args.log_format,
     )["steps"]
 
 

@@ -23,8 +23,15 @@ def pipeline() -> None:
     is_flag=True,
     help="Let the audiences step remove more than audiences.max_removed_share of an audience's members.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Step lines as text, or one JSON object per step (step, date, run_id, status, rows, seconds, message).",
+)
 @pass_ctx
-def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: bool) -> None:
+def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: bool, log_format: str) -> None:
     """ingest → features → score → recommendations → audiences → insights for one date."""
     from segengine.pipeline.daily import run_daily
 
@@ -39,6 +46,7 @@ def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: boo
         resume=resume,
         echo=click.echo,
         allow_large_change=allow_large_change,
+        log_format=log_format,
     )
 
 

@@ -46,8 +46,21 @@ def default_raw_dir(config: Config) -> str:
     return (config.ingest.raw_dir or f"{config.warehouse_uri}/raw").rstrip("/")
 
 
+def file_key(path: str, table: str) -> str:
+    """A raw file's name inside its table's folder: the path after the last ``/<table>/``.
+
+    ``ingest_log`` keeps each file's full path, but a file is recognised by this key
+    (with its size and modification time), so a warehouse and raw folder copied or
+    mounted elsewhere are not ingested a second time.
+    """
+    normal = norm_path(path)
+    marker = f"/{table}/"
+    cut = normal.rfind(marker)
+    return normal[cut + len(marker) :] if cut >= 0 else normal
+
+
 def _already_ingested(lake: Lake, table: str) -> set[tuple[str, int, int]]:
-    """(path, size, mtime ms) of the files ``ingest_log`` holds for ``table`` (bounded by files)."""
+    """(file key, size, mtime ms) of the files ``ingest_log`` holds for ``table`` (bounded by files)."""
     from pyspark.sql import functions as F
 
     if not lake.exists("ingest_log"):
@@ -58,7 +71,7 @@ def _already_ingested(lake: Lake, table: str) -> set[tuple[str, int, int]]:
         .select("source_file", "size", (F.unix_micros("modification_time") / 1000).cast("long").alias("ms"))
         .collect()
     )
-    return {(norm_path(r["source_file"]), int(r["size"]), int(r["ms"])) for r in rows}
+    return {(file_key(r["source_file"], table), int(r["size"]), int(r["ms"])) for r in rows}
 
 
 def split(validated: DataFrame, table: str, ingested_at: dt.datetime) -> tuple[DataFrame, DataFrame]:
@@ -109,8 +122,8 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
     tc = contract(table)
     files = list_files(spark, f"{raw_dir}/{table}", list(config.ingest.formats))
     done = _already_ingested(lake, table)
-    new = [f for f in files if (norm_path(f.path), f.size, f.modified_ms) not in done]
-    redelivered = bool({norm_path(f.path) for f in new} & {path for path, _, _ in done})
+    new = [f for f in files if (file_key(f.path, table), f.size, f.modified_ms) not in done]
+    redelivered = bool({file_key(f.path, table) for f in new} & {key for key, _, _ in done})
     result: dict[str, Any] = {
         "files": len(new),
         "skipped_files": len(files) - len(new),

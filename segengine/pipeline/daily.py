@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib
+import json
 import logging
 import time
 import uuid
@@ -58,7 +59,7 @@ DAILY_STEPS: tuple[Step, ...] = (
     Step("score_clv", "segengine.models.clv:score_clv", "Predicted CLV and its percentile"),
     Step("recommendations", "segengine.models.recommend:score_recommendations", "Top 10 products per customer"),
     Step("audiences", "segengine.audiences:refresh_all", "Refresh every dynamic audience"),
-    Step("insights", "segengine.insights:build_insights", "Insight tables and the HTML report"),
+    Step("insights", "segengine.pipeline.daily:insights_step", "Insight tables, then the HTML report from them"),
 )
 TRAINING_STEPS: tuple[Step, ...] = (
     Step("train_segments", "segengine.models.segments:train_segments", "k-means RFMT segments"),
@@ -78,6 +79,16 @@ def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> d
 
     raw_dir = config.ingest.raw_dir or f"{config.warehouse_uri}/raw"
     return ingest(spark, lake, config, raw_dir)
+
+
+def insights_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+    """Rebuild the insight tables of the date, then write the HTML report from them
+    (``insights.report_dir``/``report_name``, the date in the file name)."""
+    from segengine.insights import build_insights
+    from segengine.insights.report import render_report
+
+    summary = build_insights(spark, lake, config, snapshot_date)
+    return {**summary, "report": render_report(spark, lake, config, snapshot_date)}
 
 
 def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
@@ -229,12 +240,15 @@ def run_steps(
     echo: Callable[[str], None] = print,
     run_id: str | None = None,
     after_step: Callable[[], None] | None = None,
+    log_format: str = "text",
 ) -> dict[str, Any]:
     """Run ``steps`` in order for ``snapshot_date``; stop at the first failure.
 
     Every step gets a ``runs`` row: ``ok``, ``failed`` (with the root cause's first
     line), ``skipped`` (``resume`` and already ok) or ``not_run`` (after a failure).
     ``after_step`` is called after each step that ran (the run lock's renewal).
+    ``log_format="json"``: one JSON object per finished step (:func:`step_line`), no
+    start lines.
 
     Returns:
         ``{"run_id", "status", "steps": [{"step", "status", "rows", "seconds", "message"}]}``.
@@ -249,7 +263,8 @@ def run_steps(
             outcome = {"step": step.name, "status": "skipped", "rows": None, "seconds": 0.0, "message": "already ok"}
         else:
             spark.sparkContext.setJobDescription(f"segengine {step.name} {snapshot_date}")
-            echo(f"[{run_id}] {step.name}: {step.description} …")
+            if log_format == "text":
+                echo(f"[{run_id}] {step.name}: {step.description} …")
             t0 = time.time()
             try:
                 result = step.function()(spark, lake, config, snapshot_date)
@@ -286,10 +301,7 @@ def run_steps(
                 )
             ],
         )
-        echo(
-            f"[{run_id}] {outcome['step']:16s} {outcome['status']:8s} rows={outcome['rows']} "
-            f"{outcome['seconds']:.1f}s {outcome['message']}"
-        )
+        echo(step_line(outcome, run_id, snapshot_date, log_format))
         summary.append(outcome)
         if outcome["status"] == "failed":
             status = "failed"
@@ -301,11 +313,27 @@ def run_steps(
         started = _now()
         message = f"not run: step {summary[-1]['step']} failed"
         _record(spark, lake, [(run_id, snapshot_date, s.name, "not_run", None, 0.0, started, message) for s in not_run])
-        summary.extend(
-            {"step": s.name, "status": "not_run", "rows": None, "seconds": 0.0, "message": message} for s in not_run
-        )
+        for s in not_run:
+            outcome = {"step": s.name, "status": "not_run", "rows": None, "seconds": 0.0, "message": message}
+            echo(step_line(outcome, run_id, snapshot_date, log_format))
+            summary.append(outcome)
     spark.sparkContext.setJobDescription(None)
     return {"run_id": run_id, "snapshot_date": str(snapshot_date), "status": status, "steps": summary}
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def step_line(outcome: dict[str, Any], run_id: str, snapshot_date: dt.date, log_format: str = "text") -> str:
+    """The line a finished step prints: aligned text, or one JSON object for a log collector
+    (``step``, ``date``, ``run_id``, ``status``, ``rows``, ``seconds``, ``message``)."""
+    if log_format == "json":
+        fields = ("step", "status", "rows", "seconds", "message")
+        return json.dumps({"run_id": run_id, "date": str(snapshot_date), **{k: outcome[k] for k in fields}})
+    return (
+        f"[{run_id}] {outcome['step']:16s} {outcome['status']:8s} rows={outcome['rows']} "
+        f"{outcome['seconds']:.1f}s {outcome['message']}"
+    )
 
 
 def select_steps(names: Sequence[str] | None, pool: Sequence[Step] = DAILY_STEPS) -> list[Step]:
@@ -327,6 +355,7 @@ def run_daily(
     resume: bool = False,
     echo: Callable[[str], None] = print,
     allow_large_change: bool = False,
+    log_format: str = "text",
 ) -> dict[str, Any]:
     """Run the scheduled daily steps for ``snapshot_date`` (see module docstring),
     holding the run lock of the date (:mod:`segengine.pipeline.lock`).
@@ -334,6 +363,7 @@ def run_daily(
     Args:
         allow_large_change: let the ``audiences`` step remove any share of an
             audience's members (``audiences.allow_large_change`` for this run).
+        log_format: ``text`` or ``json`` step lines (:func:`step_line`).
 
     Raises:
         RunLocked: another run of the daily pipeline for this date holds the lock (exit 3).
@@ -355,6 +385,7 @@ def run_daily(
             echo=echo,
             run_id=lock.run_id,
             after_step=lock.renew_if_due,
+            log_format=log_format,
         )
     if result["status"] != "ok":
         failed = next(s for s in result["steps"] if s["status"] == "failed")

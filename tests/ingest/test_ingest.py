@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import pandas as pd
@@ -205,6 +206,26 @@ def test_rerun_of_the_same_files_skips_them_and_duplicates_nothing(spark, loaded
     }
     assert {t: lake.version(t) for t in before} == before
     assert lake.read("quarantine").count() == 17
+
+
+def test_a_warehouse_and_raw_folder_moved_elsewhere_are_not_ingested_again(spark, base_config, tmp_path):
+    """``ingest_log`` recognises a file by its place in its table's folder, size and time:
+    the same files under another root (a copied or remounted warehouse) are skipped."""
+    first = tmp_path / "first"
+    _write_raw(first / "raw")
+    config = dataclasses.replace(base_config, warehouse=str(first / "warehouse"))
+    lake = Lake.open(spark, config)
+    assert ingest(spark, lake, config, str(first / "raw"))["rows_in"] > 0
+
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)  # copies modification times too
+    config = dataclasses.replace(base_config, warehouse=str(moved / "warehouse"))
+    lake = Lake.open(spark, config)
+    before = {t: lake.version(t) for t in ("personas", "order_lines", "events", "products")}
+    again = ingest(spark, lake, config, str(moved / "raw"))
+    assert again["rows_in"] == 0
+    assert {t: r["skipped_files"] for t, r in again["tables"].items()} == dict.fromkeys(before, 1)
+    assert {t: lake.version(t) for t in before} == before
 
 
 def test_redelivered_file_updates_rows_instead_of_duplicating(spark, loaded):

@@ -1,9 +1,11 @@
-"""One run per (pipeline, date): the run lock, its race, its expiry, and the exit codes a
-scheduler acts on (0 ok, 1 a step failed, 2 bad input, 3 locked)."""
+"""One run per (pipeline, date): the run lock, its race, its expiry, the exit codes a
+scheduler acts on (0 ok, 1 a step failed, 2 bad input, 3 locked) and the step lines a
+log collector reads."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -129,9 +131,27 @@ def test_daily_run_of_a_locked_date_exits_3_and_a_failed_step_exits_1(spark, lak
         raise ValueError("planted failure\nsecond line")
 
     monkeypatch.setattr(daily, "ingest_step", boom)
+    lines: list[str] = []
     with pytest.raises(StepFailed, match="failed at step ingest: ValueError: planted failure") as err:
-        daily.run_daily(spark, lake, config, DAY, steps=["ingest", "features", "insights"], echo=lambda _: None)
+        daily.run_daily(
+            spark, lake, config, DAY, steps=["ingest", "features", "insights"], echo=lines.append, log_format="json"
+        )
     assert err.value.exit_code == 1
+    logged = [json.loads(line) for line in lines]
+    assert [(r["step"], r["status"], r["date"]) for r in logged] == [
+        ("ingest", "failed", "2025-06-30"),
+        ("features", "not_run", "2025-06-30"),
+        ("insights", "not_run", "2025-06-30"),
+    ]
+    assert len({r["run_id"] for r in logged}) == 1 and set(logged[0]) == {
+        "run_id",
+        "date",
+        "step",
+        "status",
+        "rows",
+        "seconds",
+        "message",
+    }
     runs = {r["step"]: (r["status"], r["message"]) for r in lake.read_rows("runs")}
     assert runs == {
         "ingest": ("failed", "ValueError: planted failure"),
