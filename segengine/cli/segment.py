@@ -25,8 +25,37 @@ def _file_resolver(path: str, ctx: Context | None = None, user: str | None = Non
     return directory_resolver(Path(path).resolve().parent, fallback=fallback)
 
 
+def _files_then_placeholder(path: str):
+    """The segment files next to FILE; any other name stands for a saved audience (everyone)."""
+    from segengine.rules import parse_segment
+
+    files = _file_resolver(path)
+
+    def resolve(name: str):
+        try:
+            return files(name)
+        except LookupError:
+            return parse_segment({"name": name})
+
+    return resolve
+
+
 def _max_conditions(ctx: Context) -> int:
     return ctx.config.rules.max_conditions
+
+
+def _log_lake(ctx: Context):
+    """The configured warehouse read through the Delta logs with delta-rs (no SparkSession),
+    or None when it is a local folder that does not exist (nothing is created)."""
+    from segengine.lake import Lake
+    from segengine.lake.embedded import EmbeddedBackend
+    from segengine.lake.warehouse import local_warehouse_path
+
+    path = local_warehouse_path(ctx.config)
+    if path is not None and not path.is_dir():
+        return None
+    delta = ctx.config.delta
+    return Lake(None, ctx.config, EmbeddedBackend(None, delta.storage_options, delta.commit_retries))
 
 
 def _warehouse_lacks_events(ctx: Context) -> bool:
@@ -35,16 +64,36 @@ def _warehouse_lacks_events(ctx: Context) -> bool:
     Read from the Delta logs with delta-rs, without a SparkSession. A warehouse with no
     bronze tables yet (nothing ingested) or one that cannot be read says nothing.
     """
-    from segengine.lake import Lake
-    from segengine.lake.embedded import EmbeddedBackend
-
     try:
-        delta = ctx.config.delta
-        lake = Lake(None, ctx.config, EmbeddedBackend(None, delta.storage_options, delta.commit_retries))
+        lake = _log_lake(ctx)
+        if lake is None:
+            return False
         ingested = lake.exists("personas") or lake.exists("order_lines")
         return ingested and not lake.exists("events")
     except Exception:  # noqa: BLE001 - a hint only: never fail validation over it
         return False
+
+
+def _empty_counts(ctx: Context, compiled) -> dict[str, int] | None:
+    """Personas with each attribute the null rule decides empty, on the snapshot date.
+
+    None (not counted) when the warehouse has no feature snapshot for that date; the
+    check reads the Delta log only, so explain builds a SparkSession only to count.
+    """
+    from segengine.features.snapshots import feature_snapshot_dates
+    from segengine.rules.nulls import count_empty, empty_attrs
+
+    attrs = empty_attrs(compiled.segment)
+    if not attrs:
+        return None
+    try:
+        lake = _log_lake(ctx)
+        if lake is None or compiled.snapshot_date not in feature_snapshot_dates(lake):
+            return None
+    except Exception:  # noqa: BLE001 - counts are a help: explain works without them
+        return None
+    features = ctx.lake.read("customer_features", partitions={"snapshot_date": compiled.snapshot_date})
+    return count_empty(features, attrs)
 
 
 def _events_warning(ctx: Context, path: str, compiled) -> None:
@@ -85,12 +134,17 @@ def validate(ctx: Context, files: tuple[str, ...]) -> None:
 @click.option("--date", "snapshot_date", type=DATE, default=None, help="Snapshot date YYYY-MM-DD (default: today).")
 @pass_ctx
 def explain(ctx: Context, file: str, snapshot_date: dt.date | None) -> None:
-    """Print FILE's conditions in words and the Spark SQL it compiles to."""
+    """Print FILE's conditions in words and the Spark SQL it compiles to.
+
+    Where an empty (null) attribute changes the answer, says so: a condition on an empty
+    attribute is false and `not` flips it; with a feature snapshot for --date, how many
+    personas have the attribute empty.
+    """
     from segengine.rules import compile_segment, parse_segment
 
     seg = parse_segment(file, max_conditions=_max_conditions(ctx))
     compiled = compile_segment(seg, snapshot_date or dt.date.today(), resolver=_file_resolver(file))
-    click.echo(compiled.explain())
+    click.echo(compiled.explain(_empty_counts(ctx, compiled)))
     _events_warning(ctx, file, compiled)
 
 
@@ -106,8 +160,9 @@ def count(ctx: Context, file: str, snapshot_date: dt.date, user: str | None) -> 
     from segengine.rules import compile_segment, count_by_persona_type, parse_segment, register_views
 
     seg = parse_segment(file, max_conditions=_max_conditions(ctx))
-    # Compile (and resolve in_segment) before any Spark work, so errors come first.
-    compile_segment(seg, snapshot_date, resolver=_file_resolver(file))
+    # Compile (and resolve in_segment among the files) before any Spark work, so errors
+    # come first; names no file has may be saved audiences, looked up once Spark is up.
+    compile_segment(seg, snapshot_date, resolver=_files_then_placeholder(file))
     compiled = compile_segment(seg, snapshot_date, resolver=_file_resolver(file, ctx, user))
     _events_warning(ctx, file, compiled)
     register_views(ctx.spark, ctx.lake, compiled.snapshot_date)

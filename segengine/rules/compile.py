@@ -9,12 +9,13 @@ only from the catalog and this module, values only through ``literal()``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from segengine.dates import parse_date
 from segengine.errors import SegmentDefinitionError, did_you_mean
+from segengine.rules.nulls import explain_empty_values
 from segengine.rules.parse import Segment, parse_segment, slugify
 from segengine.rules.registry import RenderContext
 from segengine.rules.sql import BinOp, Col, InList, Lit, OrderBy, Select, Table, and_
@@ -56,8 +57,13 @@ class CompiledSegment:
     segments_used: tuple[str, ...] = ()
     needs_events: tuple[str, ...] = ()
 
-    def explain(self) -> str:
-        """The definition in words followed by the SQL, for people to read."""
+    def explain(self, empty_counts: Mapping[str, int] | None = None) -> str:
+        """The definition in words followed by the SQL, for people to read.
+
+        Args:
+            empty_counts: attribute -> personas with it empty on the snapshot date, shown
+                beside each condition the null rule decides (None: not counted).
+        """
         seg = self.segment
         lines = [f"Segment: {seg.name} ({seg.kind}, {seg.visibility}) as of {self.snapshot_date.isoformat()}"]
         if seg.description:
@@ -73,6 +79,7 @@ class CompiledSegment:
             lines.append(f"Top: {seg.top.n} by {seg.top.by} {seg.top.order} (nulls last, ties by persona_id)")
         if self.segments_used:
             lines.append(f"Uses segments: {', '.join(self.segments_used)}")
+        lines.extend(explain_empty_values(seg, empty_counts, self.snapshot_date))
         lines.append("SQL:")
         lines.append(self.sql)
         return "\n".join(lines)

@@ -7,7 +7,10 @@ Kinds: ``attr`` (attribute comparisons), ``all`` / ``any`` / ``not``, ``purchase
 ``to_sql`` and describes itself in words for ``explain``.
 
 Null semantics: every leaf is two-valued. A comparison with a null attribute is false
-(``COALESCE(pred, FALSE)``), so ``not`` is a plain complement.
+(``COALESCE(pred, FALSE)``), so ``not`` is a plain complement: ``country != GB`` leaves
+out personas with no country, ``not: {country = GB}`` keeps them. ``or_empty: true`` on
+an attribute condition makes it true for a null attribute too (``is_null`` selects only
+those). :mod:`segengine.rules.nulls` says where this changes a segment's answer.
 """
 
 from __future__ import annotations
@@ -178,17 +181,21 @@ def _scalar(attr: Any, value: Any, path: str, ctx: ParseContext, check_allowed: 
 @register_condition("attr")
 @dataclass(frozen=True)
 class AttributeCondition(Condition):
-    """``{attr: NAME, op: OP, value: V}``: compare one feature column."""
+    """``{attr: NAME, op: OP, value: V[, or_empty: true]}``: compare one feature column.
+
+    A null attribute makes the comparison false; with ``or_empty: true`` it makes it true.
+    """
 
     attr: str
     type: str
     op: str
     value: Any
     path: str
+    or_empty: bool = False
 
     @classmethod
     def parse(cls, node: Mapping[str, Any], path: str, ctx: ParseContext) -> Condition:
-        ctx.check_keys(node, path, ("attr", "op", "value"), "an attribute condition")
+        ctx.check_keys(node, path, ("attr", "op", "value", "or_empty"), "an attribute condition")
         attr = ctx.attribute(node["attr"], join_path(path, "attr"))
         op_path = join_path(path, "op")
         if "op" not in node:
@@ -208,7 +215,13 @@ class AttributeCondition(Condition):
                 f"expected one of: {', '.join(attr.operators)}",
             )
         value = cls._value(attr, OPERATORS[op], node, join_path(path, "value"), ctx)
-        return cls(attr.name, attr.type, op, value, path)
+        or_empty = node.get("or_empty", False)
+        empty_path = join_path(path, "or_empty")
+        if not isinstance(or_empty, bool):
+            raise ctx.error(empty_path, f"expected true or false, got {show(or_empty)}")
+        if or_empty and not OPERATORS[op].two_valued:
+            raise ctx.error(empty_path, f"operator {op!r} already decides empty values; or_empty does not apply")
+        return cls(attr.name, attr.type, op, value, path, or_empty)
 
     @staticmethod
     def _value(attr: Any, op: Operator, node: Mapping[str, Any], path: str, ctx: ParseContext) -> Any:
@@ -253,9 +266,15 @@ class AttributeCondition(Condition):
             col = Func("to_date", (col,))
         op = OPERATORS[self.op]
         pred = op.render(col, self.value, rctx)
+        if self.or_empty:
+            return Or((two_valued(pred), IsNull(col)))
         return two_valued(pred) if op.two_valued else pred
 
     def describe(self) -> str:
+        words = self._words()
+        return f"{words}, or {self.attr} is empty" if self.or_empty else words
+
+    def _words(self) -> str:
         op = OPERATORS[self.op]
         if op.shape == "none":
             return f"{self.attr} {op.words}"
