@@ -337,3 +337,42 @@ def members_as_of(changes: DataFrame, snapshot_date: dt.date) -> DataFrame:
         .where(F.col("__net") > 0)
         .select("audience_id", "persona_id")
     )
+
+
+def membership_changes(lake: Lake, audience_id: str, start: dt.date, end: dt.date, limit: int = 20) -> dict[str, Any]:
+    """Who joined and who left an audience between ``start`` and ``end`` (both included).
+
+    Read from ``audience_changes`` (partitioned by date, so only the window is read): the
+    counts, and the newest ``limit`` of each list (by date, then persona_id).
+
+    Args:
+        lake: the Lake.
+        audience_id: the audience.
+        start: first day of the window.
+        end: last day of the window.
+        limit: at most this many personas per list.
+
+    Returns:
+        ``{"joined": n, "left": n, "joined_ids": [(date, persona_id), …], "left_ids": […]}``.
+    """
+    from pyspark.sql import functions as F
+
+    out: dict[str, Any] = {"joined": 0, "left": 0, "joined_ids": [], "left_ids": []}
+    if not lake.exists("audience_changes"):
+        return out
+    window = lake.read("audience_changes").filter(
+        (F.col("audience_id") == F.lit(audience_id)) & F.col("snapshot_date").between(F.lit(start), F.lit(end))
+    )
+    counts = {r["change"]: r["count"] for r in window.groupBy("change").count().collect()}
+    for change, key in (("added", "joined"), ("removed", "left")):
+        out[key] = counts.get(change, 0)
+        if out[key] and limit > 0:
+            rows = (
+                window.filter(F.col("change") == F.lit(change))
+                .orderBy(F.col("snapshot_date").desc(), F.col("persona_id"))
+                .select("snapshot_date", "persona_id")
+                .limit(limit)
+                .collect()
+            )
+            out[f"{key}_ids"] = [(r["snapshot_date"], r["persona_id"]) for r in rows]
+    return out

@@ -285,6 +285,13 @@ def upload_audience(
         "unmatched": unmatched,
     }
     matched = matched.cache()
+    if not matched.limit(1).count():
+        matched.unpersist()
+        where = f"; rejected rows in {rejects_file}" if counts else ""
+        raise AudienceError(
+            f"{src}: none of the {len(rows)} rows matches a persona by {id_type} (column {column!r}: "
+            f"{unmatched} unmatched, {malformed} malformed){where}; no audience created"
+        )
     audience_id = create_audience(
         spark, lake, config, name, owner, "static", "upload", definition, matched, visibility, snapshot_date
     )

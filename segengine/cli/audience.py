@@ -29,6 +29,23 @@ def _echo(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def created_line(name: str, kind: str, audience_id: str, size: int | None, day: dt.date | None) -> str:
+    """``created static audience 'vip' (id 1a2b): 1,234 members on 2025-06-30``."""
+    head = f"created {kind} audience {name!r} (id {audience_id})"
+    if size is None or day is None:
+        return f"{head}: no members yet; `segengine audience refresh {name!r} --date YYYY-MM-DD` fills it"
+    return f"{head}: {size:,d} member{'s' if size != 1 else ''} on {day.isoformat()}"
+
+
+def _echo_created(ctx: Context, audience_id: str, user: str) -> None:
+    from segengine.audiences import get_audience
+    from segengine.audiences.registry import latest_refresh_stats
+
+    aud = get_audience(ctx.spark, ctx.lake, audience_id, user)
+    size, day = latest_refresh_stats(ctx.spark, ctx.lake, [aud.audience_id]).get(aud.audience_id, (None, None))
+    click.echo(created_line(aud.name, aud.kind, aud.audience_id, size, day))
+
+
 @cli.group()
 def audience() -> None:
     """Saved audiences: static and dynamic, uploads, top-N, set operations, export, sync."""
@@ -76,7 +93,7 @@ def create(
         visibility=visibility or doc.get("visibility", "shared"),
         snapshot_date=snapshot_date,
     )
-    click.echo(aid)
+    _echo_created(ctx, aid, user)
 
 
 @audience.command("list")
@@ -247,11 +264,10 @@ def top(
     """Save the top N of audience SOURCE by an attribute as a new audience."""
     from segengine.audiences import top_n_audience
 
-    click.echo(
-        top_n_audience(
-            ctx.spark, ctx.lake, ctx.config, source, n, by, order, name, user, kind, visibility, snapshot_date
-        )
+    aid = top_n_audience(
+        ctx.spark, ctx.lake, ctx.config, source, n, by, order, name, user, kind, visibility, snapshot_date
     )
+    _echo_created(ctx, aid, user)
 
 
 @audience.command("combine")
@@ -276,11 +292,10 @@ def combine(
     """Intersect, merge or exclude AUDIENCES (exclude: first minus the rest) into a new audience."""
     from segengine.audiences import combine_audiences
 
-    click.echo(
-        combine_audiences(
-            ctx.spark, ctx.lake, ctx.config, op, list(audiences), name, user, kind, visibility, snapshot_date
-        )
+    aid = combine_audiences(
+        ctx.spark, ctx.lake, ctx.config, op, list(audiences), name, user, kind, visibility, snapshot_date
     )
+    _echo_created(ctx, aid, user)
 
 
 @audience.command("export")
@@ -290,6 +305,13 @@ def combine(
 @click.option("--columns", default=None, help="Comma-separated catalog attributes.")
 @click.option("--single-file", is_flag=True, help="CSV: one file instead of a directory of parts.")
 @click.option("--no-recommendations", is_flag=True, help="Leave out product_1..product_10.")
+@click.option(
+    "--consent",
+    type=click.Choice(["email", "sms"]),
+    default=None,
+    help="Only the members who opted in to this channel (consent_email / consent_sms on --date).",
+)
+@click.option("--mkdir", is_flag=True, help="Create PATH's folder if it does not exist (otherwise an error).")
 @date_option
 @user_option
 @pass_ctx
@@ -301,10 +323,16 @@ def export(
     columns: str | None,
     single_file: bool,
     no_recommendations: bool,
+    consent: str | None,
+    mkdir: bool,
     snapshot_date: dt.date | None,
     user: str,
 ) -> None:
-    """Export an audience to CSV or Excel with chosen columns and recommended products."""
+    """Export an audience to CSV or Excel with chosen columns and recommended products.
+
+    PATH's folder must exist (or give --mkdir). The Excel sheet has a header row with a
+    filter, frozen panes, sized columns and number formats.
+    """
     from segengine.audiences import export_audience
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -321,6 +349,8 @@ def export(
             snapshot_date,
             single_file,
             not no_recommendations,
+            consent=consent,
+            mkdir=mkdir,
         )
     )
 
@@ -380,32 +410,35 @@ def delete(ctx: Context, name: str, user: str) -> None:
 @click.argument("name")
 @click.option("--days", default=30, show_default=True, help="Window ending at --date.")
 @click.option("--date", "snapshot_date", type=DATE, required=True)
+@click.option("--limit", default=20, show_default=True, help="At most this many personas per list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @user_option
 @pass_ctx
-def changes(ctx: Context, name: str, days: int, snapshot_date: dt.date | None, user: str) -> None:
-    """Members who joined and left in the last DAYS days (from the change log)."""
-    from pyspark.sql import functions as F
-
+def changes(ctx: Context, name: str, days: int, snapshot_date: dt.date, limit: int, as_json: bool, user: str) -> None:
+    """Who joined and who left in the last DAYS days up to --date (from the change log), newest first."""
     from segengine.audiences import get_audience
+    from segengine.audiences.membership import membership_changes
 
     aud = get_audience(ctx.spark, ctx.lake, name, user)
-    end = snapshot_date
-    df = (
-        ctx.lake.read("audience_changes")
-        .filter(
-            (F.col("audience_id") == aud.audience_id)
-            & F.col("snapshot_date").between(end - dt.timedelta(days=days), end)
-        )
-        .groupBy("change")
-        .count()
-    )
-    got = {r["change"]: r["count"] for r in df.collect()}
-    _echo(
-        {
-            "audience": aud.name,
-            "from": end - dt.timedelta(days=days),
-            "to": end,
-            "added": got.get("added", 0),
-            "removed": got.get("removed", 0),
-        }
-    )
+    start = snapshot_date - dt.timedelta(days=days)
+    got = membership_changes(ctx.lake, aud.audience_id, start, snapshot_date, limit)
+    if as_json:
+        _echo({"audience": aud.name, "from": start, "to": snapshot_date, **got})
+        return
+    for line in changes_lines(aud.name, start, snapshot_date, got):
+        click.echo(line)
+
+
+def changes_lines(name: str, start: dt.date, end: dt.date, got: dict[str, Any]) -> list[str]:
+    """The text of ``segengine audience changes``: counts, then each list, newest first."""
+    lines = [
+        f"{name!r} from {start.isoformat()} to {end.isoformat()}: {got['joined']:,d} joined, {got['left']:,d} left"
+    ]
+    for key in ("joined", "left"):
+        ids = got[f"{key}_ids"]
+        if not got[key]:
+            continue
+        shown = f"newest {len(ids)} of {got[key]:,d}" if len(ids) < got[key] else f"{got[key]:,d}"
+        lines.append(f"{key} ({shown}):")
+        lines.extend(f"  {day.isoformat()}  {persona}" for day, persona in ids)
+    return lines

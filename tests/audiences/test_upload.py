@@ -80,3 +80,14 @@ def test_file_without_an_id_column_names_file_and_headers(spark, personas, confi
     f = _csv(tmp_path / "junk.csv", ["colour", "size"], [["red", "L"], ["blue", "M"]])
     with pytest.raises(AudienceError, match=r"junk.csv: no recognisable id column; headers are \['colour', 'size'\]"):
         upload_audience(spark, personas, config, f, "junk", "ann")
+
+
+def test_an_upload_where_no_row_matches_is_an_error_and_creates_nothing(spark, personas, config, tmp_path):
+    f = _csv(tmp_path / "strangers.csv", ["email"], ["nobody@example.com", "noone@example.org", "not-an-email"])
+    with pytest.raises(AudienceError) as err:
+        upload_audience(spark, personas, config, f, "strangers", "ann")
+    assert str(err.value) == (
+        f"{f}: none of the 3 rows matches a persona by email (column 'email': 2 unmatched, 1 malformed); "
+        f"rejected rows in {tmp_path / 'strangers.rejected.csv'}; no audience created"
+    )
+    assert not personas.exists("audiences") and not personas.exists("audience_members")

@@ -279,3 +279,18 @@ def test_a_mistyped_subcommand_gets_a_did_you_mean():
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert result.exit_code == 2 and len(lines) == 1, (path, result.output)
         assert expected in lines[0], (path, lines[0])
+
+
+def test_an_unknown_audience_name_gets_a_did_you_mean(hostile, spark, lake, config):
+    from segengine.audiences import create_audience
+
+    members = spark.createDataFrame([("p1",)], "persona_id string")
+    create_audience(spark, lake, config, "loyal customers", "ann", "static", "upload", {}, members)
+
+    for path, args in (
+        (("audience", "show"), ("loyal customer",)),
+        (("audience", "count"), ("Loyal customers",)),
+        (("audience", "combine"), ("merge", "loyal customers", "loyl customers", "--name", "x")),
+    ):
+        result, _ = hostile(path, args)
+        _check_one_line(result, "(did you mean loyal customers?)", " ".join(path))
