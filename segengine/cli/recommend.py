@@ -89,7 +89,9 @@ def _lookalike_options(f: Any) -> Any:
     f = click.option("--name", default=None, help="Name of the new audience (default '<seed> lookalike <N>').")(f)
     f = click.option("--date", "snapshot_date", required=True, type=DATE, help="Features date (YYYY-MM-DD).")(f)
     f = click.option(
-        "--by", required=True, help="Comma-separated numeric catalog attributes, e.g. frequency,monetary."
+        "--by",
+        required=True,
+        help="Comma-separated numeric catalog attributes set for everyone, e.g. frequency,monetary,days_since_last_purchase.",
     )(f)
     f = click.option("--size", required=True, type=int, help="Exactly how many lookalikes.")(f)
     f = click.argument("seed")(f)
@@ -106,7 +108,10 @@ def lookalike_cmd(
     from segengine.models.lookalike import expand_audience
 
     attrs = [b.strip() for b in by.split(",") if b.strip()]
-    _echo(expand_audience(ctx.spark, ctx.lake, ctx.config, seed, size, attrs, snapshot_date, name=name, owner=owner))
+    result = expand_audience(ctx.spark, ctx.lake, ctx.config, seed, size, attrs, snapshot_date, name=name, owner=owner)
+    _echo(result)
+    if result.get("warning"):
+        click.echo(f"warning: {result['warning']}", err=True)
 
 
 # Renamed commands: one line saying where each went, exit 2 (for one release).

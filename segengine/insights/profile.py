@@ -85,6 +85,7 @@ def _read_days(lake: Any, table: str, column: str, days: list[dt.date]) -> DataF
 
 
 def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     orders = lines.groupBy("order_id").agg(
@@ -96,9 +97,15 @@ def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any
     )
     recent = _rows(orders.orderBy(F.col("order_ts").desc()).limit(RECENT_ORDERS))
     value = F.col("quantity") * F.col("unit_price")
+    # Orders count purchases, as the feature table's orders_lifetime does: an order with a
+    # line of positive quantity. An order of refund lines only is counted apart (it was
+    # counted as an order here, so a profile showed more orders than orders_lifetime).
+    purchase = F.max(F.col("quantity") > 0).over(Window.partitionBy("order_id"))
+    lines = lines.withColumn("_purchase", purchase)
     (totals,) = _rows(
         lines.agg(
-            F.countDistinct("order_id").alias("orders"),
+            F.countDistinct(F.when(F.col("_purchase"), F.col("order_id"))).alias("orders"),
+            F.countDistinct(F.when(~F.col("_purchase"), F.col("order_id"))).alias("refund_only_orders"),
             F.count(F.lit(1)).alias("lines"),
             # Money is shown to the cent: a double sum of 0.1 + 0.2 is 0.30000000000000004.
             F.round(F.coalesce(F.sum(value), F.lit(0.0)), 2).alias("net_revenue"),
@@ -238,6 +245,8 @@ def format_profile(profile: dict[str, Any]) -> str:
     out += ["", "Tiers and segments"] + kv(profile["tiers"])
     out += ["", "Predicted CLV"] + kv(profile["clv"])
     out += ["", "Orders"] + kv(profile["orders"]["summary"])
+    if profile["orders"]["summary"]:
+        out.append("  (orders are purchases, as orders_lifetime counts them: orders with a line of positive quantity)")
     for o in profile["orders"]["recent"]:
         out.append(f"    {o['order_ts']}  {o['order_id']:>12}  {o.get('channel') or '-':8s} {o['value']:>10.2f}")
     out += ["", f"Recent events ({len(profile['recent_events'])})"]

@@ -83,7 +83,9 @@ def validate_attributes(by: list[str], columns: list[str] | None = None) -> list
     from segengine.features.catalog import CATALOG
 
     if not by:
-        raise ModelError("lookalike: --by needs at least one numeric attribute, e.g. recency_days,frequency,monetary")
+        raise ModelError(
+            "lookalike: --by needs at least one numeric attribute, e.g. frequency,monetary,days_since_last_purchase"
+        )
     out: list[str] = []
     for name in by:
         name = name.strip()
@@ -526,6 +528,7 @@ def expand_audience(
     attrs = validate_attributes(list(by), features.columns)
     result, params = expand_vectors(scale_attributes(features, attrs), seed_members, size, config.lookalike)
     result = result.cache()
+    tied = largest_tie(result)
     name = name or f"{seed} lookalike {size}"
     definition = {
         "seed": seed,
@@ -547,7 +550,36 @@ def expand_audience(
         members=result.select("persona_id"),
         snapshot_date=snapshot_date,
     )
-    return {"audience_id": audience_id, "name": name, "size": size, "parameters": params}
+    out = {"audience_id": audience_id, "name": name, "size": size, "parameters": params}
+    warning = tie_warning(tied, size, attrs)
+    if warning:
+        out["warning"] = warning
+    return out
+
+
+def largest_tie(result: DataFrame) -> int:
+    """How many of the chosen personas share the most common distance (to 1e-9): one small aggregate."""
+    row = (
+        result.groupBy(F.round(F.col("distance"), 9).alias("_d"))
+        .count()
+        .orderBy(F.col("count").desc())
+        .limit(1)
+        .collect()
+    )
+    return int(row[0]["count"]) if row else 0
+
+
+def tie_warning(tied: int, size: int, attrs: list[str]) -> str | None:
+    """A warning when more than half the lookalikes sit at one distance: their attributes are
+    most likely empty and imputed to one point (``recency_days`` is empty for everyone who did
+    not buy in the cycle), so the choice among them is arbitrary."""
+    if size <= 0 or tied * 2 <= size:
+        return None
+    return (
+        f"{tied:,d} of the {size:,d} lookalikes ({tied / size:.0%}) are at the same distance: "
+        f"{', '.join(attrs)} are probably empty for most of them (empty values are imputed with the mean); "
+        "choose attributes that are set for everyone, e.g. frequency,monetary,days_since_last_purchase"
+    )
 
 
 def add_job_args(parser: Any) -> None:

@@ -413,7 +413,7 @@ def fit_b2b_model(
         VectorAssembler(inputCols=[*[f"{c}_vec" for c in cats], "b2b_num_scaled"], outputCol="b2b_features"),
     ]
     prep = Pipeline(stages=stages).fit(data)
-    prepared = prep.transform(data).select("persona_id", *cats, "b2b_features").cache()
+    prepared = prep.transform(data).select("persona_id", *cats, "frequency", "b2b_features").cache()
     try:
         n = prepared.count()
         if n < 2:
@@ -431,12 +431,16 @@ def fit_b2b_model(
         for col in cats:
             for r in assigned.groupBy("b2b_index", col).agg(F.count("*").alias("n")).collect():
                 counts.setdefault(int(r["b2b_index"]), {}).setdefault(col, {})[r[col]] = int(r["n"])
+        orders = {
+            int(r["b2b_index"]): r["orders"]
+            for r in assigned.groupBy("b2b_index").agg(F.avg("frequency").alias("orders")).collect()
+        }
     finally:
         prepared.unpersist()
     k = len(kmeans.clusterCenters())
     dominant = {
         i: {col: _mode(counts.get(i, {}).get(col, {})) for col in cats}
-        | {"size": sum(counts.get(i, {}).get(cats[0], {}).values())}
+        | {"size": sum(counts.get(i, {}).get(cats[0], {}).values()), "orders": orders.get(i)}
         for i in range(k)
     }
     names = b2b_names([dominant[i] for i in range(k)])
@@ -468,12 +472,14 @@ def b2b_names(dominant: Sequence[dict[str, Any]]) -> list[str]:
     """Names like ``B2B · Retail · high value`` from each cluster's dominant levels.
 
     A cluster whose dominant industry is missing ('none') is a consumer cluster:
-    ``B2C · <value>``. Duplicate names are told apart by company size, then plan,
-    then a number.
+    ``B2C · <value>``. Duplicate names are told apart by the B2B attributes that are
+    set (company size, then plan; a missing one, 'none', says nothing and is left out),
+    then by the cluster's mean number of orders in the cycle, then by a number.
 
     Args:
         dominant: per cluster the dominant ``b2b_industry``, ``b2b_value_tier``,
-            ``b2b_company_size`` and ``b2b_plan``.
+            ``b2b_company_size`` and ``b2b_plan``, and optionally ``orders`` (mean
+            orders in the cycle).
 
     Returns:
         One unique name per cluster.
@@ -484,9 +490,19 @@ def b2b_names(dominant: Sequence[dict[str, Any]]) -> list[str]:
         industry = d.get("b2b_industry", "none")
         base.append(f"B2C · {value}" if industry == "none" else f"B2B · {str(industry).title()} · {value}")
     names = list(base)
-    for extra in ("b2b_company_size", "b2b_plan"):
+
+    def level(i: int, extra: str) -> str | None:
+        if extra == "orders":
+            mean = dominant[i].get("orders")
+            return None if mean is None else f"{mean:.1f} orders"
+        found = dominant[i].get(extra, "none")
+        return None if found in (None, "none") else str(found)
+
+    for extra in ("b2b_company_size", "b2b_plan", "orders"):
         dupes = {n for n in names if names.count(n) > 1}
-        names = [f"{n} · {dominant[i].get(extra, 'none')}" if n in dupes else n for i, n in enumerate(names)]
+        names = [
+            f"{n} · {level(i, extra)}" if n in dupes and level(i, extra) is not None else n for i, n in enumerate(names)
+        ]
     seen: dict[str, int] = {}
     out = []
     for n in names:

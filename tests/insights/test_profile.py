@@ -96,8 +96,10 @@ def test_profile_has_every_section_for_one_persona(spark, config, lake_with_ever
     assert p["tiers"]["ai_segment"] == "Champions" and p["tiers"]["value_tier"] == "top"
     assert p["clv"]["predicted"] == 300.0
     summary = p["orders"]["summary"]
-    # o3 is after the snapshot and not counted; o2 is a refund of 10.
-    assert (summary["orders"], summary["lines"], summary["net_revenue"], summary["refunded"]) == (2, 3, 15.0, 10.0)
+    # o3 is after the snapshot and not counted; o2 is a refund of 10: not a purchase, so
+    # orders agrees with the feature table's orders_lifetime (it said 2).
+    assert (summary["orders"], summary["lines"], summary["net_revenue"], summary["refunded"]) == (1, 3, 15.0, 10.0)
+    assert summary["refund_only_orders"] == 1
     assert summary["channels"] == ["store", "web"]
     assert [o["order_id"] for o in p["orders"]["recent"]] == ["o2", "o1"]
     assert [e["event_type"] for e in p["recent_events"]] == ["email_open", "page_view"]

@@ -165,3 +165,21 @@ def test_expand_audience_saves_a_static_lookalike_audience_recording_its_recipe(
     assert (aud.source, aud.kind, aud.name) == ("lookalike", "static", "seed lookalike 3")
     recipe = aud.definition_dict
     assert recipe["seed"] == "seed" and recipe["attributes"] == ["frequency", "monetary"] and recipe["size"] == 3
+
+
+def test_a_lookalike_where_most_tie_at_one_distance_gets_a_warning_naming_better_attributes():
+    from segengine.models.lookalike import tie_warning
+
+    assert tie_warning(50, 100, ["recency_days"]) is None
+    assert tie_warning(1230, 2022, ["frequency", "monetary", "recency_days"]) == (
+        "1,230 of the 2,022 lookalikes (61%) are at the same distance: frequency, monetary, recency_days are "
+        "probably empty for most of them (empty values are imputed with the mean); choose attributes that are "
+        "set for everyone, e.g. frequency,monetary,days_since_last_purchase"
+    )
+
+
+def test_largest_tie_counts_the_most_common_distance(spark):
+    from segengine.models.lookalike import largest_tie
+
+    rows = [("a", 0.0), ("b", 0.0), ("c", 1e-12), ("d", 0.5)]
+    assert largest_tie(spark.createDataFrame(rows, "persona_id string, distance double")) == 3

@@ -119,6 +119,18 @@ def test_b2b_names_disambiguate_duplicates():
     ]
 
 
+def test_consumer_clusters_are_told_apart_by_orders_not_by_missing_b2b_attributes():
+    """Was 'B2C · low value · none · none #1' and '#2': B2B levels a consumer does not have."""
+    none = {"b2b_industry": "none", "b2b_value_tier": "rest", "b2b_company_size": "none", "b2b_plan": "none"}
+    dominant = [{**none, "orders": 1.04}, {**none, "orders": 6.5}, {**none, "orders": 1.0}, {**none}]
+    assert b2b_names(dominant) == [
+        "B2C · low value · 1.0 orders #1",
+        "B2C · low value · 6.5 orders",
+        "B2C · low value · 1.0 orders #2",
+        "B2C · low value",
+    ]
+
+
 def test_same_customers_in_another_layout_give_the_same_segments(synthetic_features, seg_config):
     """Sampling and k-means initialisation depend on the rows, not on how they are partitioned."""
     cfg = dataclasses.replace(
