@@ -101,8 +101,9 @@ def order_facts(lines: DataFrame) -> DataFrame:
         lines: output of :func:`order_lines_until`.
 
     Returns:
-        persona_id, order_id, order_date, channel, is_purchase, net_micros,
-        refund_micros (refunded value, positive), items (bought units).
+        persona_id, order_id, order_date, channel, is_purchase, has_refund (a line of
+        negative quantity), net_micros, refund_micros (refunded value, positive), items
+        (bought units).
     """
     names = F.array(*[F.lit(c) for c in CHANNEL_ORDER])
     code = F.array_position(names, F.col("channel"))  # 0 outside the contract, null for null
@@ -122,6 +123,9 @@ def order_facts(lines: DataFrame) -> DataFrame:
             F.min("order_date").alias("order_date"),
             F.min("channel").alias("channel"),
             F.max(F.col("quantity") > 0).alias("is_purchase"),
+            # An order with a refunded line, whatever its value: a refund of a free item
+            # (price 0) refunds nothing but is still a refund (catalog: refunds_lifetime).
+            F.max(F.col("quantity") < 0).alias("has_refund"),
             F.sum("line_micros").alias("net_micros"),
             F.sum(F.when(F.col("quantity") < 0, -F.col("line_micros")).otherwise(F.lit(0).cast("long"))).alias(
                 "refund_micros"
@@ -153,7 +157,7 @@ def orders_as_days(orders: DataFrame) -> DataFrame:
         F.col("order_date").alias("day"),
         F.col("is_purchase").cast("long").alias("purchases"),
         "net_micros",
-        (F.col("refund_micros") > 0).cast("long").alias("refund_orders"),
+        F.col("has_refund").cast("long").alias("refund_orders"),
         "refund_micros",
         "items",
     )

@@ -240,3 +240,23 @@ def test_to_micros_agrees_with_sparks_round(spark):
     reference = F.round(F.col("amount") * F.lit(float(MICROS))).cast("long")
     differ = df.where(~to_micros(F.col("amount")).eqNullSafe(reference))
     assert differ.limit(5).collect() == []
+
+
+def test_a_refund_line_worth_nothing_still_makes_a_refund_order(spark):
+    """refunds_lifetime counts orders with a refunded line (the catalog); a free item's refund counted 0."""
+    from segengine.features import rfmt
+
+    lines = spark.createDataFrame(
+        [
+            ("A", 1, "p", ts("2025-06-10 10:00:00"), "web", "P1", 1, 10.0),
+            ("Z", 1, "p", ts("2025-06-11 10:00:00"), "web", "FREE", -1, 0.0),  # a refund of a free gift
+        ],
+        "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
+        "product_id string, quantity int, unit_price double",
+    )
+    orders = rfmt.order_facts(rfmt.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
+    days = {
+        r["day"]: (r["purchases"], r["refund_orders"], r["refund_micros"])
+        for r in rfmt.orders_as_days(orders).collect()
+    }
+    assert days == {dt.date(2025, 6, 10): (1, 0, 0), dt.date(2025, 6, 11): (0, 1, 0)}
