@@ -189,13 +189,27 @@ def read_json(spark: SparkSession, files: list[RawFile], tc: TableContract) -> l
 
 
 def read_parquet(spark: SparkSession, files: list[RawFile], tc: TableContract) -> list[DataFrame]:
-    """Parquet, typed or not: every column cast to text, then checked like the others."""
-    df = spark.read.option("mergeSchema", True).parquet(*[f.path for f in files])
-    present = {c.lower() for c in df.columns}
-    missing = [c.name for c in tc.columns if c.required and c.name not in present]
-    if missing:
-        raise DataContractError(f"{files[0].path}: lacks required column(s) {', '.join(missing)} of table {tc.name}")
-    return [_select_contract(_with_position(df), tc, present)]
+    """Parquet, typed or not: every column cast to text, then checked like the others.
+
+    The files are read as one when their schemas merge. Files whose column types
+    conflict (``quantity`` int in one, double in another: Spark's CANNOT_MERGE_SCHEMAS)
+    are read one by one instead: every column becomes text anyway, so each value is
+    then checked against the contract like any other.
+    """
+    try:
+        frames = [(files[0].path, spark.read.option("mergeSchema", True).parquet(*[f.path for f in files]))]
+    except Exception as exc:  # noqa: BLE001 - pyspark raises its own wrappers of the JVM error
+        if "CANNOT_MERGE" not in str(exc) and "Failed to merge" not in str(exc):
+            raise
+        frames = [(f.path, spark.read.parquet(f.path)) for f in files]
+    out = []
+    for path, df in frames:
+        present = {c.lower() for c in df.columns}
+        missing = [c.name for c in tc.columns if c.required and c.name not in present]
+        if missing:
+            raise DataContractError(f"{path}: lacks required column(s) {', '.join(missing)} of table {tc.name}")
+        out.append(_select_contract(_with_position(df), tc, present))
+    return out
 
 
 READERS = {"csv": read_csv, "json": read_json, "parquet": read_parquet}
