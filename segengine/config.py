@@ -125,6 +125,9 @@ class SegmentsModelConfig:
     model_name: str = "segengine-segments"
     b2b_k: int = 6
     b2b_model_name: str = "segengine-b2b-segments"
+    # A retrained cluster keeps the previous name only if the paired previous centroid is
+    # this close (scaled RFMT, 1.0 = one standard deviation along one axis); else renamed.
+    name_max_distance: float = 1.0
 
 
 @dataclass

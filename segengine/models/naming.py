@@ -19,16 +19,26 @@ Two pure-Python steps over a handful of centroids (never over customers):
 2. :func:`match_names` carries names over from the previous champion model: the new
    centroids are matched one-to-one to the previous model's named centroids by
    minimum total distance (Hungarian assignment, per-dimension scaled), and take
-   their names. Only new clusters left over (k grew) are named by the rule, from the
-   archetypes not already taken. So a customer's segment name changes only when the
-   customer's behaviour moves them to another cluster, not because k-means numbered
-   its clusters differently or the rank rule would now read a centroid differently.
+   their names. So a customer's segment name changes only when the customer's
+   behaviour moves them to another cluster, not because k-means numbered its
+   clusters differently or the rank rule would now read a centroid differently.
+
+   **The guard**: a name is carried over only when the matched previous centroid is
+   within ``max_distance`` of the new one, in the scaled space (per dimension divided
+   by the new scaler's standard deviation, so 1.0 = one standard deviation of the
+   customers along one axis; ``segments.name_max_distance``). The assignment is one
+   to one and always pairs every cluster, so without it a cluster that drifted far
+   (or a population that changed) would inherit "Champions" whatever it now holds.
+   A cluster past the guard, and a new cluster left over when k grew, is named by
+   the rule from its own profile among the archetypes not carried over; the renames
+   are returned (:class:`NameMatch`) for the training report and the log.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 # (recency score, frequency score, monetary score, tenure score); 1 = most recent /
 # most frequent / highest spend / longest tenure. Order = preference when k is small
@@ -140,13 +150,35 @@ def name_clusters(
     return names
 
 
+@dataclass(frozen=True)
+class Rename:
+    """A new cluster that did not inherit the name of the previous centroid it was paired
+    with, because that centroid was farther than the guard."""
+
+    index: int
+    previous_name: str
+    name: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """:func:`match_names`' answer: one name per new cluster, the renames past the guard,
+    and the scaled distance of each carried-over name (by cluster index)."""
+
+    names: list[str]
+    renamed: list[Rename] = field(default_factory=list)
+    distances: dict[int, float] = field(default_factory=dict)
+
+
 def match_names(
     profiles: Sequence[Sequence[float]],
     previous_profiles: Sequence[Sequence[float]],
     previous_names: Sequence[str],
     scale: Sequence[float] | None = None,
-) -> list[str]:
-    """Carry the previous model's names over to the new clusters.
+    max_distance: float | None = None,
+) -> NameMatch:
+    """Carry the previous model's names over to the new clusters, within the guard.
 
     Args:
         profiles: new clusters' centroids in the model's unscaled feature space.
@@ -154,18 +186,29 @@ def match_names(
         previous_names: the previous champion's names, aligned with its centroids.
         scale: per-dimension divisor making dimensions comparable (e.g. the new
             scaler's standard deviations); None = unscaled distance.
+        max_distance: carry a name over only when the paired centroids are at most
+            this far apart (scaled); None = always (no guard).
 
     Returns:
-        One name per new cluster: the matched previous name, or a rule name from the
-        archetypes not already carried over.
+        A :class:`NameMatch`: per new cluster the carried-over name, or a rule name from
+        the archetypes not carried over; the renames past the guard.
     """
     cost = [[_dist(p, q, scale) for q in previous_profiles] for p in profiles]
     names: list[str | None] = [None] * len(profiles)
+    paired: dict[int, tuple[str, float]] = {}
     for row, col in assignment(cost):
-        names[row] = previous_names[col]
+        paired[row] = (previous_names[col], cost[row][col])
+        if max_distance is None or cost[row][col] <= max_distance:
+            names[row] = previous_names[col]
     left = [i for i, n in enumerate(names) if n is None]
     if left:
         fresh = name_clusters(profiles, only=left, taken=[n for n in names if n])
         for i in left:
             names[i] = fresh[i]
-    return [str(n) for n in names]
+    renamed = [
+        Rename(i, paired[i][0], str(names[i]), round(paired[i][1], 3))
+        for i in left
+        if i in paired and names[i] != paired[i][0]
+    ]
+    carried = {i: round(paired[i][1], 3) for i in paired if i not in left}
+    return NameMatch([str(n) for n in names], renamed, carried)

@@ -33,6 +33,7 @@ its silhouette is not lower.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -335,8 +336,27 @@ def fit_rfmt_model(
     centers = [list(map(float, c)) for c in kmeans.clusterCenters()]
     # Back to the unscaled feature space (recency, log1p f, log1p m, tenure).
     profiles = [[c[i] * (std[i] or 1.0) + mean[i] for i in range(len(c))] for c in centers]
+    renamed: list[dict[str, Any]] = []
     if previous is not None and previous.getNames() and previous.getProfiles():
-        names = match_names(profiles, previous.getProfiles(), previous.getNames(), scale=[s or 1.0 for s in std])
+        matched = match_names(
+            profiles,
+            previous.getProfiles(),
+            previous.getNames(),
+            scale=[s or 1.0 for s in std],
+            max_distance=cfg.name_max_distance,
+        )
+        names = matched.names
+        for r in matched.renamed:
+            log.warning(
+                "segment %d was %r but moved %.2f standard deviations from that centroid "
+                "(segments.name_max_distance %.2f): named %r from its profile",
+                r.index,
+                r.previous_name,
+                r.distance,
+                cfg.name_max_distance,
+                r.name,
+            )
+            renamed.append(dataclasses.asdict(r))
     else:
         names = [str(x) for x in name_clusters(profiles)]
     namer = SegmentNamer(names=names, centers=centers, profiles=profiles)
@@ -359,6 +379,7 @@ def fit_rfmt_model(
         "trials": trials,
         "segments": segments,
         "matched_previous": previous is not None,
+        "renamed": renamed,
     }
     return model, report
 
@@ -644,7 +665,13 @@ def train_segments(
                 mlflow.log_metric("silhouette", t["silhouette"], step=t["k"])
                 mlflow.log_metric("training_cost", t["cost"], step=t["k"])
             chosen = next(t for t in report["trials"] if t["k"] == report["k"])
-            mlflow.log_metrics({"chosen_silhouette": chosen["silhouette"], "customers": report["customers"]})
+            mlflow.log_metrics(
+                {
+                    "chosen_silhouette": chosen["silhouette"],
+                    "customers": report["customers"],
+                    "renamed_segments": len(report["renamed"]),
+                }
+            )
             mlflow.log_dict(report, "segments.json")
             out = model.transform(spark.createDataFrame(example)).select("ai_segment", "ai_segment_distance").toPandas()
             info = log_spark_model(model, example, RFMT_FEATURES, out)

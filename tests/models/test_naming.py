@@ -61,7 +61,7 @@ def test_matching_follows_the_centroid_not_the_cluster_index():
     previous_names = ["Champions", "New", "At risk", "Lost"]
     # Same clusters, renumbered and slightly moved by a retrain.
     moved = [_p(505, 1.4, 42, 610), _p(9, 21, 2900, 790), _p(16, 1, 58, 22), _p(190, 11, 1600, 880)]
-    assert match_names(moved, previous, previous_names, scale=[100, 1, 1, 300]) == [
+    assert match_names(moved, previous, previous_names, scale=[100, 1, 1, 300]).names == [
         "Lost",
         "Champions",
         "New",
@@ -71,12 +71,43 @@ def test_matching_follows_the_centroid_not_the_cluster_index():
 
 def test_matching_keeps_custom_previous_names_even_if_rule_would_differ():
     previous_names = ["VIP", "Fresh", "Slipping", "Gone"]
-    names = match_names([LOST, CHAMPIONS], [CHAMPIONS, NEW, AT_RISK, LOST], previous_names)
+    names = match_names([LOST, CHAMPIONS], [CHAMPIONS, NEW, AT_RISK, LOST], previous_names).names
     assert names == ["Gone", "VIP"]
 
 
 def test_a_new_extra_cluster_gets_a_free_rule_name():
     previous = [CHAMPIONS, LOST]
-    names = match_names([CHAMPIONS, NEW, LOST], previous, ["Champions", "Lost"], scale=[100, 1, 1, 300])
+    names = match_names([CHAMPIONS, NEW, LOST], previous, ["Champions", "Lost"], scale=[100, 1, 1, 300]).names
     assert names[0] == "Champions" and names[2] == "Lost"
     assert names[1] not in {"Champions", "Lost"} and names[1] in ARCHETYPES
+
+
+SCALE = [100, 1, 1, 300]
+
+
+def test_names_within_the_guard_are_carried_over_with_their_distance():
+    previous = [CHAMPIONS, NEW, AT_RISK, LOST]
+    moved = [_p(505, 1.4, 42, 610), _p(9, 21, 2900, 790), _p(16, 1, 58, 22), _p(190, 11, 1600, 880)]
+    matched = match_names(moved, previous, ["Champions", "New", "At risk", "Lost"], SCALE, max_distance=1.0)
+    assert matched.names == ["Lost", "Champions", "New", "At risk"]
+    assert matched.renamed == []
+    assert set(matched.distances) == {0, 1, 2, 3} and max(matched.distances.values()) < 0.2
+
+
+def test_a_cluster_that_drifted_past_the_guard_is_renamed_from_its_profile():
+    """After drift the cluster paired with the old Champions centroid now holds lapsed,
+    low-spend customers: without the guard it would still be called Champions."""
+    previous = [CHAMPIONS, NEW, AT_RISK, LOST]
+    names = ["Champions", "New", "At risk", "Lost"]
+    drifted = [_p(420, 1.2, 35, 700), NEW, AT_RISK, LOST]  # a second lapsed group
+    unguarded = match_names(drifted, previous, names, SCALE)
+    assert unguarded.names[0] == "Champions"
+
+    guarded = match_names(drifted, previous, names, SCALE, max_distance=1.0)
+    assert guarded.names[1:] == ["New", "At risk", "Lost"]
+    assert guarded.names[0] not in {"Champions", "New", "At risk", "Lost"} and guarded.names[0] in ARCHETYPES
+    (rename,) = guarded.renamed
+    assert (rename.index, rename.previous_name, rename.name) == (0, "Champions", guarded.names[0])
+    assert rename.distance > 1.0
+    # The guard's distance is in scaled units: 4 dims, recency 410 days / 100 = 4.1 alone.
+    assert math.isclose(rename.distance, match_names(drifted, previous, names, SCALE).distances[0])

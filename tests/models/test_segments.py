@@ -79,6 +79,31 @@ def test_retraining_with_another_seed_keeps_customers_under_the_same_name(synthe
     assert same >= 0.95
 
 
+def test_a_cluster_that_drifted_away_from_its_old_centroid_loses_the_old_name(synthetic_features, seg_config):
+    """The champions of the first training lapse (no order for a year, little spend):
+    the retrain's cluster of them is paired with the old Champions centroid but is far
+    from it, so it is named afresh from its profile and the rename is reported."""
+    before = customers_only(synthetic_features(400))
+    first, _ = fit_rfmt_model(before, seg_config)
+    lapsed = F.col("persona_id").startswith("champions-")
+    after = before.select(
+        "persona_id",
+        *[c for c in before.columns if c not in {"persona_id", "recency_days", "frequency", "monetary"}],
+        F.when(lapsed, F.col("recency_days") + 340).otherwise(F.col("recency_days")).alias("recency_days"),
+        F.when(lapsed, F.lit(2)).otherwise(F.col("frequency")).alias("frequency"),
+        F.when(lapsed, F.col("monetary") / 30).otherwise(F.col("monetary")).alias("monetary"),
+    )
+
+    second, report = fit_rfmt_model(after, seg_config, previous=namer_of(first))
+
+    (rename,) = report["renamed"]
+    assert rename["previous_name"] == "Champions" and rename["name"] != "Champions"
+    assert rename["distance"] > seg_config.segments.name_max_distance
+    out = second.transform(after).withColumn("group", F.split("persona_id", "-")[0])
+    pairs = {(r.group, r.ai_segment) for r in out.select("group", "ai_segment").distinct().collect()}
+    assert pairs == {("champions", rename["name"]), ("new", "New"), ("at_risk", "At risk"), ("lost", "Lost")}
+
+
 def test_apply_fills_customers_keeps_schema_and_leaves_prospects_null(synthetic_features, seg_config):
     features = synthetic_features(200, prospects=5)
     customers = customers_only(features)
