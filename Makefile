@@ -10,8 +10,9 @@ SEG := $(VENV)/bin/segengine
 DEMO_DIR ?= demo
 DEMO_PERSONAS ?= 3000
 PYTEST_ARGS ?=
+AIRFLOW_VENV ?= .venv-airflow
 
-.PHONY: help setup jars setup-dev check-java demo test bench bench-scale lint format package clean
+.PHONY: help setup jars setup-dev airflow-env check-java demo test bench bench-scale lint format package clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,16 +45,28 @@ $(VENV)/.dev: $(VENV)/.runtime $(JARS) requirements-dev.txt
 	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@touch $@
 
+# Airflow for the DAGs in deploy/airflow and their test, in its own environment: its pins
+# clash with ours (pandas, pyspark, mlflow). requirements.txt names Airflow, constraints.txt
+# pins everything it resolves to. A second run finds the stamp and installs nothing.
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.txt deploy/airflow/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install -q pip==26.3
+	$(AIRFLOW_VENV)/bin/pip install -q -r deploy/airflow/requirements.txt -c deploy/airflow/constraints.txt
+	@touch $@
+
 setup: $(VENV)/.runtime $(JARS) ## Create .venv with the pinned runtime dependencies and fetch the Delta jars
 
 jars: $(JARS) ## Fetch the pinned delta-spark jars into jars/lib with Maven
 
 setup-dev: $(VENV)/.dev ## setup + test, lint and notebook tools
 
+airflow-env: $(AIRFLOW_VENV)/.installed ## Create .venv-airflow with the pinned Airflow for the DAG tests (deploy/airflow)
+
 demo: setup ## Generate sample data and run the whole daily pipeline on the embedded default
 	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
 
-test: setup-dev ## Run the test suite
+test: setup-dev airflow-env ## Run the test suite (airflow-env: the DAG tests run Airflow in .venv-airflow)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench/results.json

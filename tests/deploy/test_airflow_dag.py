@@ -1,0 +1,252 @@
+"""The Airflow DAGs of deploy/airflow, loaded and run by Airflow itself.
+
+Airflow's pins clash with segengine's, so Airflow lives in its own environment
+(``make airflow-env`` -> ``.venv-airflow``, pinned by ``deploy/airflow/requirements.txt``
+and ``constraints.txt``); each test runs ``tests/deploy/airflow_probe.py`` there as a
+subprocess. The run tests replace spark-submit by a stub that records its arguments and
+exits with the code planned for each try: no Spark runs here.
+
+Without the environment the tests skip locally and fail in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
+PROBE = Path(__file__).with_name("airflow_probe.py")
+DAILY_STEPS = [
+    "ingest",
+    "features",
+    "score_segments",
+    "score_clv",
+    "recommendations",
+    "audiences",
+    "insights",
+    "maintenance",
+]
+TRAINING_JOBS = ["train_segments", "train_clv", "train_recommendations"]
+STUB = textwrap.dedent(
+    """\
+    #!/usr/bin/env python3
+    # Stands in for spark-submit: records its arguments, exits with the code planned for this try.
+    import json, os, sys
+    args = sys.argv[1:]
+    step = args[args.index("--steps") + 1]
+    log = os.environ["STUB_LOG"]
+    tries = sum(json.loads(line)["step"] == step for line in open(log)) if os.path.exists(log) else 0
+    codes = json.loads(os.environ["STUB_CODES"]).get(step, [0])
+    code = codes[min(tries, len(codes) - 1)]
+    with open(log, "a") as f:
+        f.write(json.dumps({"step": step, "cwd": os.getcwd(), "args": args, "code": code}) + "\\n")
+    sys.exit(code)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def airflow_python() -> Path:
+    if not AIRFLOW_PYTHON.exists():
+        reason = f"the Airflow test environment {AIRFLOW_PYTHON.relative_to(ROOT)} is missing: run make airflow-env"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return AIRFLOW_PYTHON
+
+
+@pytest.fixture(scope="module")
+def airflow_home(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home with a migrated SQLite metadata database (``dag.test()`` needs one)."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    airflow = airflow_python.parent / "airflow"
+    done = subprocess.run([str(airflow), "db", "migrate"], env=_env(home), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return home
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SEGENGINE", "PYTHON"))}
+    return {
+        **env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "deploy" / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "SEGENGINE_START_DATE": "2025-01-01",
+        **extra,
+    }
+
+
+def _probe(airflow_python: Path, home: Path, *args: str, **env: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(airflow_python), str(PROBE), *args],
+        env=_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def graph(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _probe(airflow_python, tmp_path_factory.mktemp("airflow-graph"), "graph")
+
+
+def _run(airflow_python: Path, home: Path, tmp_path: Path, date: str, codes: dict[str, list[int]], **env: str):
+    """``dag.test()`` of the daily DAG for ``date`` with the stub as spark-submit; its result and the calls."""
+    stub, log = tmp_path / "spark-submit-stub", tmp_path / "calls.jsonl"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    result = _probe(
+        airflow_python,
+        home,
+        "run",
+        "segengine_daily",
+        date,
+        STUB_LOG=str(log),
+        STUB_CODES=json.dumps(codes),
+        AIRFLOW_VAR_SEGENGINE_SPARK_SUBMIT=str(stub),
+        AIRFLOW_VAR_SEGENGINE_HOME=str(tmp_path),
+        **env,
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def test_both_dag_files_load_without_import_errors(graph):
+    assert graph["import_errors"] == {}
+    assert sorted(graph["dags"]) == ["segengine_daily", "segengine_training"]
+
+
+def test_daily_dag_is_one_chain_of_the_pipeline_steps(graph):
+    tasks = graph["dags"]["segengine_daily"]["tasks"]
+    assert sorted(tasks) == sorted(DAILY_STEPS)
+    for step, following in zip(DAILY_STEPS, DAILY_STEPS[1:] + [None], strict=True):
+        assert tasks[step]["downstream"] == ([following] if following else [])
+        assert tasks[step]["operator"] == "SparkJobOperator"
+
+
+def test_daily_dag_runs_one_date_at_a_time_with_catchup_and_retries(graph):
+    daily = graph["dags"]["segengine_daily"]
+    assert (daily["max_active_runs"], daily["catchup"], daily["timetable"]) == (1, True, "CronDataIntervalTimetable")
+    assert {(t["retries"], t["exponential_backoff"]) for t in daily["tasks"].values()} == {(3, True)}
+
+
+def test_training_dag_waits_for_the_daily_run_then_trains_each_model(graph):
+    training = graph["dags"]["segengine_training"]
+    tasks = training["tasks"]
+    assert (training["max_active_runs"], training["catchup"]) == (1, False)
+    order = ["daily_done", *TRAINING_JOBS]
+    for task, following in zip(order, order[1:] + [None], strict=True):
+        assert tasks[task]["downstream"] == ([following] if following else [])
+    assert tasks["daily_done"]["operator"] == "ExternalTaskSensor"
+    assert {tasks[j]["retries"] for j in TRAINING_JOBS} == {3}
+
+
+def test_rendered_command_with_default_variables(airflow_python, tmp_path):
+    rendered = _probe(airflow_python, tmp_path, "render", "segengine_daily", "features", "2025-06-30")
+    assert rendered == {
+        "bash_command": "spark-submit --py-files dist/segengine.zip jobs/daily_pipeline.py "
+        "--date 2025-06-30 --steps features --resume --log-format json --env cluster",
+        "cwd": "/opt/segengine",
+    }
+
+
+def test_rendered_command_takes_every_variable(airflow_python, tmp_path):
+    variables = {
+        "segengine_home": "/srv/segengine",
+        "segengine_spark_submit": "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit",
+        "segengine_master": "yarn",
+        "segengine_py_files": "dist/segengine.zip",
+        "segengine_jars": "a.jar,b.jar",
+        "segengine_packages": "io.delta:delta-spark_4.2_2.13:4.4.0",
+        "segengine_spark_conf": '{"spark.executor.memory": "4g"}',
+        "segengine_spark_args": "--deploy-mode cluster --archives env.tar.gz#env",
+        "segengine_env": "cluster",
+        "segengine_conf": '{"warehouse": "s3a://bucket/segengine"}',
+    }
+    rendered = _probe(
+        airflow_python,
+        tmp_path,
+        "render",
+        "segengine_daily",
+        "features",
+        "2025-06-30",
+        PROBE_VARIABLES=json.dumps(variables),
+    )
+    assert rendered["bash_command"] == (
+        "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit --master yarn "
+        "--py-files dist/segengine.zip --jars a.jar,b.jar --packages io.delta:delta-spark_4.2_2.13:4.4.0 "
+        "--conf spark.executor.memory=4g --deploy-mode cluster --archives 'env.tar.gz#env' "
+        "jobs/daily_pipeline.py --date 2025-06-30 --steps features --resume --log-format json "
+        "--env cluster --conf warehouse=s3a://bucket/segengine"
+    )
+    assert rendered["cwd"] == "/srv/segengine"
+
+
+def test_training_command_trains_on_the_day_before_the_run(airflow_python, tmp_path):
+    rendered = _probe(airflow_python, tmp_path, "render", "segengine_training", "train_clv", "2025-07-07")
+    assert rendered["bash_command"] == (
+        "spark-submit --py-files dist/segengine.zip jobs/train_clv.py --date 2025-07-06 --env cluster"
+    )
+
+
+def test_maintenance_is_skipped_unless_its_variable_is_true(airflow_python, tmp_path):
+    off = _probe(airflow_python, tmp_path, "render", "segengine_daily", "maintenance", "2025-06-30")
+    assert off["bash_command"] == "echo 'skipped: Variable segengine_maintenance is not true'; exit 99"
+    on = _probe(
+        airflow_python,
+        tmp_path,
+        "render",
+        "segengine_daily",
+        "maintenance",
+        "2025-06-30",
+        PROBE_VARIABLES='{"segengine_maintenance": "true"}',
+    )
+    assert on["bash_command"].endswith(
+        "jobs/daily_pipeline.py --date 2025-06-30 --steps maintenance --resume --log-format json --env cluster"
+    )
+
+
+def test_a_date_runs_every_step_in_order_and_retries_locked_and_failed_steps(airflow_python, airflow_home, tmp_path):
+    # features: locked by another run (exit 3), then a failed step (1), then done; maintenance
+    # is off (its Variable unset), so its task is skipped.
+    result, calls = _run(airflow_python, airflow_home, tmp_path, "2025-06-30", {"features": [3, 1, 0]})
+    assert [c["step"] for c in calls] == ["ingest", "features", "features", "features", *DAILY_STEPS[2:-1]]
+    assert [c["code"] for c in calls if c["step"] == "features"] == [3, 1, 0]
+    assert result["state"] == "success"
+    assert result["tasks"]["features"] == {"state": "success", "try_number": 3, "max_tries": 3}
+    assert result["tasks"]["maintenance"]["state"] == "skipped"
+    assert {c["cwd"] for c in calls} == {str(tmp_path)}
+    assert calls[0]["args"] == [
+        "--py-files",
+        "dist/segengine.zip",
+        "jobs/daily_pipeline.py",
+        "--date",
+        "2025-06-30",
+        "--steps",
+        "ingest",
+        "--resume",
+        "--log-format",
+        "json",
+        "--env",
+        "cluster",
+    ]
+
+
+def test_bad_input_fails_the_task_at_once_and_stops_the_run(airflow_python, airflow_home, tmp_path):
+    result, calls = _run(airflow_python, airflow_home, tmp_path, "2025-07-01", {"audiences": [2, 0]})
+    assert [c["step"] for c in calls] == DAILY_STEPS[: DAILY_STEPS.index("audiences") + 1]
+    assert result["state"] == "failed"
+    assert result["tasks"]["audiences"] == {"state": "failed", "try_number": 1, "max_tries": 3}
+    assert result["tasks"]["insights"]["state"] == "upstream_failed"
+    assert result["tasks"]["maintenance"]["state"] == "upstream_failed"
