@@ -40,6 +40,55 @@ def fmt(value: float | int | None, digits: int = 1) -> str:
     return f"{v:.{digits}f}" if abs(v) >= 1 else f"{v:.{digits + 1}f}"
 
 
+def share_label(share: float) -> str:
+    """A share as a whole percent, but never "0%" for a share above nothing ("<1%")."""
+    text = f"{share:.0%}"
+    if share > 0 and text == "0%":
+        return "<1%"
+    if share < 1 and text == "100%":
+        return ">99%"
+    return text
+
+
+def short_labels(labels: Sequence[str], limit: int) -> list[str]:
+    """Labels cut to ``limit`` characters with an ellipsis, told apart when the cut makes two equal.
+
+    Two labels that share their first characters keep their ends instead
+    (``Spring sale — m…ers`` / ``Spring sale — s…ers``), so no two entries read the same.
+    """
+
+    def cut(text: str, tail: int) -> str:
+        if len(text) <= limit:
+            return text
+        head = max(limit - tail - 1, 1)
+        return text[:head] + "…" + (text[-tail:] if tail else "")
+
+    out = [cut(str(t), 0) for t in labels]
+    for tail in range(1, limit):
+        clashes = {o for o in out if out.count(o) > 1}
+        if not clashes:
+            break
+        out = [cut(str(t), tail) if o in clashes else o for t, o in zip(labels, out, strict=True)]
+    if len(set(out)) < len(out):  # still equal when cut: show them whole
+        out = [str(t) for t in labels]
+    return out
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """Up to two lines of about ``width`` characters, split at spaces (a word longer is cut)."""
+    words, lines, line = str(text).split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    if len(lines) > 2:
+        lines = [lines[0], " ".join(lines[1:])]
+    return [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in lines]
+
+
 def _svg(width: int, height: int, body: list[str], name: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" data-chart="{escape(name)}" '
@@ -93,29 +142,37 @@ def heatmap(
     row_title: str = "",
     col_title: str = "",
     cell_width: int = 86,
+    legend: tuple[str, str] | None = None,
 ) -> str:
     """A grid of cells coloured by intensity (0–1) and labelled with text.
 
     Args:
         name: chart id.
         rows: row labels, top to bottom.
-        cols: column labels, left to right.
+        cols: column labels, left to right (wrapped on two lines; the whole name on hover).
         cell: ``(row, col) -> (intensity 0..1, label)``; missing cells are blank.
         row_title: axis title on the left.
         col_title: axis title on top.
         cell_width: width of one cell in px.
+        legend: the words at the light and the dark end of a colour scale drawn below.
     """
     if not rows or not cols:
         return empty_chart(name, "No data yet")
-    left, top, ch = 150, 56, 28
+    left, top, ch = 150, 70, 28
     width = left + cell_width * len(cols) + 10
-    height = top + ch * len(rows) + 10
+    height = top + ch * len(rows) + 10 + (34 if legend else 0)
     body = [f'<text x="{left}" y="14" fill="#555">{escape(col_title)}</text>']
     if row_title:
         body.append(f'<text x="4" y="{top - 8}" fill="#555">{escape(row_title)}</text>')
+    chars = max(6, cell_width // 7)
     for j, c in enumerate(cols):
         x = left + j * cell_width + cell_width / 2
-        body.append(f'<text x="{x}" y="{top - 8}" text-anchor="middle">{escape(str(c))[:14]}</text>')
+        lines = _wrapped(str(c), chars)
+        spans = "".join(
+            f'<tspan x="{x}" dy="{0 if k == 0 else 14}">{escape(line)}</tspan>' for k, line in enumerate(lines)
+        )
+        y = top - 8 - 14 * (len(lines) - 1)
+        body.append(f'<text x="{x}" y="{y}" text-anchor="middle"><title>{escape(str(c))}</title>{spans}</text>')
     for i, r in enumerate(rows):
         y = top + i * ch
         body.append(f'<text x="{left - 6}" y="{y + 18}" text-anchor="end">{escape(str(r))}</text>')
@@ -131,21 +188,45 @@ def heatmap(
                 f"<title>{escape(str(r))} / {escape(str(c))}: {escape(label)}</title></rect>"
                 f'<text x="{x + cell_width / 2 - 1}" y="{y + 18}" text-anchor="middle" fill="{ink}">{escape(label)}</text>'
             )
+    if legend:
+        y = top + ch * len(rows) + 14
+        steps = 10
+        for k in range(steps):
+            body.append(
+                f'<rect x="{left + 40 + k * 16}" y="{y}" width="16" height="10" fill="{_color((k + 0.5) / steps)}"/>'
+            )
+        body.append(f'<text x="{left + 34}" y="{y + 9}" text-anchor="end" fill="#555">{escape(legend[0])}</text>')
+        body.append(f'<text x="{left + 46 + steps * 16}" y="{y + 9}" fill="#555">{escape(legend[1])}</text>')
     return _svg(width, height, body, name)
 
 
-def histogram(name: str, edges: Sequence[float], counts: Sequence[int], unit: str = "", width: int = 560) -> str:
-    """Vertical bars for ``len(edges) - 1`` bins with their counts."""
+def histogram(
+    name: str,
+    edges: Sequence[float],
+    counts: Sequence[int],
+    unit: str = "",
+    width: int = 560,
+    y_title: str = "",
+    log_scale: bool = False,
+) -> str:
+    """Vertical bars for ``len(edges) - 1`` bins with their counts.
+
+    With ``log_scale`` the bar heights follow log(1 + count), so a long thin tail (a few
+    personas with a high CLV) stays visible beside a tall first bin.
+    """
     if not counts or sum(counts) == 0:
         return empty_chart(name, "No data yet")
-    left, bottom, top, height = 50, 34, 10, 220
+    left, bottom, top, height = 50, 34, 10 + (16 if y_title else 0), 220 + (16 if y_title else 0)
     span_h = height - bottom - top
     bw = (width - left - 10) / len(counts)
     peak = max(counts)
+    scale = (lambda n: math.log1p(n) / math.log1p(peak)) if log_scale else (lambda n: n / peak)
     body = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#999"/>']
+    if y_title:
+        body.append(f'<text x="4" y="12" fill="#555">{escape(y_title)}</text>')
     body.append(f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{fmt(peak)}</text>')
     for i, count in enumerate(counts):
-        h = count / peak * span_h
+        h = scale(count) * span_h
         x = left + i * bw
         body.append(
             f'<rect class="mark" x="{x + 1:.1f}" y="{height - bottom - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" '
@@ -204,7 +285,7 @@ def line_chart(
     """Lines over an ordinal x axis (e.g. snapshot dates), one per series, with a legend."""
     if not xs or not series:
         return empty_chart(name, "No data yet")
-    left, right, top, bottom = 56, 130, 12, 40
+    left, right, top, bottom = 56, 170, 12, 40
     height = 240
     values = [v for vals in series.values() for v in vals if v is not None]
     lo, hi = min(values + [0.0]), max(values + [0.0])
@@ -225,6 +306,7 @@ def line_chart(
     ]
     for i in sorted({0, len(xs) - 1}):
         body.append(f'<text x="{px(i):.1f}" y="{top + span_h + 16}" text-anchor="middle">{escape(xs[i])}</text>')
+    legend = short_labels(list(series), 22)
     for k, (label, vals) in enumerate(series.items()):
         color = PALETTE[k % len(PALETTE)]
         pts = [(px(i), py(v), v) for i, v in enumerate(vals) if v is not None]
@@ -239,6 +321,6 @@ def line_chart(
         ly = top + 12 + k * 16
         body.append(
             f'<rect x="{width - right + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{width - right + 24}" y="{ly}">{escape(label)[:16]}</text>'
+            f'<text x="{width - right + 24}" y="{ly}"><title>{escape(label)}</title>{escape(legend[k])}</text>'
         )
     return _svg(width, height, body, name)

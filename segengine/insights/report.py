@@ -209,7 +209,15 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         _figure(
             "rfmt-profile",
             "RFMT profile per AI segment",
-            C.heatmap("rfmt-profile", labels, [t for _, t in RFMT], cells, "segment", "mean per segment"),
+            C.heatmap(
+                "rfmt-profile",
+                labels,
+                [t for _, t in RFMT],
+                cells,
+                "segment",
+                "mean per segment",
+                legend=("low", "high"),
+            ),
             "Darker = higher within the column.",
         )
     )
@@ -218,7 +226,7 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     from_date = matrix[0]["from_date"] if matrix else None
     rows = sorted({m["from_segment"] for m in matrix})
     cols = sorted({m["to_segment"] for m in matrix})
-    mcells = {(m["from_segment"], m["to_segment"]): (m["share"], f"{m['share']:.0%}") for m in matrix}
+    mcells = {(m["from_segment"], m["to_segment"]): (m["share"], C.share_label(m["share"])) for m in matrix}
     stay = [m for m in matrix if "(none)" not in (m["from_segment"], m["to_segment"])]
     compared = sum(m["count"] for m in stay)
     stayed = sum(m["count"] for m in stay if m["from_segment"] == m["to_segment"])
@@ -233,7 +241,7 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         _figure(
             "migration-heatmap",
             "AI segment migrations",
-            C.heatmap("migration-heatmap", rows, cols, mcells, "from", "to")
+            C.heatmap("migration-heatmap", rows, cols, mcells, "from", "to", legend=("0% of the row", "100%"))
             if matrix
             else C.empty_chart("migration-heatmap", "No earlier snapshot yet"),
             note,
@@ -243,7 +251,14 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         _figure(
             "clv-distribution",
             "Predicted CLV distribution",
-            C.histogram("clv-distribution", data["clv_edges"], data["clv_counts"], "predicted CLV")
+            C.histogram(
+                "clv-distribution",
+                data["clv_edges"],
+                data["clv_counts"],
+                "predicted CLV",
+                y_title="personas (log scale)",
+                log_scale=True,
+            )
             if data["clv_counts"]
             else C.empty_chart("clv-distribution", "CLV not scored yet"),
         )
@@ -263,7 +278,10 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     dates = sorted({h["snapshot_date"] for h in history})
     auds = sorted({h["segment"] for h in history if h["dimension"] == "audience"})
     size_at = {(h["dimension"], h["segment"], h["snapshot_date"]): h["size"] for h in history}
-    series = {a: [size_at.get(("audience", a, d)) for d in dates] for a in auds[:10]}
+    # The 10 largest audiences on the latest date (was the first 10 by name).
+    latest = dates[-1] if dates else None
+    largest = sorted(auds, key=lambda a: (-(size_at.get(("audience", a, latest)) or 0), a))[:10]
+    series = {a: [size_at.get(("audience", a, d)) for d in dates] for a in largest}
     figures.append(
         _figure(
             "audience-sizes",
@@ -271,7 +289,7 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
             C.line_chart("audience-sizes", [str(d) for d in dates], series, "members")
             if series
             else C.empty_chart("audience-sizes", "No audiences yet"),
-            "" if len(auds) <= 10 else f"The 10 first of {len(auds)} audiences.",
+            "" if len(auds) <= 10 else f"The 10 largest of {len(auds)} audiences on {latest}.",
         )
     )
 
