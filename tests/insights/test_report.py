@@ -112,6 +112,17 @@ def test_report_renders_in_headless_chromium_without_errors(report_path, tmp_pat
     console_errors = [ln for ln in done.stderr.splitlines() if "Uncaught" in ln or ("CONSOLE" in ln and "ERROR" in ln)]
     assert console_errors == []
 
+    # A screenshot of the whole report beside the test's files, for a person to look at.
+    shot = tmp_path / "report.png"
+    flags = [c for c in cmd if c not in ("--dump-dom", report_path.as_uri())]
+    taken = subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1280,4000", "--hide-scrollbars", report_path.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+
 
 def test_audience_history_comes_from_refreshes_when_recorded(spark, two_snapshots, report_path):
     from segengine.insights.report import collect_report_data
