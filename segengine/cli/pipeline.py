@@ -52,13 +52,19 @@ def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: boo
 
 @pipeline.command("train")
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date YYYY-MM-DD the models learn from.")
+@click.option(
+    "--force-promote",
+    is_flag=True,
+    help="Make every new model version the champion even if its validation metric is worse (logged, tagged).",
+)
 @pass_ctx
-def train(ctx, date_: dt.date) -> None:
+def train(ctx, date_: dt.date, force_promote: bool) -> None:
     """Train (and register) the segment, CLV and recommendation models."""
     from segengine.errors import StepFailed
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
 
-    result = run_steps(ctx.spark, ctx.lake, ctx.config, date_, TRAINING_STEPS, echo=click.echo)
+    kwargs = {"force_promote": True} if force_promote else None
+    result = run_steps(ctx.spark, ctx.lake, ctx.config, date_, TRAINING_STEPS, echo=click.echo, step_kwargs=kwargs)
     if result["status"] != "ok":
         failed = next(s for s in result["steps"] if s["status"] == "failed")
         raise StepFailed(f"training failed at {failed['step']}: {failed['message']}")

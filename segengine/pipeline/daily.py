@@ -241,6 +241,7 @@ def run_steps(
     run_id: str | None = None,
     after_step: Callable[[], None] | None = None,
     log_format: str = "text",
+    step_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``steps`` in order for ``snapshot_date``; stop at the first failure.
 
@@ -248,7 +249,8 @@ def run_steps(
     line), ``skipped`` (``resume`` and already ok) or ``not_run`` (after a failure).
     ``after_step`` is called after each step that ran (the run lock's renewal).
     ``log_format="json"``: one JSON object per finished step (:func:`step_line`), no
-    start lines.
+    start lines. ``step_kwargs`` go to every step's function (the training steps take
+    ``force_promote``).
 
     Returns:
         ``{"run_id", "status", "steps": [{"step", "status", "rows", "seconds", "message"}]}``.
@@ -267,7 +269,7 @@ def run_steps(
                 echo(f"[{run_id}] {step.name}: {step.description} …")
             t0 = time.time()
             try:
-                result = step.function()(spark, lake, config, snapshot_date)
+                result = step.function()(spark, lake, config, snapshot_date, **(step_kwargs or {}))
                 outcome = {
                     "step": step.name,
                     "status": "ok",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,31 @@ def test_a_blocked_audience_refresh_is_a_failed_step_until_allowed(spark, lake, 
     ok = run_daily(spark, lake, config, day, steps=["audiences"], echo=lambda _: None, allow_large_change=True)
     assert ok["status"] == "ok"
     assert [r.persona_id for r in members(spark, lake, aid).collect()] == ["p2"]
+
+
+def test_pipeline_train_force_promote_reaches_every_training_step(spark, lake, config, monkeypatch):
+    from click.testing import CliRunner
+
+    import segengine.session
+    from segengine.cli import cli
+    from segengine.models import clv, recommend, segments
+
+    calls = []
+    for module, name in ((segments, "train_segments"), (clv, "train_clv"), (recommend, "train_recommendations")):
+        monkeypatch.setattr(module, name, lambda *a, _n=name, **k: calls.append((_n, k)) or {"rows": 1})
+    monkeypatch.setattr(segengine.session, "build_spark", lambda *a, **k: spark)
+    Path(config.warehouse).mkdir(parents=True)  # the command refuses a missing warehouse
+    base = ["--env", "local", "--conf", f"warehouse={config.warehouse}", "--conf", f"delta.backend={lake.backend.name}"]
+
+    forced = CliRunner().invoke(cli, [*base, "pipeline", "train", "--date", "2025-06-30", "--force-promote"])
+    assert forced.exit_code == 0, forced.output
+    plain = CliRunner().invoke(cli, [*base, "pipeline", "train", "--date", "2025-06-30"])
+    assert plain.exit_code == 0, plain.output
+    assert calls == [
+        ("train_segments", {"force_promote": True}),
+        ("train_clv", {"force_promote": True}),
+        ("train_recommendations", {"force_promote": True}),
+        ("train_segments", {}),
+        ("train_clv", {}),
+        ("train_recommendations", {}),
+    ]
