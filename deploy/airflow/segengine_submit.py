@@ -52,12 +52,14 @@ EXIT_MEANING = {
     EXIT_LOCKED: "another run of this date holds the lock; retrying later",
 }
 
-# Retries with exponential back-off: 10 min, 20 min, 40 min (capped at 2 h) between tries.
+# Retries with exponential back-off: Airflow waits 10-20, 20-40, then 40-80 minutes (a
+# jitter fixed per task and date), never over 2 h. Airflow 3 takes the back-off as a
+# multiplier: True would mean 1, no back-off at all.
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "segengine",
     "retries": 3,
     "retry_delay": timedelta(minutes=10),
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(hours=2),
 }
 

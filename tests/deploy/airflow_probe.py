@@ -3,15 +3,17 @@
 ``tests/deploy/test_airflow_dag.py`` calls it as a subprocess; it prints one JSON object
 on its last line of stdout. Actions:
 
-- ``graph``: the DagBag of ``deploy/airflow``: import errors, and per DAG its settings and tasks.
-- ``render DAG TASK DATE``: the task's bash command and cwd as Airflow renders them on DATE,
-  with the Variables of the JSON object in the environment variable ``PROBE_VARIABLES``.
+- ``inspect``: the DagBag of ``deploy/airflow`` (import errors, and per DAG its settings and
+  tasks) and, for each case of the JSON list in the environment variable ``PROBE_CASES``
+  (``{"dag", "task", "date", "variables"}``), the task's bash command and cwd as Airflow
+  renders them on that date with those Variables.
 - ``run DAG DATE``: ``dag.test()`` for DATE (retry delays cut to a second); each task's
   state, tries and maximum tries.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
@@ -30,8 +32,7 @@ def _bag() -> BundleDagBag:
     return BundleDagBag(dag_folder=DAGS, bundle_path=DAGS)
 
 
-def graph() -> dict[str, Any]:
-    bag = _bag()
+def graph(bag: BundleDagBag) -> dict[str, Any]:
     dags = {
         dag_id: {
             "max_active_runs": dag.max_active_runs,
@@ -52,14 +53,20 @@ def graph() -> dict[str, Any]:
     return {"import_errors": {Path(k).name: v for k, v in bag.import_errors.items()}, "dags": dags}
 
 
-def render(dag_id: str, task_id: str, date: str) -> dict[str, Any]:
-    dag = _bag().dags[dag_id]
-    task = dag.get_task(task_id)
-    variables = json.loads(os.environ.get("PROBE_VARIABLES", "{}"))
+def render(bag: BundleDagBag, case: dict[str, Any]) -> dict[str, Any]:
+    dag = bag.dags[case["dag"]]
+    task = copy.deepcopy(dag.get_task(case["task"]))  # rendering sets the fields it renders
+    variables = case.get("variables", {})
     var = SimpleNamespace(value=SimpleNamespace(get=lambda key, default=None: variables.get(key, default)))
-    context = {"ds": date, "var": var, "macros": macros, **dag.user_defined_macros}
+    context = {"ds": case["date"], "var": var, "macros": macros, **dag.user_defined_macros}
     task.render_template_fields(context, jinja_env=dag.get_template_env())
     return {"bash_command": task.bash_command, "cwd": task.cwd}
+
+
+def inspect() -> dict[str, Any]:
+    bag = _bag()
+    cases = json.loads(os.environ.get("PROBE_CASES", "[]"))
+    return {**graph(bag), "rendered": [render(bag, case) for case in cases]}
 
 
 def run(dag_id: str, date: str) -> dict[str, Any]:
@@ -78,7 +85,7 @@ def run(dag_id: str, date: str) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     action, *args = argv
-    result = {"graph": graph, "render": render, "run": run}[action](*args)
+    result = {"inspect": inspect, "run": run}[action](*args)
     print("\n" + json.dumps(result))
 
 

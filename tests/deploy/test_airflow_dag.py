@@ -52,14 +52,19 @@ STUB = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def airflow_python() -> Path:
-    if not AIRFLOW_PYTHON.exists():
-        reason = f"the Airflow test environment {AIRFLOW_PYTHON.relative_to(ROOT)} is missing: run make airflow-env"
-        if os.environ.get("CI") == "true":
+def _require(python: Path, ci: bool) -> Path:
+    """``python`` if it exists; else the test fails in CI and skips elsewhere, naming the make target."""
+    if not python.exists():
+        reason = f"the Airflow test environment ({python}) is missing: run make airflow-env"
+        if ci:
             pytest.fail(reason)
         pytest.skip(reason)
-    return AIRFLOW_PYTHON
+    return python
+
+
+@pytest.fixture(scope="module")
+def airflow_python() -> Path:
+    return _require(AIRFLOW_PYTHON, ci=os.environ.get("CI") == "true")
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +101,45 @@ def _probe(airflow_python: Path, home: Path, *args: str, **env: str) -> dict[str
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+FULL_VARIABLES = {
+    "segengine_home": "/srv/segengine",
+    "segengine_spark_submit": "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit",
+    "segengine_master": "yarn",
+    "segengine_py_files": "dist/segengine.zip",
+    "segengine_jars": "a.jar,b.jar",
+    "segengine_packages": "io.delta:delta-spark_4.2_2.13:4.4.0",
+    "segengine_spark_conf": '{"spark.executor.memory": "4g"}',
+    "segengine_spark_args": "--deploy-mode cluster --archives env.tar.gz#env",
+    "segengine_env": "cluster",
+    "segengine_conf": '{"warehouse": "s3a://bucket/segengine"}',
+}
+# name -> (dag, task, date, Variables): the commands the inspect fixture renders.
+RENDER_CASES = {
+    "features": ("segengine_daily", "features", "2025-06-30", {}),
+    "features_all_variables": ("segengine_daily", "features", "2025-06-30", FULL_VARIABLES),
+    "train_clv": ("segengine_training", "train_clv", "2025-07-07", {}),
+    "maintenance_off": ("segengine_daily", "maintenance", "2025-06-30", {}),
+    "maintenance_on": ("segengine_daily", "maintenance", "2025-06-30", {"segengine_maintenance": "true"}),
+}
+
+
 @pytest.fixture(scope="module")
-def graph(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return _probe(airflow_python, tmp_path_factory.mktemp("airflow-graph"), "graph")
+def inspected(airflow_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The DagBag's import errors and DAGs, and the rendered commands of ``RENDER_CASES`` (one probe)."""
+    cases = [{"dag": d, "task": t, "date": day, "variables": v} for d, t, day, v in RENDER_CASES.values()]
+    home = tmp_path_factory.mktemp("airflow-inspect")
+    result = _probe(airflow_python, home, "inspect", PROBE_CASES=json.dumps(cases))
+    return {**result, "rendered": dict(zip(RENDER_CASES, result["rendered"], strict=True))}
+
+
+@pytest.fixture(scope="module")
+def graph(inspected: dict[str, Any]) -> dict[str, Any]:
+    return inspected
+
+
+@pytest.fixture(scope="module")
+def rendered(inspected: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return inspected["rendered"]
 
 
 def _run(airflow_python: Path, home: Path, tmp_path: Path, date: str, codes: dict[str, list[int]], **env: str):
@@ -138,7 +179,7 @@ def test_daily_dag_is_one_chain_of_the_pipeline_steps(graph):
 def test_daily_dag_runs_one_date_at_a_time_with_catchup_and_retries(graph):
     daily = graph["dags"]["segengine_daily"]
     assert (daily["max_active_runs"], daily["catchup"], daily["timetable"]) == (1, True, "CronDataIntervalTimetable")
-    assert {(t["retries"], t["exponential_backoff"]) for t in daily["tasks"].values()} == {(3, True)}
+    assert {(t["retries"], t["exponential_backoff"]) for t in daily["tasks"].values()} == {(3, 2.0)}
 
 
 def test_training_dag_waits_for_the_daily_run_then_trains_each_model(graph):
@@ -152,68 +193,38 @@ def test_training_dag_waits_for_the_daily_run_then_trains_each_model(graph):
     assert {tasks[j]["retries"] for j in TRAINING_JOBS} == {3}
 
 
-def test_rendered_command_with_default_variables(airflow_python, tmp_path):
-    rendered = _probe(airflow_python, tmp_path, "render", "segengine_daily", "features", "2025-06-30")
-    assert rendered == {
+def test_rendered_command_with_default_variables(rendered):
+    assert rendered["features"] == {
         "bash_command": "spark-submit --py-files dist/segengine.zip jobs/daily_pipeline.py "
         "--date 2025-06-30 --steps features --resume --log-format json --env cluster",
         "cwd": "/opt/segengine",
     }
 
 
-def test_rendered_command_takes_every_variable(airflow_python, tmp_path):
-    variables = {
-        "segengine_home": "/srv/segengine",
-        "segengine_spark_submit": "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit",
-        "segengine_master": "yarn",
-        "segengine_py_files": "dist/segengine.zip",
-        "segengine_jars": "a.jar,b.jar",
-        "segengine_packages": "io.delta:delta-spark_4.2_2.13:4.4.0",
-        "segengine_spark_conf": '{"spark.executor.memory": "4g"}',
-        "segengine_spark_args": "--deploy-mode cluster --archives env.tar.gz#env",
-        "segengine_env": "cluster",
-        "segengine_conf": '{"warehouse": "s3a://bucket/segengine"}',
-    }
-    rendered = _probe(
-        airflow_python,
-        tmp_path,
-        "render",
-        "segengine_daily",
-        "features",
-        "2025-06-30",
-        PROBE_VARIABLES=json.dumps(variables),
-    )
-    assert rendered["bash_command"] == (
-        "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit --master yarn "
+def test_rendered_command_takes_every_variable(rendered):
+    assert rendered["features_all_variables"] == {
+        "bash_command": "env PYSPARK_PYTHON=./env/bin/python /opt/spark/bin/spark-submit --master yarn "
         "--py-files dist/segengine.zip --jars a.jar,b.jar --packages io.delta:delta-spark_4.2_2.13:4.4.0 "
         "--conf spark.executor.memory=4g --deploy-mode cluster --archives 'env.tar.gz#env' "
         "jobs/daily_pipeline.py --date 2025-06-30 --steps features --resume --log-format json "
-        "--env cluster --conf warehouse=s3a://bucket/segengine"
-    )
-    assert rendered["cwd"] == "/srv/segengine"
+        "--env cluster --conf warehouse=s3a://bucket/segengine",
+        "cwd": "/srv/segengine",
+    }
 
 
-def test_training_command_trains_on_the_day_before_the_run(airflow_python, tmp_path):
-    rendered = _probe(airflow_python, tmp_path, "render", "segengine_training", "train_clv", "2025-07-07")
-    assert rendered["bash_command"] == (
+def test_training_command_trains_on_the_day_before_the_run(rendered):
+    assert rendered["train_clv"]["bash_command"] == (
         "spark-submit --py-files dist/segengine.zip jobs/train_clv.py --date 2025-07-06 --env cluster"
     )
 
 
-def test_maintenance_is_skipped_unless_its_variable_is_true(airflow_python, tmp_path):
-    off = _probe(airflow_python, tmp_path, "render", "segengine_daily", "maintenance", "2025-06-30")
-    assert off["bash_command"] == "echo 'skipped: Variable segengine_maintenance is not true'; exit 99"
-    on = _probe(
-        airflow_python,
-        tmp_path,
-        "render",
-        "segengine_daily",
-        "maintenance",
-        "2025-06-30",
-        PROBE_VARIABLES='{"segengine_maintenance": "true"}',
+def test_maintenance_runs_only_when_its_variable_is_true(rendered):
+    assert rendered["maintenance_off"]["bash_command"] == (
+        "echo 'skipped: Variable segengine_maintenance is not true'; exit 99"
     )
-    assert on["bash_command"].endswith(
-        "jobs/daily_pipeline.py --date 2025-06-30 --steps maintenance --resume --log-format json --env cluster"
+    assert rendered["maintenance_on"]["bash_command"] == (
+        "spark-submit --py-files dist/segengine.zip jobs/daily_pipeline.py "
+        "--date 2025-06-30 --steps maintenance --resume --log-format json --env cluster"
     )
 
 
@@ -250,3 +261,11 @@ def test_bad_input_fails_the_task_at_once_and_stops_the_run(airflow_python, airf
     assert result["tasks"]["audiences"] == {"state": "failed", "try_number": 1, "max_tries": 3}
     assert result["tasks"]["insights"]["state"] == "upstream_failed"
     assert result["tasks"]["maintenance"]["state"] == "upstream_failed"
+
+
+def test_a_missing_airflow_environment_fails_in_ci_and_skips_elsewhere(tmp_path):
+    missing = tmp_path / "no-venv" / "bin" / "python"
+    with pytest.raises(pytest.fail.Exception, match="make airflow-env"):
+        _require(missing, ci=True)
+    with pytest.raises(pytest.skip.Exception, match="make airflow-env"):
+        _require(missing, ci=False)
