@@ -23,9 +23,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.exceptions import AirflowException
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 # Variable name -> (default, what it sets). Strings are shell words, JSON values objects.
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -155,7 +154,10 @@ class SparkJobOperator(BashOperator):
                 f"segengine_home {self.cwd!r} is not a directory (Airflow Variable segengine_home)"
             )
         result = self.subprocess_hook.run_command(
-            command=["bash", "-c", self.bash_command], env=self.get_env(context), cwd=self.cwd
+            command=["bash", "-c", self.bash_command],
+            env=self.get_env(context),
+            output_encoding=self.output_encoding,
+            cwd=self.cwd,
         )
         return outcome(result.exit_code, result.output)
 

@@ -20,20 +20,15 @@ from typing import Any
 
 import pytest
 
+from segengine.pipeline.daily import DAILY_STEPS as PIPELINE_STEPS
+from segengine.pipeline.daily import MAINTENANCE_STEP, TRAINING_STEPS
+
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 PROBE = Path(__file__).with_name("airflow_probe.py")
-DAILY_STEPS = [
-    "ingest",
-    "features",
-    "score_segments",
-    "score_clv",
-    "recommendations",
-    "audiences",
-    "insights",
-    "maintenance",
-]
-TRAINING_JOBS = ["train_segments", "train_clv", "train_recommendations"]
+# The DAGs cannot import segengine; this test can, and holds them to its list of steps.
+DAILY_STEPS = [s.name for s in (*PIPELINE_STEPS, MAINTENANCE_STEP)]
+TRAINING_JOBS = [s.name for s in TRAINING_STEPS]
 STUB = textwrap.dedent(
     """\
     #!/usr/bin/env python3
@@ -191,6 +186,7 @@ def test_training_dag_waits_for_the_daily_run_then_trains_each_model(graph):
         assert tasks[task]["downstream"] == ([following] if following else [])
     assert tasks["daily_done"]["operator"] == "ExternalTaskSensor"
     assert {tasks[j]["retries"] for j in TRAINING_JOBS} == {3}
+    assert all((ROOT / "jobs" / f"{job}.py").is_file() for job in TRAINING_JOBS)
 
 
 def test_rendered_command_with_default_variables(rendered):
