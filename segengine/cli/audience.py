@@ -155,10 +155,20 @@ def preview(ctx: Context, name: str, limit: int, user: str) -> None:
 @user_option
 @pass_ctx
 def count(ctx: Context, name: str, user: str) -> None:
-    """Print the number of members."""
-    from segengine.audiences import members
+    """Print the number of members and the date of the membership (its latest refresh)."""
+    from segengine.audiences import get_audience, members
+    from segengine.audiences.registry import latest_refresh_stats
 
-    click.echo(members(ctx.spark, ctx.lake, name, user).count())
+    aud = get_audience(ctx.spark, ctx.lake, name, user)
+    n = members(ctx.spark, ctx.lake, aud.audience_id, user).count()
+    _, day = latest_refresh_stats(ctx.spark, ctx.lake, [aud.audience_id]).get(aud.audience_id, (None, None))
+    click.echo(count_line(aud.name, n, day))
+
+
+def count_line(name: str, size: int, day: dt.date | None) -> str:
+    """``'vip': 1,234 members on 2025-06-30`` (the date of the latest refresh, if any)."""
+    when = f" on {day.isoformat()}" if day is not None else " (never refreshed)"
+    return f"{name!r}: {size:,d} member{'s' if size != 1 else ''}{when}"
 
 
 @audience.command("refresh")

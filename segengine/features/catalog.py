@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # Operators allowed per attribute type (the rule compiler enforces these).
-NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=", "between", "not_between", "in", "not_in", "is_null", "is_not_null")
+# is_empty / is_not_empty are is_null / is_not_null in the words of the null rule.
+EMPTY_OPS = ("is_null", "is_not_null", "is_empty", "is_not_empty")
+NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=", "between", "not_between", "in", "not_in", *EMPTY_OPS)
 STRING_OPS = (
     "=",
     "!=",
@@ -21,10 +23,9 @@ STRING_OPS = (
     "not_contains",
     "starts_with",
     "ends_with",
-    "is_null",
-    "is_not_null",
+    *EMPTY_OPS,
 )
-BOOLEAN_OPS = ("=", "!=", "is_null", "is_not_null")
+BOOLEAN_OPS = ("=", "!=", *EMPTY_OPS)
 DATE_OPS = (
     "=",
     "!=",
@@ -38,8 +39,7 @@ DATE_OPS = (
     "after",
     "within_last_days",
     "more_than_days_ago",
-    "is_null",
-    "is_not_null",
+    *EMPTY_OPS,
 )
 OPERATORS_BY_TYPE = {
     "integer": NUMERIC_OPS,

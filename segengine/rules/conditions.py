@@ -143,6 +143,11 @@ def _is_not_null(col: Expr, value: Any, rctx: RenderContext) -> Expr:
     return IsNull(col, negated=True)
 
 
+# The same two in the words of the null rule (README, `segment explain`).
+register_operator("is_empty", "none", "is empty", two_valued=False)(_is_null)
+register_operator("is_not_empty", "none", "is set", two_valued=False)(_is_not_null)
+
+
 @register_operator("within_last_days", "days", "within the last N days")
 def _within_last_days(col: Expr, value: Any, rctx: RenderContext) -> Expr:
     # Inclusive on both ends: within_last_days 90 <=> 0 <= days ago <= 90.

@@ -6,7 +6,7 @@ import datetime as dt
 
 from segengine.audiences.membership import apply_membership, membership_changes
 from segengine.audiences.registry import ensure_tables
-from segengine.cli.audience import changes_lines, created_line
+from segengine.cli.audience import changes_lines, count_line, created_line
 
 from .conftest import D1, D2
 
@@ -48,3 +48,8 @@ def test_created_line_names_the_audience_its_size_and_date():
         "created dynamic audience 'new' (id cd34): no members yet; "
         "`segengine audience refresh 'new' --date YYYY-MM-DD` fills it"
     )
+
+
+def test_count_line_says_for_which_date():
+    assert count_line("vip", 1234, dt.date(2025, 6, 30)) == "'vip': 1,234 members on 2025-06-30"
+    assert count_line("new", 1, None) == "'new': 1 member (never refreshed)"

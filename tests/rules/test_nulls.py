@@ -82,3 +82,10 @@ def test_count_empty_counts_nulls_per_attribute(spark):
         "monetary": 2,
         "persona_id": 0,
     }
+
+
+def test_is_empty_and_is_not_empty_are_is_null_and_is_not_null(select_ids):
+    assert select_ids({"where": {"attr": "plan", "op": "is_empty"}}) == ["p4"]
+    assert select_ids({"where": {"attr": "plan", "op": "is_not_empty"}}) == ["p1", "p2", "p3", "p5"]
+    # Neither is decided by the null rule, so explain has nothing to say about them.
+    assert empty_value_notes(parse_segment({"name": "x", "where": {"attr": "plan", "op": "is_empty"}})) == []
