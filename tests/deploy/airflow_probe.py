@@ -7,8 +7,8 @@ on its last line of stdout. Actions:
   tasks) and, for each case of the JSON list in the environment variable ``PROBE_CASES``
   (``{"dag", "task", "date", "variables"}``), the task's bash command and cwd as Airflow
   renders them on that date with those Variables.
-- ``run DAG DATE``: ``dag.test()`` for DATE (retry delays cut to a second); each task's
-  state, tries and maximum tries.
+- ``run DAG WHEN``: ``dag.test()`` at the logical date WHEN (retry delays cut to a second,
+  sensors' timeouts to a minute); each task's state, tries and maximum tries.
 """
 
 from __future__ import annotations
@@ -69,12 +69,14 @@ def inspect() -> dict[str, Any]:
     return {**graph(bag), "rendered": [render(bag, case) for case in cases]}
 
 
-def run(dag_id: str, date: str) -> dict[str, Any]:
+def run(dag_id: str, when: str) -> dict[str, Any]:
     dag = _bag().dags[dag_id]
     for task in dag.tasks:
         task.retry_delay = dt.timedelta(seconds=1)
         task.max_retry_delay = dt.timedelta(seconds=2)
-    logical_date = dt.datetime.fromisoformat(date).replace(tzinfo=dt.UTC)
+        if hasattr(task, "poke_interval"):  # a sensor: give up in a minute, not in hours
+            task.poke_interval, task.timeout = 5, 60
+    logical_date = dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC)
     dag_run = dag.test(logical_date=logical_date)
     tasks = {
         ti.task_id: {"state": str(ti.state), "try_number": ti.try_number, "max_tries": ti.max_tries}

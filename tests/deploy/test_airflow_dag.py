@@ -35,7 +35,8 @@ STUB = textwrap.dedent(
     # Stands in for spark-submit: records its arguments, exits with the code planned for this try.
     import json, os, sys
     args = sys.argv[1:]
-    step = args[args.index("--steps") + 1]
+    job = next(a for a in args if a.startswith("jobs/"))[len("jobs/") : -len(".py")]
+    step = args[args.index("--steps") + 1] if "--steps" in args else job
     log = os.environ["STUB_LOG"]
     tries = sum(json.loads(line)["step"] == step for line in open(log)) if os.path.exists(log) else 0
     codes = json.loads(os.environ["STUB_CODES"]).get(step, [0])
@@ -137,25 +138,36 @@ def rendered(inspected: dict[str, Any]) -> dict[str, dict[str, str]]:
     return inspected["rendered"]
 
 
-def _run(airflow_python: Path, home: Path, tmp_path: Path, date: str, codes: dict[str, list[int]], **env: str):
-    """``dag.test()`` of the daily DAG for ``date`` with the stub as spark-submit; its result and the calls."""
-    stub, log = tmp_path / "spark-submit-stub", tmp_path / "calls.jsonl"
+def _run(airflow_python: Path, home: Path, workdir: Path, dag_id: str, when: str, codes: dict[str, list[int]]):
+    """``dag.test()`` of ``dag_id`` at ``when`` with the stub as spark-submit, run in ``workdir``:
+    the run's result and the stub's calls."""
+    stub, log = workdir / "spark-submit-stub", workdir / "calls.jsonl"
     stub.write_text(STUB)
     stub.chmod(0o755)
     result = _probe(
         airflow_python,
         home,
         "run",
-        "segengine_daily",
-        date,
+        dag_id,
+        when,
         STUB_LOG=str(log),
         STUB_CODES=json.dumps(codes),
         AIRFLOW_VAR_SEGENGINE_SPARK_SUBMIT=str(stub),
-        AIRFLOW_VAR_SEGENGINE_HOME=str(tmp_path),
-        **env,
+        AIRFLOW_VAR_SEGENGINE_HOME=str(workdir),
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result, calls
+
+
+@pytest.fixture(scope="module")
+def sunday_run(airflow_python: Path, airflow_home: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The daily DAG for Sunday 2026-01-04; its features step is locked by another run (exit 3),
+    then fails (1), then succeeds. Returns the run's result, the stub's calls and the workdir."""
+    workdir = tmp_path_factory.mktemp("sunday")
+    result, calls = _run(
+        airflow_python, airflow_home, workdir, "segengine_daily", "2026-01-04", {"features": [3, 1, 0]}
+    )
+    return result, calls, workdir
 
 
 def test_both_dag_files_load_without_import_errors(graph):
@@ -224,22 +236,21 @@ def test_maintenance_runs_only_when_its_variable_is_true(rendered):
     )
 
 
-def test_a_date_runs_every_step_in_order_and_retries_locked_and_failed_steps(airflow_python, airflow_home, tmp_path):
-    # features: locked by another run (exit 3), then a failed step (1), then done; maintenance
-    # is off (its Variable unset), so its task is skipped.
-    result, calls = _run(airflow_python, airflow_home, tmp_path, "2025-06-30", {"features": [3, 1, 0]})
+def test_a_date_runs_every_step_in_order_and_retries_locked_and_failed_steps(sunday_run):
+    result, calls, workdir = sunday_run
     assert [c["step"] for c in calls] == ["ingest", "features", "features", "features", *DAILY_STEPS[2:-1]]
     assert [c["code"] for c in calls if c["step"] == "features"] == [3, 1, 0]
     assert result["state"] == "success"
     assert result["tasks"]["features"] == {"state": "success", "try_number": 3, "max_tries": 3}
+    # The maintenance Variable is unset: its task is skipped.
     assert result["tasks"]["maintenance"]["state"] == "skipped"
-    assert {c["cwd"] for c in calls} == {str(tmp_path)}
+    assert {c["cwd"] for c in calls} == {str(workdir)}
     assert calls[0]["args"] == [
         "--py-files",
         "dist/segengine.zip",
         "jobs/daily_pipeline.py",
         "--date",
-        "2025-06-30",
+        "2026-01-04",
         "--steps",
         "ingest",
         "--resume",
@@ -251,12 +262,25 @@ def test_a_date_runs_every_step_in_order_and_retries_locked_and_failed_steps(air
 
 
 def test_bad_input_fails_the_task_at_once_and_stops_the_run(airflow_python, airflow_home, tmp_path):
-    result, calls = _run(airflow_python, airflow_home, tmp_path, "2025-07-01", {"audiences": [2, 0]})
+    result, calls = _run(airflow_python, airflow_home, tmp_path, "segengine_daily", "2026-01-06", {"audiences": [2, 0]})
     assert [c["step"] for c in calls] == DAILY_STEPS[: DAILY_STEPS.index("audiences") + 1]
     assert result["state"] == "failed"
     assert result["tasks"]["audiences"] == {"state": "failed", "try_number": 1, "max_tries": 3}
     assert result["tasks"]["insights"]["state"] == "upstream_failed"
     assert result["tasks"]["maintenance"]["state"] == "upstream_failed"
+
+
+def test_training_waits_for_sundays_daily_run_then_trains_on_its_features(
+    airflow_python, airflow_home, sunday_run, tmp_path
+):
+    # Monday 06:00 UTC: the sensor finds the daily run of Sunday (sunday_run) done.
+    result, calls = _run(airflow_python, airflow_home, tmp_path, "segengine_training", "2026-01-05T06:00:00", {})
+    assert result["state"] == "success"
+    assert result["tasks"]["daily_done"]["state"] == "success"
+    assert [c["step"] for c in calls] == TRAINING_JOBS
+    assert [c["args"][2:] for c in calls] == [
+        [f"jobs/{job}.py", "--date", "2026-01-04", "--env", "cluster"] for job in TRAINING_JOBS
+    ]
 
 
 def test_a_missing_airflow_environment_fails_in_ci_and_skips_elsewhere(tmp_path):
