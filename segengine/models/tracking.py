@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from segengine.errors import ConfigError, ModelError, SegengineError
+from segengine.errors import ConfigError, ModelError, SegengineError, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -443,6 +443,11 @@ def promote_version(config: Config, name: str, version: str | int, alias: str | 
     try:
         client.get_model_version(name, str(version))
     except MlflowException:
+        known = [m.name for m in client.search_registered_models()]
+        if name not in known:
+            raise ModelError(
+                f"no registered model {name!r}{did_you_mean(name, known)} (see `segengine models list`)"
+            ) from None
         raise ModelError(f"no registered model {name} version {version} (see `segengine models list`)") from None
     before = champion_version(config, name) if alias == config.mlflow.champion_alias else None
     if alias != config.mlflow.champion_alias:

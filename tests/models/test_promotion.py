@@ -130,3 +130,10 @@ def test_models_promote_command_moves_the_champion_alias(config, logged):
     )
     assert missing.exit_code == 2
     assert f"no registered model {NAME} version 9" in missing.output
+    typo = runner.invoke(
+        cli, ["--conf", f"warehouse={config.warehouse}", "models", "promote", NAME[:-1], "--version", "1"]
+    )
+    assert typo.exit_code == 2
+    assert typo.stderr.splitlines() == [
+        f"error: no registered model {NAME[:-1]!r} (did you mean {NAME}?) (see `segengine models list`)"
+    ]
