@@ -62,8 +62,9 @@ def generate_cmd(
 @pass_ctx
 def ingest_cmd(ctx: Context, raw_dir: str | None, as_json: bool) -> None:
     """Validate new raw files and load them into bronze Delta tables; bad rows go to quarantine."""
-    from segengine.ingest import ingest
+    from segengine.ingest import default_raw_dir, ingest, require_raw_dir
 
+    require_raw_dir(raw_dir or default_raw_dir(ctx.config))  # before anything is created
     ctx.may_create_warehouse = True
     result = ingest(ctx.spark, ctx.lake, ctx.config, raw_dir)
     if as_json:

@@ -198,6 +198,26 @@ def _partition_cols(table: str) -> tuple[str, ...]:
     return spec.partition_by if spec else ()
 
 
+def require_raw_dir(raw_dir: str) -> None:
+    """Refuse a local landing folder that does not exist (a mistyped ``--raw-dir`` loaded
+    nothing and exited 0). Remote URIs are listed by Hadoop and not checked here.
+
+    Raises:
+        MissingInput: naming the folder.
+    """
+    from pathlib import Path
+
+    from segengine.errors import MissingInput
+
+    if "://" in raw_dir and not raw_dir.startswith("file:"):
+        return
+    path = Path(raw_dir.removeprefix("file://").removeprefix("file:")).expanduser()
+    if not path.is_dir():
+        raise MissingInput(
+            f"raw folder {path} does not exist: nothing to ingest (one sub-folder per table, e.g. {path}/order_lines)"
+        )
+
+
 def ingest(spark: SparkSession, lake: Lake, config: Config, raw_dir: str | None = None) -> dict[str, Any]:
     """Validate and load every bronze table's new raw files; quarantine the bad rows.
 

@@ -93,7 +93,11 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         ((NO_WAREHOUSE, "seed", "--size", "5", "--by", "monetary", "--date", D), WAREHOUSE_ERROR),
     ],
     ("generate",): [(("--personas", "many"), "Invalid value for '--personas': 'many' is not a valid integer")],
-    ("ingest",): [(("--bogus",), "No such option: --bogus")],
+    ("ingest",): [
+        (("--bogus",), "No such option: --bogus"),
+        (("--raw-dir", "{out}/raw"), "raw folder {out}/raw does not exist: nothing to ingest"),
+        ((NO_WAREHOUSE, "--raw-dir", "{out}/raw"), "raw folder {out}/raw does not exist"),
+    ],
     ("features",): [
         (("--date", BAD_DATE), DATE_ERROR),
         ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR),
