@@ -155,7 +155,7 @@ class SegengineGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(cls=SegengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("segengine", cls=SegengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--env", envvar="SEGENGINE_ENV", default=None, help="Config overlay: local (default) or cluster.")
 @click.option("--config", "config_files", multiple=True, type=click.Path(), help="Extra YAML config file(s).")
 @click.option(

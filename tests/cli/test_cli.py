@@ -84,3 +84,23 @@ def test_old_spellings_say_where_the_command_went_and_exit_2():
     # Hidden from the command list: only the new spellings are offered.
     listing = runner.invoke(cli, ["--help"]).output
     assert "train-recommendations" not in listing and "audience-lookalike" not in listing
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_v_shows_the_traceback(monkeypatch):
+    import segengine.features.catalog
+
+    def boom(fmt):
+        raise RuntimeError("boom\nat some depth")
+
+    monkeypatch.setattr(segengine.features.catalog, "as_rows", boom)
+    result = CliRunner().invoke(cli, ["features", "catalog"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["error: unexpected RuntimeError: boom (rerun with -v for the traceback)"]
+    verbose = CliRunner().invoke(cli, ["-v", "features", "catalog"])
+    assert isinstance(verbose.exception, RuntimeError)
+
+
+def test_a_usage_error_names_the_command_in_one_line():
+    result = CliRunner().invoke(cli, ["segment", "count", "x.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: segengine segment count: Missing option '--date'."]
