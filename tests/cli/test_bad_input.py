@@ -298,3 +298,13 @@ def test_an_unknown_audience_name_gets_a_did_you_mean(hostile, spark, lake, conf
     ):
         result, _ = hostile(path, args)
         _check_one_line(result, "(did you mean loyal customers?)", " ".join(path))
+
+
+def test_an_upload_where_no_row_matches_is_one_line_and_creates_no_audience(hostile, spark, lake):
+    personas = spark.createDataFrame([("p1", "someone@example.com")], "persona_id string, email string")
+    lake.write(personas, "personas", mode="overwrite")
+
+    result, _ = hostile(("audience", "upload"), ("{ids}", "--name", "strangers", "--id-type", "email"))
+
+    _check_one_line(result, "{ids}: none of the 1 rows matches a persona by email".format(**hostile.values), "upload")
+    assert not lake.exists("audiences") and not lake.exists("audience_members")
