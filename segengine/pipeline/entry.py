@@ -29,8 +29,13 @@ from typing import Any
 from segengine import dates
 from segengine.dates import date_problem
 from segengine.errors import SegengineError
+from segengine.lake.warehouse import require_warehouse
 
 log = logging.getLogger("segengine.job")
+
+# The jobs that load data and so may start a new warehouse; every other job refuses a
+# local warehouse folder that does not exist (as the CLI does) instead of creating it.
+CREATES_WAREHOUSE = frozenset({"generate", "ingest", "daily_pipeline"})
 
 
 @dataclass
@@ -97,6 +102,8 @@ def job_main(
         from segengine.session import build_spark
 
         config = load_config(args.env, args.config, args.conf)
+        if name not in CREATES_WAREHOUSE:
+            require_warehouse(config)  # before the session creates the folder
         spark = build_spark(config, app_name=f"segengine-{name}")
         lake = Lake.open(spark, config)
         log.info("start backend=%s date=%s", lake.backend.name, args.date)
