@@ -148,7 +148,9 @@ def customer_profile(
     if snapshot_date is None:
         snapshot_date = max(dates) if dates else dt.date.today()
     elif dates and snapshot_date not in dates:
-        raise SegengineError(f"customer_features: no snapshot for {snapshot_date} (latest: {max(dates)})")
+        from segengine.features.snapshots import require_feature_partition
+
+        require_feature_partition(lake, snapshot_date)  # the shared check and message
 
     person: dict[str, Any] = {}
     if lake.exists("personas"):

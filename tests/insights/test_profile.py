@@ -123,6 +123,12 @@ def test_profile_at_an_earlier_snapshot_uses_that_partition(spark, config, lake_
     assert p["orders"]["summary"]["orders"] == 0
 
 
+def test_a_date_without_features_is_the_shared_one_line_error(spark, config, lake_with_everything):
+    with pytest.raises(SegengineError) as err:
+        customer_profile(spark, lake_with_everything, config, "a", snapshot_date=dt.date(2020, 1, 1))
+    assert str(err.value).startswith("no customer_features partition for 2020-01-01 (latest is 2025-07-01); ")
+
+
 def test_unknown_persona_is_a_clear_error(spark, config, lake_with_everything):
     with pytest.raises(SegengineError, match="persona 'zz' not found"):
         customer_profile(spark, lake_with_everything, config, "zz")
