@@ -132,13 +132,17 @@ class SegmentsModelConfig:
 
 @dataclass
 class ClvConfig:
-    algorithm: str = "gbt"  # gbt | rf
+    algorithm: str = "gbt"  # gbt | rf | bgnbd (BG/NBD + Gamma-Gamma alone)
     max_depth: int = 4
     max_iter: int = 15
     num_trees: int = 60
     step_size: float = 0.2
     min_instances_per_node: int = 20
-    train_cycles: int = 3  # consecutive cycles (cutoffs) stacked for training
+    train_cycles: int = 3  # the training cutoffs span this many cycles
+    cutoff_step_months: int = 1  # months between stacked training cutoffs (every month: all seasons seen)
+    btyd_inputs: bool = True  # feed BG/NBD + Gamma-Gamma predictions to the regressor
+    btyd_unit_days: float = 7.0  # BG/NBD time unit (t_x and T rounded to whole units for the fit)
+    btyd_penalizer: float = 0.0  # lifetimes' penalizer_coef, for both likelihoods
     seed: int = 11
     model_name: str = "segengine-clv"
 

@@ -1,20 +1,31 @@
 """Customer lifetime value: each customer's net spend in the next cycle (MLlib regressor).
 
 Time split (``c`` = ``features.cycle_months``, S = the snapshot date, ``K`` =
-``clv.train_cycles``; a window ``(a, b]`` holds orders whose local order date is after
-day a and up to and including day b; features at a date describe data up to the end of
-that day)::
+``clv.train_cycles``, ``s`` = ``clv.cutoff_step_months`` (default 1), n = K·c/s; a
+window ``(a, b]`` holds orders whose local order date is after day a and up to and
+including day b; features at a date describe data up to the end of that day)::
 
-    cutoff k  : S - k·c (k = 1 .. K+1); its rows: features at S - k·c,
-                label = net spend in (S - k·c, S - (k-1)·c]
-    train     : the cutoffs k = 2 .. K+1, stacked (K consecutive cycles)
-    holdout   : the cutoff k = 1: features at S - c, label = net spend in (S - c, S]
-    final     : refit on the cutoffs k = 1 .. K (the most recent complete cycles)
+    a cutoff u: features at u, label = net spend in (u, u + c] (always one cycle)
+    train     : u = S - 2c - j·s (j = 0 .. n-1), stacked: every label ends by S - c
+    holdout   : u = S - c: features at S - c, label = net spend in (S - c, S]
+    final     : refit on u = S - c - j·s (j = 0 .. n-1)
     scoring   : features at S, prediction = spend expected in (S, S + c]
 
-Stacking several cutoffs lets the model see how spend decays between cycles and how
-it changes with the season (the cutoff's month is an input: a cycle ending in the
-holiday months is not a cycle ending in June). The holdout model never sees the
+Stacking cutoffs every month lets the model see how spend decays with the customer's
+age and how it changes with the season in every calendar month (the cutoff's month is
+an input: a cycle starting in October is not a cycle starting in June); with s = c the
+cutoffs are K consecutive cycles.
+
+BG/NBD + Gamma-Gamma (:mod:`segengine.models.btyd`) enter in two ways. With
+``clv.algorithm: bgnbd`` they are the model: expected spend in the next cycle. With
+``clv.btyd_inputs`` (default) a fitted :class:`~segengine.models.btyd.BtydModel` is the
+first stage of the regressor's pipeline and its expected transactions, P(alive), expected
+mean value and expected spend are inputs of the trees. It is fitted on the order history
+up to the date the pipeline predicts from (the holdout cutoff for the validation model,
+S for the final one) and applied to each row's BG/NBD statistics at the row's own
+cutoff (:func:`with_btyd_summary`); only its seven parameters carry later history into
+the rows of earlier cutoffs, never a customer's own later orders. Scoring computes the
+statistics at the scored date from the order lines. The holdout model never sees the
 holdout labels; the metrics (MAE, RMSE, total predicted vs actual) are reported with
 those of the baseline "next cycle = last cycle" (the customer's ``monetary`` at the
 cutoff), and logged to MLflow. The label is the *net* spend (refunds subtracted), 0
@@ -55,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from segengine.errors import ConfigError, ModelError
 from segengine.features.snapshots import require_feature_partition
+from segengine.models.btyd import SUMMARY_COLUMNS, BtydModel, btyd_summary, fit_bgnbd, fit_gamma_gamma
 from segengine.models.segments import customers_only
 
 if TYPE_CHECKING:
@@ -83,6 +95,16 @@ CLV_INPUTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # Seasonality: the month the cutoff falls in (the label cycle starts the next day).
     ("cutoff_month", "month(`snapshot_date`)", ("snapshot_date",)),
 )
+# BG/NBD + Gamma-Gamma predictions (:class:`segengine.models.btyd.BtydModel`, first stage
+# of the pipeline) the regressor reads when ``clv.btyd_inputs``: (input name, expression).
+BTYD_INPUTS: tuple[tuple[str, str], ...] = (
+    ("btyd_expected_transactions", "`btyd_expected_transactions`"),
+    ("btyd_p_alive", "`btyd_p_alive`"),
+    ("btyd_expected_value", "`btyd_expected_value`"),
+    ("btyd_expected_spend", "`btyd_expected_spend`"),
+)
+# The Gamma-Gamma q is constrained to at least this when the free fit gives q <= 1.
+GG_Q_MIN = 2.0
 # Missing values (e.g. recency without a purchase in the cycle) become this sentinel:
 # trees split it off cleanly (counts and days are never negative; a net amount below
 # -1 needs refunds exceeding purchases, rare enough to share the branch).
@@ -105,31 +127,41 @@ def shift_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def clv_windows(snapshot_date: dt.date, cycle_months: int, train_cycles: int = 1) -> dict[str, Any]:
+def clv_windows(
+    snapshot_date: dt.date, cycle_months: int, train_cycles: int = 1, step_months: int | None = None
+) -> dict[str, Any]:
     """The (feature cutoff, label end) windows of each role; a label window is (cutoff, end].
 
     Args:
         snapshot_date: S.
-        cycle_months: the cycle length c.
-        train_cycles: K, the consecutive cycles stacked for training.
+        cycle_months: the cycle length c (every label window is one cycle long).
+        train_cycles: K: the training cutoffs span K cycles.
+        step_months: s, the months between two stacked cutoffs (default c: consecutive
+            cycles). With s = 1 the n = K·c/s cutoffs fall in every calendar month.
 
     Returns:
-        ``{"train": [(S-2c, S-c), …, (S-(K+1)c, S-Kc)], "holdout": (S-c, S),
-        "final": [(S-c, S), …, (S-Kc, S-(K-1)c)]}``, lists most recent first. Each
-        end is the next window's cutoff, computed from S (month ends clamp once).
+        ``{"train": [(S-2c, S-c), (S-2c-s, S-c-s), …] (n windows), "holdout": (S-c, S),
+        "final": [(S-c, S), (S-c-s, S-s), …] (n windows)}``, lists most recent first.
+        Every date is computed from S (month ends clamp once). With s = c:
+        ``train = [(S-2c, S-c), …, (S-(K+1)c, S-Kc)]``.
     """
     if cycle_months < 1:
         raise ConfigError(f"features.cycle_months: must be at least 1, got {cycle_months}")
     if train_cycles < 1:
         raise ConfigError(f"clv.train_cycles: must be at least 1, got {train_cycles}")
+    step = cycle_months if step_months is None else step_months
+    if step < 1:
+        raise ConfigError(f"clv.cutoff_step_months: must be at least 1, got {step}")
+    n = max(train_cycles * cycle_months // step, 1)
 
-    def window(k: int) -> tuple[dt.date, dt.date]:
-        return shift_months(snapshot_date, -k * cycle_months), shift_months(snapshot_date, -(k - 1) * cycle_months)
+    def window(back: int) -> tuple[dt.date, dt.date]:
+        # Features at S - back months, label up to one cycle later.
+        return shift_months(snapshot_date, -back), shift_months(snapshot_date, -(back - cycle_months))
 
     return {
-        "train": [window(k) for k in range(2, train_cycles + 2)],
-        "holdout": window(1),
-        "final": [window(k) for k in range(1, train_cycles + 1)],
+        "train": [window(2 * cycle_months + j * step) for j in range(n)],
+        "holdout": window(cycle_months),
+        "final": [window(cycle_months + j * step) for j in range(n)],
     }
 
 
@@ -293,26 +325,41 @@ def clv_feature_columns(available: Sequence[str] | None = None) -> list[str]:
     return cols
 
 
-def clv_pipeline(config: Config, features: Sequence[str]) -> Any:
-    """An unfitted pipeline: derive inputs → assemble → GBT or random forest regressor.
+def clv_pipeline(config: Config, features: Sequence[str], btyd: BtydModel | None = None) -> Any:
+    """An unfitted pipeline: [BG/NBD stage] → derive inputs → assemble → GBT or random forest.
+
+    With ``clv.algorithm: bgnbd`` the pipeline is the BG/NBD + Gamma-Gamma stage alone:
+    the prediction is its expected spend in the next cycle.
 
     Args:
         config: the ``clv`` section.
         features: the catalog columns available (:func:`clv_feature_columns`).
+        btyd: a fitted :class:`BtydModel` (needed by ``bgnbd`` and ``clv.btyd_inputs``):
+            its predictions become inputs of the regressor.
     """
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import SQLTransformer, VectorAssembler
     from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
 
     cfg = config.clv
-    inputs = clv_inputs(features)
+    if cfg.algorithm == "bgnbd":
+        if btyd is None:
+            raise ModelError("CLV: clv.algorithm bgnbd needs a fitted BG/NBD stage")
+        out = SQLTransformer(
+            statement="SELECT *, greatest(btyd_expected_spend, 0D) AS clv_prediction, "
+            "greatest(btyd_expected_spend, 0D) AS prediction FROM __THIS__"
+        )
+        return Pipeline(stages=[btyd, out])
+    exprs = [(name, expr) for name, expr, _ in clv_inputs(features)]
+    if btyd is not None:
+        exprs += list(BTYD_INPUTS)
     # Expressions and identifiers are this module's constants, never user input.
     prep = SQLTransformer(
         statement="SELECT *, "
-        + ", ".join(f"coalesce(CAST({expr} AS DOUBLE), {MISSING}D) AS `clv_in_{name}`" for name, expr, _ in inputs)
+        + ", ".join(f"coalesce(CAST({expr} AS DOUBLE), {MISSING}D) AS `clv_in_{name}`" for name, expr in exprs)
         + " FROM __THIS__"
     )
-    assembler = VectorAssembler(inputCols=[f"clv_in_{name}" for name, _, _ in inputs], outputCol="clv_features")
+    assembler = VectorAssembler(inputCols=[f"clv_in_{name}" for name, _ in exprs], outputCol="clv_features")
     common = {
         "featuresCol": "clv_features",
         "labelCol": "label",
@@ -326,13 +373,65 @@ def clv_pipeline(config: Config, features: Sequence[str]) -> Any:
     elif cfg.algorithm == "rf":
         reg = RandomForestRegressor(numTrees=cfg.num_trees, **common)
     else:
-        raise ConfigError(f"clv.algorithm: expected gbt or rf, got {cfg.algorithm!r}")
+        raise ConfigError(f"clv.algorithm: expected gbt, rf or bgnbd, got {cfg.algorithm!r}")
     # Spend cannot be negative. ``prediction`` duplicates it because MLflow's pyfunc
     # wrapper (serving, mlflow.models.predict) returns the column of that name.
     clip = SQLTransformer(
         statement="SELECT *, greatest(clv_raw, 0D) AS clv_prediction, greatest(clv_raw, 0D) AS prediction FROM __THIS__"
     )
-    return Pipeline(stages=[prep, assembler, reg, clip])
+    return Pipeline(stages=[*([btyd] if btyd is not None else []), prep, assembler, reg, clip])
+
+
+def btyd_stage(model: Any) -> BtydModel | None:
+    """The BG/NBD stage of a fitted CLV pipeline, if it has one."""
+    return next((s for s in getattr(model, "stages", []) if isinstance(s, BtydModel)), None)
+
+
+def fit_btyd_stage(orders: DataFrame, cutoff: dt.date, config: Config) -> BtydModel:
+    """BG/NBD + Gamma-Gamma fitted on the order history up to ``cutoff``, as a pipeline stage.
+
+    Its horizon is one cycle (``features.cycle_months``) after each row's snapshot date.
+
+    Raises:
+        ModelError: no customer, or a likelihood that did not converge, with the cutoff.
+    """
+    cfg = config.clv
+    summary = btyd_summary(orders, cutoff, cfg.btyd_unit_days).cache()
+    day = cutoff.isoformat()
+    try:
+        # A maximum at the boundary (e.g. nobody seems to drop out: a, b -> infinity)
+        # does not converge: retry with a growing penalizer rather than fail the training.
+        pen, bg = cfg.btyd_penalizer, None
+        while bg is None:
+            try:
+                bg = fit_bgnbd(summary, pen, cfg.btyd_unit_days)
+            except ModelError as exc:
+                if pen >= 1.0:
+                    raise ModelError(f"CLV at cutoff {day}: {exc}") from exc
+                pen = max(pen * 10, 0.001)
+                log.warning("CLV at cutoff %s: %s; retrying with penalizer %g", day, exc, pen)
+        try:
+            gg = fit_gamma_gamma(summary, cfg.btyd_penalizer)
+        except ModelError as exc:
+            # q <= 1: spend too heavy-tailed for a finite expected value; constrain q.
+            log.warning("CLV at cutoff %s: %s; refitting with q >= %g", day, exc, GG_Q_MIN)
+            try:
+                gg = fit_gamma_gamma(summary, cfg.btyd_penalizer, q_min=GG_Q_MIN)
+            except ModelError as again:
+                raise ModelError(f"CLV at cutoff {day}: {again}") from again
+    finally:
+        summary.unpersist()
+    log.info("CLV BG/NBD at %s: %s; Gamma-Gamma: %s", cutoff.isoformat(), bg, gg)
+    return BtydModel.of(bg, gg, config.features.cycle_months)
+
+
+def with_btyd_summary(rows: DataFrame, orders: DataFrame, cutoff: dt.date, unit_days: float) -> DataFrame:
+    """``rows`` plus each persona's BG/NBD statistics at ``cutoff`` (0 for one without a purchase day)."""
+    from pyspark.sql import functions as F
+
+    summary = btyd_summary(orders, cutoff, unit_days)
+    joined = rows.drop(*[c for c in SUMMARY_COLUMNS if c in rows.columns]).join(summary, "persona_id", "left")
+    return joined.withColumns({c: F.coalesce(F.col(c), F.lit(0).cast(t)) for c, t in summary.dtypes[1:]})
 
 
 def regression_metrics(df: DataFrame, prediction: str, label: str = "label") -> dict[str, float]:
@@ -449,7 +548,8 @@ def train_clv(
     configure_mlflow(config)
     cycle, tz = config.features.cycle_months, config.features.timezone
     session_tz = spark.conf.get("spark.sql.session.timeZone")
-    windows = clv_windows(snapshot_date, cycle, cfg.train_cycles)
+    windows = clv_windows(snapshot_date, cycle, cfg.train_cycles, cfg.cutoff_step_months)
+    use_btyd = cfg.algorithm == "bgnbd" or cfg.btyd_inputs
     # One pass over the order lines: every cutoff's features and labels aggregate these.
     orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
     labelled: dict[dt.date, DataFrame] = {}
@@ -479,7 +579,12 @@ def train_clv(
         }
         common = set.intersection(*(set(df.columns) for df in frames.values()))
         features = clv_feature_columns(sorted(common))
-        keep = ["persona_id", "label", *features] + ([] if "monetary" in features else ["monetary"])
+        # What the fitted pipeline reads: the catalog columns and, with the BG/NBD stage,
+        # each customer's statistics at the row's snapshot date.
+        model_columns = list(dict.fromkeys([*features, *(["snapshot_date", *SUMMARY_COLUMNS] if use_btyd else [])]))
+        if use_btyd:
+            frames = {c: with_btyd_summary(df, orders, c, cfg.btyd_unit_days) for c, df in frames.items()}
+        keep = list(dict.fromkeys(["persona_id", "label", *model_columns, "monetary"]))
         for c, df in frames.items():
             labelled[c] = df.select(*keep, F.lit(c).alias("_cutoff")).persist(StorageLevel.MEMORY_AND_DISK)
         counts = {
@@ -520,7 +625,11 @@ def train_clv(
 
         holdout = labelled[windows["holdout"][0]]
         champion = champion_version(config, cfg.model_name)  # resolved once, before training
-        eval_model = clv_pipeline(config, features).fit(stacked(windows["train"]))
+        # BG/NBD is fitted on the history up to the date each model predicts from: the
+        # holdout cutoff for the validation model (never the holdout labels), S for the
+        # final one. Only its 7 parameters reach the training rows of earlier cutoffs.
+        eval_btyd = fit_btyd_stage(orders, holdout_cutoff, config) if use_btyd else None
+        eval_model = clv_pipeline(config, features, eval_btyd).fit(stacked(windows["train"]))
         metrics = evaluate_holdout(eval_model, holdout)
 
         def champion_mae(mv: Any) -> float:
@@ -529,8 +638,9 @@ def train_clv(
             return evaluate_holdout(mlflow.spark.load_model(uri), holdout)["model"]["mae"]
 
         champ_version, champ_mae, note = score_champion(champion, champion_mae)
-        final = clv_pipeline(config, features).fit(stacked(windows["final"]))
-        example = holdout.select("persona_id", *features).orderBy("persona_id").limit(5).toPandas()
+        final_btyd = fit_btyd_stage(orders, snapshot_date, config) if use_btyd else None
+        final = clv_pipeline(config, features, final_btyd).fit(stacked(windows["final"]))
+        example = holdout.select("persona_id", *model_columns).orderBy("persona_id").limit(5).toPandas()
         out = final.transform(spark.createDataFrame(example)).select("clv_prediction").toPandas()
         with mlflow.start_run(run_name=f"clv {snapshot_date}"):
             mlflow.log_params(
@@ -543,14 +653,28 @@ def train_clv(
                     "step_size": cfg.step_size,
                     "min_instances_per_node": cfg.min_instances_per_node,
                     "train_cycles": cfg.train_cycles,
+                    "cutoff_step_months": cfg.cutoff_step_months,
+                    "train_cutoffs": len(windows["train"]),
+                    "btyd_inputs": cfg.btyd_inputs,
+                    "btyd_unit_days": cfg.btyd_unit_days,
+                    "btyd_penalizer": cfg.btyd_penalizer,
                     "seed": cfg.seed,
                     "cycle_months": cycle,
                     "train_window": f"{windows['train'][-1][0]}..{windows['train'][0][1]}",
                     "holdout_window": f"{windows['holdout'][0]}..{windows['holdout'][1]}",
                     "features": ",".join(features),
-                    "inputs": ",".join(name for name, _, _ in clv_inputs(features)),
+                    "inputs": ",".join(
+                        [name for name, _, _ in clv_inputs(features)]
+                        + ([name for name, _ in BTYD_INPUTS] if final_btyd is not None else [])
+                    ),
                 }
             )
+            if final_btyd is not None:
+                bg, gg = final_btyd.params_of()
+                mlflow.log_params(
+                    {f"bgnbd_{k}": getattr(bg, k) for k in ("r", "alpha", "a", "b")}
+                    | {f"gamma_gamma_{k}": getattr(gg, k) for k in ("p", "q", "v")}
+                )
             mlflow.log_metrics({"train_customers": n_train, "holdout_customers": n_holdout})
             for who, m in metrics.items():
                 mlflow.log_metrics({f"holdout_{who}_{k}": v for k, v in m.items() if k != "customers"})
@@ -598,6 +722,11 @@ def train_clv(
         "holdout_customers": n_holdout,
         "holdout": metrics,
         "promotion": promotion.as_dict(),
+        "algorithm": cfg.algorithm,
+        "train_cutoffs": len(windows["train"]),
+        "btyd": None
+        if final_btyd is None
+        else {"bgnbd": final_btyd.getOrDefault("bgnbd"), "gamma_gamma": final_btyd.getOrDefault("gammaGamma")},
     }
 
 
@@ -607,7 +736,9 @@ def _pyspark_version() -> str:
     return pyspark.__version__
 
 
-def apply_clv_model(features: DataFrame, model: PipelineModel) -> DataFrame:
+def apply_clv_model(
+    features: DataFrame, model: PipelineModel, orders: DataFrame | None = None, unit_days: float | None = None
+) -> DataFrame:
     """Fill clv_predicted and clv_percentile (0–100 among customers) of a feature partition.
 
     Prospects and visitors get nulls. Same columns, order and types as the input.
@@ -615,6 +746,9 @@ def apply_clv_model(features: DataFrame, model: PipelineModel) -> DataFrame:
     Args:
         features: one ``customer_features`` partition.
         model: the fitted CLV pipeline.
+        orders: :func:`order_facts`, needed when the pipeline has a BG/NBD stage (its
+            statistics are computed at the partition's date).
+        unit_days: the BG/NBD time unit (default: the stage's).
 
     Returns:
         The partition with the two CLV columns replaced.
@@ -622,9 +756,18 @@ def apply_clv_model(features: DataFrame, model: PipelineModel) -> DataFrame:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    scored = model.transform(customers_only(features)).select(
-        "persona_id", F.col("clv_prediction").alias("_clv_predicted")
-    )
+    customers = customers_only(features)
+    stage = btyd_stage(model)
+    if stage is not None:
+        if orders is None:
+            raise ModelError("CLV: this model has a BG/NBD stage: scoring needs the order facts")
+        day = customers.select("snapshot_date").distinct().collect()  # one partition: one date
+        if len(day) > 1:
+            raise ModelError(f"CLV: the feature rows hold {len(day)} snapshot dates, expected one")
+        if day:
+            unit = unit_days or stage.getOrDefault("unitDays")
+            customers = with_btyd_summary(customers, orders, day[0]["snapshot_date"], unit)
+    scored = model.transform(customers).select("persona_id", F.col("clv_prediction").alias("_clv_predicted"))
     # One global ordering over customers: percent_rank needs it; it is a single sort of
     # (id, double) pairs, the cheapest exact way to rank.
     scored = scored.withColumn(
@@ -667,7 +810,11 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
             f"model {loaded.name} version {loaded.version} needs column(s) {', '.join(missing)} "
             f"that customer_features for {snapshot_date} lacks"
         )
-    scored = apply_clv_model(features, loaded.model).cache()
+    orders = None
+    if btyd_stage(loaded.model) is not None:
+        session_tz = spark.conf.get("spark.sql.session.timeZone")
+        orders = order_facts(lake.read("order_lines"), config.features.timezone, session_tz)
+    scored = apply_clv_model(features, loaded.model, orders).cache()
     try:
         row = scored.agg(F.count("clv_predicted").alias("n"), F.sum("clv_predicted").alias("total")).first()
         version = lake.overwrite_partition(scored, "customer_features", snapshot_date=snapshot_date)

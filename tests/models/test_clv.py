@@ -266,7 +266,7 @@ def two_layouts(spark, base_config, tmp_path_factory):
 
     from segengine.contract import spark_schema
     from segengine.lake import Lake
-    from segengine.models.clv import customer_value_features, train_clv
+    from segengine.models.clv import customer_value_features, train_clv, with_btyd_summary
     from segengine.models.tracking import configure_mlflow, load_champion
 
     personas, lines = _bronze_rows()
@@ -299,9 +299,9 @@ def two_layouts(spark, base_config, tmp_path_factory):
             configure_mlflow(cfg)
             model = load_champion(cfg, cfg.clv.model_name).model
             session_tz = spark.conf.get("spark.sql.session.timeZone")
-            at_s = customer_value_features(
-                order_facts(lake.read("order_lines"), "UTC", session_tz), lake.read("personas"), S, 3, "UTC", session_tz
-            )
+            orders = order_facts(lake.read("order_lines"), "UTC", session_tz)
+            at_s = customer_value_features(orders, lake.read("personas"), S, 3, "UTC", session_tz)
+            at_s = with_btyd_summary(at_s, orders, S, cfg.clv.btyd_unit_days)  # the model's BG/NBD inputs
             predictions = {r["persona_id"]: r["clv_prediction"] for r in model.transform(at_s).collect()}
             out[name] = {"config": cfg, "lake": lake, "summary": summary, "predictions": predictions}
     finally:
@@ -359,7 +359,7 @@ def test_training_windows_without_customers_are_a_clear_error(spark, two_layouts
     year = dataclasses.replace(
         cfg,
         features=dataclasses.replace(cfg.features, cycle_months=12),
-        clv=dataclasses.replace(cfg.clv, train_cycles=1),
+        clv=dataclasses.replace(cfg.clv, train_cycles=1, cutoff_step_months=12),
     )
     with pytest.raises(ModelError) as err:
         train_clv(spark, two_layouts["a"]["lake"], year, S)
@@ -369,3 +369,16 @@ def test_training_windows_without_customers_are_a_clear_error(spark, two_layouts
         "(2024-06-30, 2025-06-30]: 60); the order history is 2024-04-01 .. 2025-06-30"
     )
     assert "datetime.date" not in message
+
+
+def test_monthly_cutoffs_fall_in_every_calendar_month():
+    w = clv_windows(S, 6, train_cycles=2, step_months=1)
+    assert len(w["train"]) == len(w["final"]) == 12
+    assert w["train"][0] == (dt.date(2024, 6, 30), dt.date(2024, 12, 30))
+    assert w["train"][1] == (dt.date(2024, 5, 30), dt.date(2024, 11, 30))
+    assert w["final"][0] == w["holdout"] and w["final"][1] == (dt.date(2024, 11, 30), dt.date(2025, 5, 30))
+    assert sorted(c.month for c, _ in w["train"]) == list(range(1, 13))
+    # No training label reaches into the holdout window.
+    assert max(end for _, end in w["train"]) <= w["holdout"][0]
+    with pytest.raises(ConfigError, match="cutoff_step_months"):
+        clv_windows(S, 6, step_months=0)
