@@ -252,11 +252,19 @@ def _gamma_gamma_nll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np
     return value, grad
 
 
-def _minimize(fun: Any, size: int, args: tuple, what: str) -> Any:
+def _minimize(fun: Any, size: int, args: tuple, what: str, bounds: Any = None) -> Any:
     from scipy.optimize import minimize
 
-    # lifetimes' start (log parameters 0.1) and method (BFGS); a tighter tolerance.
-    out = minimize(fun, x0=np.full(size, 0.1), args=args, jac=True, method="BFGS", options={"gtol": 1e-10})
+    # lifetimes' start (log parameters 0.1) and method (BFGS, L-BFGS-B with bounds); a
+    # tighter tolerance. A line search may try huge parameters on the way (overflow
+    # there is expected, not an error).
+    x0 = np.full(size, 0.1)
+    with np.errstate(all="ignore"):
+        if bounds is None:
+            out = minimize(fun, x0=x0, args=args, jac=True, method="BFGS", options={"gtol": 1e-10})
+        else:
+            x0 = np.maximum(x0, [lo if lo is not None else -np.inf for lo, _ in bounds])
+            out = minimize(fun, x0=x0, args=args, jac=True, method="L-BFGS-B", bounds=bounds)
     if not np.all(np.isfinite(out.x)) or not np.isfinite(out.fun):
         raise ModelError(f"{what}: the likelihood did not converge ({out.message}); try a penalizer above 0")
     return out
@@ -315,7 +323,7 @@ def fit_bgnbd_arrays(
 
 
 def fit_gamma_gamma_arrays(
-    frequency: Any, monetary: Any, weights: Any = None, penalizer: float = 0.0
+    frequency: Any, monetary: Any, weights: Any = None, penalizer: float = 0.0, q_min: float | None = None
 ) -> GammaGammaParams:
     """Maximise the Gamma-Gamma likelihood over (possibly grouped) repeat customers.
 
@@ -324,9 +332,12 @@ def fit_gamma_gamma_arrays(
         monetary: mean repeat purchase value per row (> 0).
         weights: customers per row (default 1 each).
         penalizer: ``lifetimes``' ``penalizer_coef``.
+        q_min: constrain q to at least this (q <= 1 leaves the expected value undefined:
+            spend too heavy-tailed for the model); default unconstrained, as lifetimes.
 
     Raises:
-        ModelError: no repeat customer, a row with x or value not above 0, or no convergence.
+        ModelError: no repeat customer, a row with x or value not above 0, no
+            convergence, or q <= 1.
     """
     x = np.asarray(frequency, dtype=float)
     m = np.asarray(monetary, dtype=float)
@@ -337,7 +348,8 @@ def fit_gamma_gamma_arrays(
     if bad.size:
         i = int(bad[0])
         raise ModelError(f"Gamma-Gamma: row {i} has frequency {x[i]:g}, monetary {m[i]:g}: both must be above 0")
-    out = _minimize(_gamma_gamma_nll, 3, (x, m, w, penalizer), "Gamma-Gamma")
+    bounds = None if q_min is None else [(None, None), (math.log(q_min), None), (None, None)]
+    out = _minimize(_gamma_gamma_nll, 3, (x, m, w, penalizer), "Gamma-Gamma", bounds)
     p, q, v = np.exp(out.x)
     if q <= 1:
         raise ModelError(f"Gamma-Gamma: fitted q = {q:.4g} <= 1, the expected value is undefined; use a penalizer")
@@ -366,13 +378,15 @@ def fit_bgnbd(summary: DataFrame, penalizer: float = 0.0, unit_days: float = UNI
     return fit_bgnbd_arrays(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], penalizer, unit_days)
 
 
-def fit_gamma_gamma(summary: DataFrame, penalizer: float = 0.0, digits: int = 3) -> GammaGammaParams:
+def fit_gamma_gamma(
+    summary: DataFrame, penalizer: float = 0.0, digits: int = 3, q_min: float | None = None
+) -> GammaGammaParams:
     """Gamma-Gamma fitted on the grouped repeat customers of ``summary`` (:func:`gamma_gamma_groups`)."""
     rows = gamma_gamma_groups(summary, digits).orderBy("frequency", "monetary").collect()  # grouped: small
     if not rows:
         raise ModelError("Gamma-Gamma: no repeat customer with a positive mean value before the cutoff")
     cols = np.array([(r["frequency"], r["monetary"], r["n"]) for r in rows], dtype=float)
-    return fit_gamma_gamma_arrays(cols[:, 0], cols[:, 1], cols[:, 2], penalizer)
+    return fit_gamma_gamma_arrays(cols[:, 0], cols[:, 1], cols[:, 2], penalizer, q_min)
 
 
 # ------------------------------------------------------------------ predictions in Spark
