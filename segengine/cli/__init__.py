@@ -144,6 +144,13 @@ class SegengineGroup(click.Group):
         except SegengineError as exc:
             click.echo(f"error: {_one_line(exc)}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `segengine … | head` closed the pipe: nothing to say (as click's own main).
+            from click.utils import PacifyFlushWrapper
+
+            sys.stdout = PacifyFlushWrapper(sys.stdout)
+            sys.stderr = PacifyFlushWrapper(sys.stderr)
+            sys.exit(UNEXPECTED_EXIT_CODE)
         except Exception as exc:  # noqa: BLE001 - the last resort: one line, not a traceback
             if "-v" in argv or "--verbose" in argv:
                 raise

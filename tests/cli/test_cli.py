@@ -104,3 +104,14 @@ def test_a_usage_error_names_the_command_in_one_line():
     result = CliRunner().invoke(cli, ["segment", "count", "x.yaml"])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == ["error: segengine segment count: Missing option '--date'."]
+
+
+def test_a_closed_pipe_is_a_quiet_exit_1(monkeypatch):
+    import segengine.features.catalog
+
+    def closed(fmt):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(segengine.features.catalog, "as_rows", closed)
+    result = CliRunner().invoke(cli, ["features", "catalog"])
+    assert result.exit_code == 1 and result.stderr == ""
