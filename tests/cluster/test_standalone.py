@@ -122,7 +122,9 @@ def test_daily_pipeline_on_standalone_cluster(
     config = dataclasses.replace(
         config,
         segments=dataclasses.replace(config.segments, k=4),
-        clv=dataclasses.replace(config.clv, max_iter=5, train_cycles=1),
+        clv=dataclasses.replace(
+            config.clv, max_iter=5, train_cycles=1, cutoff_step_months=config.features.cycle_months
+        ),
         recommend=dataclasses.replace(config.recommend, max_iter=5),
     )
     lake = Lake.open(spark, config)

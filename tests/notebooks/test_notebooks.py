@@ -36,8 +36,11 @@ def test_notebooks_run_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("SEGENGINE_NB_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("SEGENGINE_NB_PERSONAS", os.environ.get("SEGENGINE_NB_PERSONAS", "600"))
     # Smaller models than the defaults (same code paths): a fixed k, fewer boosting
-    # iterations, one training cycle for CLV.
-    monkeypatch.setenv("SEGENGINE_NB_CONF", "segments.k=4;clv.max_iter=5;clv.train_cycles=1;recommend.max_iter=5")
+    # iterations, one training cycle and one cutoff for CLV.
+    monkeypatch.setenv(
+        "SEGENGINE_NB_CONF",
+        "segments.k=4;clv.max_iter=5;clv.train_cycles=1;clv.cutoff_step_months=6;recommend.max_iter=5",
+    )
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
     monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
     for name in NAMES:

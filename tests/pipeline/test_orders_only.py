@@ -76,7 +76,13 @@ def orders_only(spark, config, mlflow_local):
     config = dataclasses.replace(
         config,
         segments=dataclasses.replace(config.segments, k=3),
-        clv=dataclasses.replace(config.clv, max_iter=5, train_cycles=1, min_instances_per_node=1),
+        clv=dataclasses.replace(
+            config.clv,
+            max_iter=5,
+            train_cycles=1,
+            cutoff_step_months=config.features.cycle_months,
+            min_instances_per_node=1,
+        ),
         recommend=dataclasses.replace(config.recommend, rank=4, max_iter=5, block_size=64),
         mlflow=dataclasses.replace(config.mlflow, tracking_uri=mlflow_local, experiment="test-orders-only"),
     )
