@@ -106,6 +106,20 @@ def _events_warning(ctx: Context, path: str, compiled) -> None:
         )
 
 
+def _before_data_warning(ctx: Context, day: dt.date) -> None:
+    """One warning line when ``day`` is before the first order line or event (its features,
+    written with ``features --force``, describe no activity at all)."""
+    from segengine.features.snapshots import first_bronze_day
+
+    first = first_bronze_day(ctx.lake, ctx.config.features.timezone)
+    if first is not None and day < first:
+        click.echo(
+            f"warning: {day.isoformat()} is before the first order line or event ({first.isoformat()}): "
+            "the features of that date describe no activity",
+            err=True,
+        )
+
+
 @cli.group()
 def segment() -> None:
     """Check, explain and count rule-defined segments (YAML or JSON files)."""
@@ -166,6 +180,7 @@ def count(ctx: Context, file: str, snapshot_date: dt.date, user: str | None) -> 
     compiled = compile_segment(seg, snapshot_date, resolver=_file_resolver(file, ctx, user))
     _events_warning(ctx, file, compiled)
     register_views(ctx.spark, ctx.lake, compiled.snapshot_date)
+    _before_data_warning(ctx, compiled.snapshot_date)
     counts = count_by_persona_type(ctx.spark.sql(compiled.sql))
     click.echo(f"{seg.name} on {compiled.snapshot_date.isoformat()}:")
     for persona_type, n in counts.items():

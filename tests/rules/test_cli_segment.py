@@ -231,3 +231,28 @@ def test_count_of_a_rule_using_a_saved_audience(spark, lake, config, monkeypatch
         f"  {'customer':10s} {1:>10,d}",
         f"  {'total':10s} {1:>10,d}",
     ]
+
+
+def test_count_on_a_date_before_the_first_data_warns_naming_the_first_date(spark, lake, monkeypatch, tmp_path):
+    import datetime as dt
+
+    from segengine.cli import Context
+
+    from .conftest import FEATURES, FEATURES_DDL, ORDER_LINES, ORDERS_DDL, SNAP
+
+    early = dt.date(2024, 1, 1)
+    rows = [(r[0], early, *r[2:]) for r in FEATURES if r[1] == SNAP]
+    lake.overwrite_partition(spark.createDataFrame(rows, FEATURES_DDL), "customer_features", snapshot_date=early)
+    lake.write(spark.createDataFrame(ORDER_LINES, ORDERS_DDL), "order_lines", mode="overwrite")
+    monkeypatch.setattr(Context, "spark", property(lambda self: spark))
+    monkeypatch.setattr(Context, "lake", property(lambda self: lake))
+    seg = tmp_path / "all.yaml"
+    seg.write_text("name: everyone\n")
+
+    result = CliRunner().invoke(cli, ["segment", "count", str(seg), "--date", "2024-01-01"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: 2024-01-01 is before the first order line or event (2024-12-01): "
+        "the features of that date describe no activity"
+    ]
