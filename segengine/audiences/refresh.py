@@ -39,7 +39,7 @@ from segengine.audiences.registry import (
     stored_members,
     write_sync_drop,
 )
-from segengine.errors import AudienceError, ConfigError, LargeAudienceChange
+from segengine.errors import AudienceError, ConfigError, LargeAudienceChange, UnknownAudience, did_you_mean
 from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
@@ -193,6 +193,17 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0]
 
 
+def _check_names(only: list[str], every: list[Audience]) -> None:
+    """Every name asked for is a dynamic audience: a typo refreshed nothing and exited 0."""
+    for name in only:
+        found = [a for a in every if name in (a.audience_id, a.name)]
+        if not found:
+            dynamic = [a.name for a in every if a.kind == "dynamic"]
+            raise UnknownAudience(f"no audience {name!r}{did_you_mean(name, dynamic)}", name, dynamic)
+        if all(a.kind != "dynamic" for a in found):
+            raise AudienceError(f"audience {name!r} is static: its membership is frozen and cannot be refreshed")
+
+
 def refresh_all(
     spark: SparkSession,
     lake: Lake,
@@ -226,10 +237,12 @@ def refresh_all(
     """
     require_feature_partition(lake, snapshot_date)
     max_share = _guard_share(config, allow_large_change)
-    ensure_tables(spark, lake)
-    auds = [a for a in _rows(spark, lake, _workspace(lake, None)) if a.kind == "dynamic"]
+    every = _rows(spark, lake, _workspace(lake, None))
+    auds = [a for a in every if a.kind == "dynamic"]
     if only:
+        _check_names(only, every)
         auds = [a for a in auds if a.audience_id in only or a.name in only]
+    ensure_tables(spark, lake)
     by_id = {a.audience_id: a for a in auds}
     order: list[Audience] = []
     seen: set[str] = set()
