@@ -33,10 +33,11 @@ def pipeline() -> None:
 @pass_ctx
 def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: bool, log_format: str) -> None:
     """ingest → features → score → recommendations → audiences → insights for one date."""
-    from segengine.pipeline.daily import run_daily
+    from segengine.pipeline.daily import run_daily, select_steps
 
-    ctx.may_create_warehouse = True  # its first step ingests
     names = [s for s in steps.split(",") if s] or None
+    select_steps(names)  # a mistyped step is refused before Spark starts
+    ctx.may_create_warehouse = True  # its first step ingests
     run_daily(
         ctx.spark,
         ctx.lake,

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segengine.errors import SegengineError, StepFailed
+from segengine.errors import SegengineError, StepFailed, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,8 @@ def select_steps(names: Sequence[str] | None, pool: Sequence[Step] = DAILY_STEPS
         return list(pool)
     unknown = [n for n in names if n not in STEPS_BY_NAME]
     if unknown:
-        raise SegengineError(f"unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS_BY_NAME)}")
+        hint = did_you_mean(unknown[0], STEPS_BY_NAME)
+        raise SegengineError(f"unknown step(s) {', '.join(unknown)}{hint}; known: {', '.join(STEPS_BY_NAME)}")
     return [STEPS_BY_NAME[n] for n in names]
 
 

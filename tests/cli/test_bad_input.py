@@ -125,7 +125,11 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("segengine_clv", "--version", "two"), "'two' is not a valid integer"),
         ((NO_WAREHOUSE, "segengine_clv", "--version", "2"), WAREHOUSE_ERROR),
     ],
-    ("pipeline", "daily"): [(("--date", BAD_DATE), DATE_ERROR), (("--date", D, "--bogus"), "No such option")],
+    ("pipeline", "daily"): [
+        (("--date", BAD_DATE), DATE_ERROR),
+        (("--date", D, "--bogus"), "No such option"),
+        (("--date", D, "--steps", "ingest,feature"), "unknown step(s) feature (did you mean features?)"),
+    ],
     ("pipeline", "train"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("pipeline", "unlock"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("pipeline", "steps"): [(("--bogus",), "No such option: --bogus")],
