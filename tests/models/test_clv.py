@@ -382,3 +382,45 @@ def test_monthly_cutoffs_fall_in_every_calendar_month():
     assert max(end for _, end in w["train"]) <= w["holdout"][0]
     with pytest.raises(ConfigError, match="cutoff_step_months"):
         clv_windows(S, 6, step_months=0)
+
+
+def test_bgnbd_algorithm_registers_the_btyd_model_alone(spark, two_layouts):
+    import dataclasses
+
+    from pyspark.sql import functions as F
+
+    from segengine.models.btyd import btyd_predict
+    from segengine.models.clv import (
+        btyd_stage,
+        customer_value_features,
+        fit_btyd_stage,
+        train_clv,
+        with_btyd_summary,
+    )
+    from segengine.models.tracking import configure_mlflow, load_champion
+
+    cfg = two_layouts["a"]["config"]
+    cfg = dataclasses.replace(cfg, clv=dataclasses.replace(cfg.clv, algorithm="bgnbd", model_name="clv-bgnbd"))
+    lake = two_layouts["a"]["lake"]
+    summary = train_clv(spark, lake, cfg, S)
+    assert summary["algorithm"] == "bgnbd" and summary["holdout"]["model"]["customers"] == 60
+    configure_mlflow(cfg)
+    model = load_champion(cfg, "clv-bgnbd").model
+    assert [type(s).__name__ for s in model.stages] == ["BtydModel", "SQLTransformer"]
+    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    orders = order_facts(lake.read("order_lines"), "UTC", session_tz)
+    at_s = with_btyd_summary(
+        customer_value_features(orders, lake.read("personas"), S, 3, "UTC", session_tz), orders, S, 7.0
+    )
+    got = {r["persona_id"]: r["clv_prediction"] for r in model.transform(at_s).collect()}
+    # The registered stage is the BG/NBD + Gamma-Gamma fitted on the history up to S,
+    # its prediction the expected spend in (S, S + 3 months].
+    stage = fit_btyd_stage(orders, S, cfg)
+    assert btyd_stage(model).params_of() == stage.params_of()
+    horizon = F.lit(float((shift_months(S, 3) - S).days) / 7.0)
+    want = {
+        r["persona_id"]: r["btyd_expected_spend"] for r in btyd_predict(at_s, *stage.params_of(), horizon).collect()
+    }
+    assert got.keys() == want.keys()
+    for pid, value in want.items():
+        assert got[pid] == pytest.approx(max(value, 0.0), rel=1e-9), pid
