@@ -5,7 +5,10 @@ repeat purchases of a customer as Poisson with rate lambda ~ Gamma(r, alpha), wh
 drop out after each purchase with probability p ~ Beta(a, b). Gamma-Gamma (Fader, Hardie
 and Lee 2005, note 025) models the mean value of a customer's repeat purchases with
 parameters (p, q, v). The likelihoods and the conditional expectations are those of
-the ``lifetimes`` package (0.11.3), whose results a test reproduces.
+the ``lifetimes`` package (0.11.3), whose results a test reproduces. Why not call
+``lifetimes`` itself: its predictions are numpy over per-customer arrays on one machine,
+where these must be Spark columns over every customer, and it is a development
+dependency only (it brings autograd); the formulas are short and the test pins them.
 
 How it scales:
 
