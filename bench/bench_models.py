@@ -5,7 +5,8 @@ partition at ``generator.end_date`` (S), then reports:
 
 * wall time of ``train_segments`` (k chosen by silhouette over the configured range,
   both models logged and registered in MLflow) and ``score_segments``;
-* wall time of ``train_clv`` (features and labels at ``clv.train_cycles`` + 1 cutoffs,
+* wall time of ``train_clv`` (features and labels at every distinct cutoff of the
+  holdout, training and final windows: monthly by default, with BG/NBD statistics,
   two fits, MLflow) and ``score_clv``;
 * CLV holdout metrics (features at S - cycle, label = net spend in (S - cycle, S]) for
   the MLlib model, the "next cycle = last cycle" baseline and a BG/NBD + Gamma-Gamma
@@ -144,8 +145,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
             "train_time",
             t,
             "s",
-            f"{n}; {c.algorithm} (depth {c.max_depth}, {size}); {c.train_cycles} stacked cycles; features at "
-            f"{c.train_cycles + 1} cutoffs from the order lines, 2 fits, MLflow log+register",
+            f"{n}; {c.algorithm} (depth {c.max_depth}, {size}); {clv['train_cutoffs']} stacked cutoffs every "
+            f"{c.cutoff_step_months} month(s), BG/NBD inputs {c.btyd_inputs}; features from the order lines, "
+            "2 fits, MLflow log+register",
         )
     )
     _, t = _timed(score_clv, spark, lake, cfg, snapshot)
