@@ -64,24 +64,101 @@ def recommend_group(click_ctx: click.Context, snapshot_date: dt.date | None) -> 
 @recommend_group.command("evaluate")
 @click.option("--date", "snapshot_date", required=True, type=DATE, help="End of the test window (YYYY-MM-DD).")
 @click.option("--test-days", type=int, default=None, help="Test window length (default recommend.eval_test_days).")
+@click.option(
+    "--validation-days",
+    type=int,
+    default=None,
+    help="Validation window length, before the test window (default recommend.eval_validation_days).",
+)
+@click.option(
+    "--grid",
+    default=None,
+    help="ALS settings to choose from on the validation window, e.g. 'rank=16,alpha=2;rank=32,alpha=8' "
+    "(keys: rank, reg_param, alpha, max_iter, view_weight, cart_weight, recency_half_life_days); "
+    "the test window is scored once with the chosen one.",
+)
 @pass_ctx
-def evaluate_cmd(ctx: Any, snapshot_date: dt.date, test_days: int | None) -> None:
-    """Precision@10, recall@10, MAP@10 and coverage: ALS vs popularity vs popular-in-segment."""
-    from segengine.models.recommend import evaluate
+def evaluate_cmd(
+    ctx: Any, snapshot_date: dt.date, test_days: int | None, validation_days: int | None, grid: str | None
+) -> None:
+    """Precision@10, recall@10, MAP@10, coverage with 95% bootstrap intervals: ALS vs popularity vs popular-in-segment.
 
-    result = evaluate(ctx.spark, ctx.lake, ctx.config, snapshot_date, test_days)
-    k = result["k"]
-    click.echo(
-        f"time split: train <= {result['cutoff']}, test {result['test_days']} days, {result['test_users']} users"
+    Train / validation / test windows carved by time; choices on validation, test scored once.
+    """
+    from segengine.errors import ModelError
+    from segengine.models.recommend import evaluate, parse_grid
+
+    try:
+        settings = parse_grid(grid, ctx.config.recommend) if grid else None
+    except ModelError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grid") from None
+    result = evaluate(
+        ctx.spark, ctx.lake, ctx.config, snapshot_date, test_days, validation_days=validation_days, grid=settings
     )
-    click.echo(f"segments of popular_in_segment: {result['segmentation']}")
-    click.echo(f"{'method':20s} {'P@' + str(k):>8s} {'R@' + str(k):>8s} {'MAP@' + str(k):>8s} {'coverage':>9s}")
-    for method in ("als", "popularity", "popular_in_segment"):
-        m = result[method]
-        click.echo(
-            f"{method:20s} {m['precision_at_k']:8.4f} {m['recall_at_k']:8.4f} {m['map_at_k']:8.4f} {m['coverage']:9.3f}"
-        )
-    click.echo(f"ALS precision lift vs popularity: {result['precision_lift_vs_popularity']:.2f}x")
+    for line in evaluation_report(result):
+        click.echo(line)
+
+
+def _ci(bounds: list[float] | None, fmt: str = "{:.4f}") -> str:
+    if not bounds or bounds[0] != bounds[0]:
+        return "[n/a]"
+    return "[" + fmt.format(bounds[0]) + ", " + fmt.format(bounds[1]) + "]"
+
+
+def evaluation_report(result: dict[str, Any]) -> list[str]:
+    """The lines ``segengine recommend evaluate`` prints for :func:`segengine.models.recommend.evaluate`."""
+    k = result["k"]
+    val, test = result["validation"], result["test"]
+    lines = [
+        f"time split: train <= {result['validation_cutoff']}, "
+        f"validation {val['window'][0]}..{val['window'][1]} ({result['validation_days']} days), "
+        f"test {test['window'][0]}..{test['window'][1]} ({result['test_days']} days)",
+        f"hyperparameters chosen on the validation window: {result['setting']} "
+        f"({len(result['grid'])} setting(s) tried); the test window is scored once with them",
+    ]
+    if len(result["grid"]) > 1:
+        for g in result["grid"]:
+            lines.append(
+                f"  validation P@{k} {g['precision_at_k']:.4f}  lift {g['lift_vs_popularity']:.2f}x  {g['setting']}"
+            )
+    level = int(round(100 * test.get("bootstrap", {}).get("level", 0.95)))
+    for window in (val, test):
+        u = window["users"]
+        lines += [
+            "",
+            f"== {window['split']} split: ALS trained <= {window['train_end']}, "
+            f"segments ({window['segmentation']}) as of {window['segments_as_of'] or 'none'}",
+            f"users scored {u['scored']}: known to ALS {u['known']}, cold start {u['cold_start']} "
+            "(served by the popular-in-segment fallback)",
+        ]
+        boot = window.get("bootstrap", {})
+        if boot:
+            lines.append(
+                f"{level}% intervals: percentile bootstrap over users, {boot['resamples']} resamples, seed {boot['seed']}"
+            )
+        for group in ("all", "known", "cold_start"):
+            n = window["metrics"][group]["als"]["users"]
+            lines.append(f"-- {group} users ({int(n)})")
+            lines.append(
+                f"{'method':20s} {'P@' + str(k):>8s} {'CI':>18s} {'R@' + str(k):>8s} {'CI':>18s} "
+                f"{'MAP@' + str(k):>8s} {'coverage':>9s}"
+            )
+            for method in ("als", "popularity", "popular_in_segment"):
+                m = window["metrics"][group][method]
+                ci = window.get("ci", {}).get(group, {}).get(method, {})
+                lines.append(
+                    f"{method:20s} {m['precision_at_k']:8.4f} {_ci(ci.get('precision_at_k')):>18s} "
+                    f"{m['recall_at_k']:8.4f} {_ci(ci.get('recall_at_k')):>18s} {m['map_at_k']:8.4f} {m['coverage']:9.3f}"
+                )
+            ci = window.get("ci", {}).get(group, {})
+            lift = window["lift"][group]
+            lines.append(
+                f"ALS precision lift vs popularity {lift['vs_popularity']:.2f}x "
+                f"{_ci(ci.get('lift_vs_popularity'), '{:.2f}')}, "
+                f"vs popular_in_segment {lift['vs_popular_in_segment']:.2f}x "
+                f"{_ci(ci.get('lift_vs_popular_in_segment'), '{:.2f}')}"
+            )
+    return lines
 
 
 def _lookalike_options(f: Any) -> Any:

@@ -32,16 +32,24 @@ Registered model (MLflow): one ``PipelineModel([IdMapping(users), IdMapping(item
 ALSModel])`` per version (:func:`recommend_pipeline`), so the factors and the id mappings
 they were fitted with are one artifact, loaded by one resolution of the champion alias
 (:func:`load_champion_model`). Promotion is gated on precision@k of the time-split
-evaluation: the current champion's *validation model* (the ALS its own run fitted before
-its evaluation cutoff, tagged ``segengine.validation_model``) is scored on the same test
-users, and the new version becomes champion only if its precision is not lower
-(:func:`segengine.models.tracking.register_and_promote`).
+evaluation's **validation** window: the current champion's *validation model* (the ALS its
+own run fitted up to its validation cutoff, tagged ``segengine.validation_model``) is scored
+on the same validation users, and the new version becomes champion only if its precision
+is not lower (:func:`segengine.models.tracking.register_and_promote`).
+
+Evaluation (:func:`evaluate`): train / validation / test windows carved by time; choices
+(a hyperparameter grid, the promotion gate) on validation only, the test window scored
+once; baselines take full-length lists from the whole catalogue; segments as of the
+training cutoff; every buyer of the window scored (ALS-known and cold-start users, each
+group reported); percentile bootstrap intervals over users on precision, recall and lift.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,8 +59,8 @@ from pyspark.sql import Column, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from segengine.errors import FeatureSnapshotMissing, ModelError
-from segengine.features.snapshots import require_feature_partition
+from segengine.errors import ModelError
+from segengine.features.snapshots import feature_snapshot_dates, require_feature_partition
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel
@@ -341,19 +349,21 @@ def segmentation_of(features: DataFrame) -> str:
     return "persona_type:value_tier"
 
 
-def popular_items(inter: DataFrame, products: DataFrame | None, top_m: int) -> DataFrame:
+def popular_items(inter: DataFrame, products: DataFrame | None, top_m: int | None = None) -> DataFrame:
     """Global popularity list: distinct buyers per product (ties by strength, product_id).
 
-    Products nobody bought (cold-start items) follow with popularity 0, so a list of
-    ``top_m`` always exists when the catalogue has ``top_m`` products.
+    Products nobody bought (cold-start items) follow with popularity 0, so the list
+    holds the whole catalogue when ``products`` is given.
 
     Args:
         inter: output of :func:`interactions`.
         products: bronze ``products`` (or None: only products with interactions).
-        top_m: list length.
+        top_m: list length (None, the default: the whole catalogue, which is what the
+            baselines and the fallback need: a list cut at a fixed length runs dry for
+            a persona who bought most of it).
 
     Returns:
-        DataFrame(product_id, popularity long, strength double, pop_rank int) with pop_rank <= top_m.
+        DataFrame(product_id, popularity long, strength double, pop_rank int) (pop_rank <= top_m when given).
     """
     pop = inter.groupBy("product_id").agg(
         F.count(F.when(F.col("bought") & (F.col("strength") > 0), True)).alias("popularity"),
@@ -368,20 +378,23 @@ def popular_items(inter: DataFrame, products: DataFrame | None, top_m: int) -> D
         )
     w = Window.orderBy(F.desc("popularity"), F.desc("strength"), "product_id")
     # The catalogue is small (products, not customers): a global window is fine here.
-    return pop.withColumn("pop_rank", F.row_number().over(w)).where(F.col("pop_rank") <= top_m)
+    ranked = pop.withColumn("pop_rank", F.row_number().over(w))
+    return ranked if top_m is None else ranked.where(F.col("pop_rank") <= top_m)
 
 
-def popular_in_segment(inter: DataFrame, segments: DataFrame, global_top: DataFrame, top_m: int) -> DataFrame:
+def popular_in_segment(
+    inter: DataFrame, segments: DataFrame, global_top: DataFrame, top_m: int | None = None
+) -> DataFrame:
     """Per segment: products by distinct buyers in that segment, then the global list.
 
     Args:
         inter: output of :func:`interactions`.
         segments: DataFrame(persona_id, segment) from :func:`segment_of`.
         global_top: output of :func:`popular_items` (fills thin segments).
-        top_m: list length per segment.
+        top_m: list length per segment (None, the default: every product of ``global_top``).
 
     Returns:
-        DataFrame(segment, product_id, popularity, share double in [0, 1], pop_rank int <= top_m);
+        DataFrame(segment, product_id, popularity, share double in [0, 1], pop_rank int);
         ``share`` is popularity relative to the segment's most popular product.
     """
     in_seg = (
@@ -401,7 +414,9 @@ def popular_in_segment(inter: DataFrame, segments: DataFrame, global_top: DataFr
     dedupe = Window.partitionBy("segment", "product_id").orderBy("_prio")
     both = both.withColumn("_d", F.row_number().over(dedupe)).where(F.col("_d") == 1)
     w = Window.partitionBy("segment").orderBy("_prio", F.desc("popularity"), F.desc("strength"), "product_id")
-    ranked = both.withColumn("pop_rank", F.row_number().over(w)).where(F.col("pop_rank") <= top_m)
+    ranked = both.withColumn("pop_rank", F.row_number().over(w))
+    if top_m is not None:
+        ranked = ranked.where(F.col("pop_rank") <= top_m)
     top = F.max("popularity").over(Window.partitionBy("segment"))
     return ranked.select(
         "segment",
@@ -410,6 +425,21 @@ def popular_in_segment(inter: DataFrame, segments: DataFrame, global_top: DataFr
         F.when(top > 0, F.col("popularity") / top).otherwise(F.lit(0.0)).alias("share"),
         "pop_rank",
     )
+
+
+def fallback_lists(inter: DataFrame, products: DataFrame | None, segments: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The two non-personalised lists, each over the whole candidate pool (the catalogue).
+
+    Args:
+        inter: output of :func:`interactions`.
+        products: bronze ``products`` (or None: the products with interactions).
+        segments: DataFrame(persona_id, segment): who counts in which segment.
+
+    Returns:
+        (global list of :func:`popular_items`, per-segment list of :func:`popular_in_segment`).
+    """
+    global_top = popular_items(inter, products)
+    return global_top, popular_in_segment(inter, segments, global_top)
 
 
 def top_from_list(
@@ -421,22 +451,44 @@ def top_from_list(
 ) -> DataFrame:
     """Top ``k`` items of a ranked list per user, skipping the user's bought items.
 
+    Each user reads the list down to position ``k + (items the user bought)``: at most
+    that many of those positions are bought, so at least ``k`` are left whenever the
+    list is that long, however many of the list's head the user bought. The positions
+    are generated per user (``sequence``) and equi-joined to the list on its rank, so
+    no user meets more than those rows and nothing is collected.
+
     Args:
-        users: DataFrame(persona_id[, key]).
-        ranked: DataFrame([key,] product_id, pop_rank[, share]).
+        users: DataFrame(persona_id[, key]), one row per persona.
+        ranked: DataFrame([key,] product_id, pop_rank[, share]) with ranks 1, 2, ... (per key).
         bought: DataFrame(persona_id, product_id) to exclude, or None.
         k: items per user.
         key: join column between users and the list (None: one global list).
 
     Returns:
-        DataFrame(persona_id, product_id, rank int, share double).
+        DataFrame(persona_id, product_id, rank int, share double): ``min(k, list length -
+        the user's bought items in it)`` rows per user.
     """
     if "share" not in ranked.columns:
         ranked = ranked.withColumn("share", F.lit(0.0))
-    if key is None:
-        cand = users.select("persona_id").crossJoin(F.broadcast(ranked.select("product_id", "pop_rank", "share")))
+    cols = ["persona_id"] if key is None else ["persona_id", key]
+    who = users.select(*cols)
+    if bought is not None:
+        n_bought = (
+            bought.select("persona_id", "product_id")
+            .distinct()
+            .join(who.select("persona_id"), "persona_id", "left_semi")
+            .groupBy("persona_id")
+            .agg(F.count(F.lit(1)).alias("_nb"))
+        )
+        who = who.join(n_bought, "persona_id", "left").fillna({"_nb": 0})
     else:
-        cand = users.select("persona_id", key).join(ranked, key)
+        who = who.withColumn("_nb", F.lit(0))
+    depth = (F.lit(k) + F.col("_nb")).cast("int")
+    positions = who.select(*cols, F.explode(F.sequence(F.lit(1), depth)).alias("pop_rank"))
+    if key is None:
+        cand = positions.join(F.broadcast(ranked.select("product_id", "pop_rank", "share")), "pop_rank")
+    else:
+        cand = positions.join(ranked.select(key, "product_id", "pop_rank", "share"), [key, "pop_rank"])
     if bought is not None:
         cand = cand.join(bought.select("persona_id", "product_id"), ["persona_id", "product_id"], "left_anti")
     w = Window.partitionBy("persona_id").orderBy("pop_rank", "product_id")
@@ -641,6 +693,7 @@ def recommend(
     cfg: RecommendConfig,
     k: int | None = None,
     fallback: bool = True,
+    segments: DataFrame | None = None,
 ) -> DataFrame:
     """Top ``k`` products per target persona: ALS first, popular-in-segment to fill.
 
@@ -651,12 +704,17 @@ def recommend(
         products: bronze ``products`` (cold-start items for the fallback list) or None.
         cfg: ``config.recommend`` (top_k, exclude_purchased, max_overfetch, fallback_max_score).
         k: items per persona (default ``cfg.top_k``).
-        fallback: fill short lists from the segment list (False: ALS only, for evaluation).
+        fallback: fill short lists from the segment list (False: ALS only).
+        segments: DataFrame(persona_id, segment) whose purchases rank each segment's list
+            (default ``targets``: scoring targets every persona; an evaluation scores a
+            few and passes the whole population).
 
     Returns:
         DataFrame(persona_id, product_id, rank int, score int 1-100, recommender string).
-        Every target gets exactly ``k`` rows when at least ``k`` products remain after
-        excluding the ones they bought (and the over-fetch cap is not exceeded).
+        Every target gets exactly ``k`` rows when at least ``k`` products of the catalogue
+        remain after excluding the ones they bought (with ``scorer: mllib``, an ALS list
+        cut short by the ``max_overfetch`` cap is filled from the segment list). The
+        fallback lists span the whole catalogue: no cut at ``k + max_overfetch``.
     """
     k = k or cfg.top_k
     bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
@@ -680,9 +738,8 @@ def recommend(
         )
     # Personas with k ALS rows are done; the rest (cold start, or fewer than k unbought
     # items in the model) are filled from their segment's list, ALS rows first.
-    top_m = k + cfg.max_overfetch
-    global_top = popular_items(inter, products, top_m)
-    seg_list = popular_in_segment(inter, targets.select("persona_id", "segment"), global_top, top_m)
+    members = (segments if segments is not None else targets).select("persona_id", "segment")
+    _, seg_list = fallback_lists(inter, products, members)
     if als_top is not None:
         full = als_top.where((F.col("_r") == 1) & (F.col("_n") >= k)).select("persona_id")
         short = targets.join(full, "persona_id", "left_anti")
@@ -730,6 +787,44 @@ def recommend(
 
 # ----------------------------------------------------------------- evaluation
 
+SPLIT_VALIDATION = "validation"
+SPLIT_TEST = "test"
+METHODS = ("als", "popularity", "popular_in_segment")
+GROUP_KNOWN = "known"
+GROUP_COLD = "cold_start"
+GROUP_ALL = "all"
+GROUPS = (GROUP_KNOWN, GROUP_COLD, GROUP_ALL)
+CI_LEVEL = 0.95
+
+
+def per_user_metrics(recs: DataFrame, truth: DataFrame, k: int) -> DataFrame:
+    """precision@k, recall@k and AP@k of every user in ``truth`` (0 for users without recommendations).
+
+    Args:
+        recs: DataFrame(persona_id, product_id, rank) (rank 1 = best, unique per user).
+        truth: DataFrame(persona_id, product_id): the relevant items.
+        k: cut-off.
+
+    Returns:
+        DataFrame(persona_id, precision double, recall double, ap double), one row per user of ``truth``.
+    """
+    truth = truth.select("persona_id", "product_id").distinct()
+    r = recs.where(F.col("rank") <= k).select("persona_id", "product_id", "rank")
+    hits = r.join(truth.withColumn("hit", F.lit(1)), ["persona_id", "product_id"], "left").fillna({"hit": 0})
+    w = Window.partitionBy("persona_id").orderBy("rank").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    hits = hits.withColumn("_cum", F.sum("hit").over(w)).withColumn(
+        "_prec", F.when(F.col("hit") == 1, F.col("_cum") / F.col("rank")).otherwise(F.lit(0.0))
+    )
+    per_user = hits.groupBy("persona_id").agg(F.sum("hit").alias("n_hit"), F.sum("_prec").alias("ap_sum"))
+    n_truth = truth.groupBy("persona_id").agg(F.count(F.lit(1)).alias("n_truth"))
+    users = n_truth.join(per_user, "persona_id", "left").fillna({"n_hit": 0, "ap_sum": 0.0})
+    return users.select(
+        "persona_id",
+        (F.col("n_hit") / F.lit(float(k))).alias("precision"),
+        (F.col("n_hit") / F.col("n_truth")).alias("recall"),
+        (F.col("ap_sum") / F.least(F.col("n_truth"), F.lit(k))).alias("ap"),
+    )
+
 
 def ranking_metrics(recs: DataFrame, truth: DataFrame, k: int, catalog_size: int | None = None) -> dict[str, float]:
     """precision@k, recall@k, MAP@k over the users in ``truth``, and catalogue coverage.
@@ -748,24 +843,19 @@ def ranking_metrics(recs: DataFrame, truth: DataFrame, k: int, catalog_size: int
     Returns:
         {"precision_at_k", "recall_at_k", "map_at_k", "coverage", "users"}.
     """
-    truth = truth.select("persona_id", "product_id").distinct()
-    r = recs.where(F.col("rank") <= k).select("persona_id", "product_id", "rank")
-    hits = r.join(truth.withColumn("hit", F.lit(1)), ["persona_id", "product_id"], "left").fillna({"hit": 0})
-    w = Window.partitionBy("persona_id").orderBy("rank").rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    hits = hits.withColumn("_cum", F.sum("hit").over(w)).withColumn(
-        "_prec", F.when(F.col("hit") == 1, F.col("_cum") / F.col("rank")).otherwise(F.lit(0.0))
+    row = (
+        per_user_metrics(recs, truth, k)
+        .agg(
+            F.avg("precision").alias("p"),
+            F.avg("recall").alias("r"),
+            F.avg("ap").alias("m"),
+            F.count(F.lit(1)).alias("n"),
+        )
+        .first()
     )
-    per_user = hits.groupBy("persona_id").agg(F.sum("hit").alias("n_hit"), F.sum("_prec").alias("ap_sum"))
-    n_truth = truth.groupBy("persona_id").agg(F.count(F.lit(1)).alias("n_truth"))
-    users = n_truth.join(per_user, "persona_id", "left").fillna({"n_hit": 0, "ap_sum": 0.0})
-    row = users.agg(
-        F.avg(F.col("n_hit") / F.lit(float(k))).alias("p"),
-        F.avg(F.col("n_hit") / F.col("n_truth")).alias("r"),
-        F.avg(F.col("ap_sum") / F.least(F.col("n_truth"), F.lit(k))).alias("m"),
-        F.count(F.lit(1)).alias("n"),
-    ).first()
     coverage = float("nan")
     if catalog_size:
+        r = recs.where(F.col("rank") <= k)
         coverage = r.select("product_id").distinct().count() / float(catalog_size)
     return {
         "precision_at_k": float(row["p"] or 0.0),
@@ -774,6 +864,99 @@ def ranking_metrics(recs: DataFrame, truth: DataFrame, k: int, catalog_size: int
         "coverage": coverage,
         "users": float(row["n"] or 0),
     }
+
+
+def _poisson1_cdf() -> list[float]:
+    """P(X <= j) for X ~ Poisson(1), j = 0, 1, ... until the tail is below 1e-12."""
+    cdf, total, j = [], 0.0, 0
+    while 1.0 - total > 1e-12:
+        total += math.exp(-1.0) / math.factorial(j)
+        cdf.append(total)
+        j += 1
+    return cdf
+
+
+def poisson_weight(persona: Column, resample: Column, seed: int) -> Column:
+    """A Poisson(1) bootstrap weight per (persona, resample), a pure function of the ids and the seed.
+
+    A uniform from ``xxhash64(persona, resample, seed)`` through the inverse CDF of
+    Poisson(1): the same persona gets the same weight in the same resample whatever the
+    partitioning or row order (``rand()`` would depend on both).
+    """
+    bits = F.pmod(F.xxhash64(persona, resample, F.lit(seed)), F.lit(2**53)).cast("double")
+    uniform = bits / F.lit(float(2**53))
+    weight = F.lit(0)
+    for c in _poisson1_cdf():
+        weight = weight + (uniform > F.lit(c)).cast("int")
+    return weight
+
+
+def bootstrap_intervals(
+    per_user: DataFrame,
+    values: list[str],
+    ratios: dict[str, tuple[str, str]],
+    resamples: int,
+    seed: int,
+    level: float = CI_LEVEL,
+    group_col: str = "group",
+) -> dict[str, dict[str, list[float]]]:
+    """Percentile bootstrap intervals over users, per group and over all users, in Spark.
+
+    Poisson bootstrap: each user gets an independent Poisson(1) weight per resample
+    (:func:`poisson_weight`), which approximates drawing users with replacement and
+    needs no per-user row on the driver. Spark sums ``weight`` and ``weight x value``
+    per (resample, group); the driver receives ``resamples x groups`` rows, turns them
+    into one mean per resample (and one ratio of means for each entry of ``ratios``,
+    the lifts: both means over the same resampled users), and takes the percentiles.
+
+    Args:
+        per_user: one row per user with ``persona_id``, ``group_col`` and the ``values`` columns.
+        values: numeric per-user columns whose means get an interval.
+        ratios: ``{name: (numerator column, denominator column)}``: ratio of the means.
+        resamples: number of bootstrap resamples.
+        seed: the seed of the weights.
+        level: the interval's coverage (0.95: the 2.5th and 97.5th percentiles).
+        group_col: the column with the user's group.
+
+    Returns:
+        ``{group: {value or ratio name: [low, high]}}`` for every group present and ``"all"``;
+        NaN bounds where a group's resamples give no estimate.
+    """
+    import numpy as np
+
+    b = per_user.sparkSession.range(resamples).withColumnRenamed("id", "_b")
+    weighted = per_user.crossJoin(F.broadcast(b)).withColumn(
+        "_w", poisson_weight(F.col("persona_id"), F.col("_b"), seed)
+    )
+    rows = (
+        weighted.groupBy("_b", group_col)
+        .agg(F.sum("_w").alias("_n"), *[F.sum(F.col("_w") * F.col(v)).alias(v) for v in values])
+        .collect()
+    )  # resamples x groups rows, whatever the number of users
+    sums: dict[str, dict[int, dict[str, float]]] = {}
+    for row in rows:
+        for group in (row[group_col], GROUP_ALL):
+            acc = sums.setdefault(group, {}).setdefault(row["_b"], {"_n": 0.0, **{v: 0.0 for v in values}})
+            acc["_n"] += float(row["_n"] or 0)
+            for v in values:
+                acc[v] += float(row[v] or 0.0)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out: dict[str, dict[str, list[float]]] = {}
+    for group, by_b in sums.items():
+        draws: dict[str, list[float]] = {name: [] for name in [*values, *ratios]}
+        for acc in by_b.values():
+            if acc["_n"] <= 0:
+                continue
+            for v in values:
+                draws[v].append(acc[v] / acc["_n"])
+            for name, (num, den) in ratios.items():
+                if acc[den] > 0:
+                    draws[name].append(acc[num] / acc[den])
+        out[group] = {
+            name: [float(np.percentile(d, lo_q)), float(np.percentile(d, hi_q))] if d else [float("nan")] * 2
+            for name, d in draws.items()
+        }
+    return out
 
 
 def _load_inputs(lake: Lake) -> tuple[DataFrame, DataFrame | None, DataFrame | None, DataFrame | None]:
@@ -789,6 +972,263 @@ def _features(lake: Lake, snapshot_date: dt.date) -> DataFrame:
     return lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
 
 
+def segments_as_of(lake: Lake, as_of: dt.date) -> tuple[DataFrame | None, str, dt.date | None]:
+    """The segments an evaluation may use when its model is trained up to ``as_of``.
+
+    The latest ``customer_features`` partition on or before ``as_of``: a later one (the
+    evaluation date's) has value tiers and AI segments that already count the purchases
+    the evaluation tests on, a leak in favour of popular-in-segment.
+
+    Args:
+        lake: the Lake.
+        as_of: the training cutoff (last day of training data).
+
+    Returns:
+        (DataFrame(persona_id, segment) or None, segmentation name, the partition date or None);
+        without such a partition a warning is logged and the segmentation is ``"none"``.
+    """
+    dates = [d for d in feature_snapshot_dates(lake) if d <= as_of]
+    if not dates:
+        log.warning(
+            "recommendation evaluation trained up to %s without a segmentation (no customer_features partition "
+            "on or before %s; run `segengine features --date %s`): popular_in_segment is the popularity "
+            "baseline over one segment of everyone",
+            as_of,
+            as_of,
+            as_of,
+        )
+        return None, SEGMENTATION_NONE, None
+    features = lake.read("customer_features", partitions={"snapshot_date": dates[-1]})
+    return segment_of(features), segmentation_of(features), dates[-1]
+
+
+@dataclass
+class _Inputs:
+    order_lines: DataFrame
+    events: DataFrame | None
+    products: DataFrame | None
+    personas: DataFrame | None
+    catalog: int | None
+
+
+def _window_truth(order_lines: DataFrame, inter: DataFrame, train_end: dt.date, end: dt.date, cfg) -> DataFrame:
+    """Purchases after ``train_end`` up to the end of ``end`` (minus items bought before, when excluded)."""
+    truth = (
+        order_lines.where(
+            (F.col("order_ts") >= _end_of(train_end)) & (F.col("order_ts") < _end_of(end)) & (F.col("quantity") > 0)
+        )
+        .select("persona_id", "product_id")
+        .distinct()
+    )
+    if cfg.exclude_purchased:
+        truth = truth.join(
+            inter.where(F.col("bought")).select("persona_id", "product_id"), ["persona_id", "product_id"], "left_anti"
+        )
+    return truth
+
+
+def _score_window(
+    lake: Lake,
+    inputs: _Inputs,
+    cfg: RecommendConfig,
+    split: str,
+    train_end: dt.date,
+    end: dt.date,
+    k: int,
+    compare: dict[str, RecommendModel] | None = None,
+) -> tuple[dict[str, Any], DataFrame, RecommendModel]:
+    """Fit ALS up to ``train_end`` and score ALS and both baselines on the purchases of (train_end, end].
+
+    Every user with a purchase in the window (of an item not bought before, when
+    ``exclude_purchased``) is scored: users ALS knows get ALS (filled from the segment
+    list if short), users it does not know (cold start) get the popular-in-segment
+    fallback, exactly as :func:`recommend` serves them. Segments come from
+    :func:`segments_as_of` ``train_end``.
+
+    Returns:
+        (the window's result without intervals, the per-user table (cached: persona_id,
+        group, ``<method>_precision|recall|ap``), the fitted model).
+    """
+    inter = interactions(inputs.order_lines, inputs.events, train_end, cfg, inputs.personas).cache()
+    model = train_model(inter, cfg)
+    truth = _window_truth(inputs.order_lines, inter, train_end, end, cfg).cache()
+    segments, segmentation, seg_date = segments_as_of(lake, train_end)
+    if segments is None:
+        segments = inter.select("persona_id").distinct().withColumn("segment", F.lit("all"))
+    known = model.users.select("persona_id", F.lit(True).alias("_known"))
+    users = (
+        truth.select("persona_id")
+        .distinct()
+        .join(segments, "persona_id", "left")
+        .join(known, "persona_id", "left")
+        .select(
+            "persona_id",
+            F.coalesce("segment", F.lit("unknown" if segmentation != SEGMENTATION_NONE else "all")).alias("segment"),
+            F.when(F.col("_known"), F.lit(GROUP_KNOWN)).otherwise(F.lit(GROUP_COLD)).alias("group"),
+        )
+        .cache()
+    )
+    # Segment lists are ranked over the whole population of the partition; users the
+    # partition does not have (personas created after it) are in "unknown", whose list is
+    # the global one.
+    members = segments.unionByName(users.where(F.col("segment") == "unknown").select("persona_id", "segment"))
+    bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
+    targets = users.select("persona_id", "segment")
+    global_top, seg_list = fallback_lists(inter, inputs.products, members)
+    recs = {
+        "als": recommend(model, targets, inter, inputs.products, cfg, k=k, segments=members),
+        "popularity": top_from_list(targets, global_top, bought, k, key=None),
+        "popular_in_segment": top_from_list(targets, seg_list, bought, k, key="segment"),
+    }
+    per_user = users.select("persona_id", "group")
+    for method, df in recs.items():
+        m = per_user_metrics(df, truth, k)
+        per_user = per_user.join(
+            m.select(
+                "persona_id",
+                *[F.col(c).alias(f"{method}_{c}") for c in ("precision", "recall", "ap")],
+            ),
+            "persona_id",
+            "left",
+        )
+    per_user = per_user.fillna(0.0).cache()
+    sums = (
+        per_user.groupBy("group")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            *[F.sum(f"{m}_{c}").alias(f"{m}_{c}") for m in METHODS for c in ("precision", "recall", "ap")],
+        )
+        .collect()
+    )
+    totals: dict[str, dict[str, float]] = {g: {"n": 0.0} for g in GROUPS}
+    for row in sums:
+        for g in (row["group"], GROUP_ALL):
+            for name, value in row.asDict().items():
+                if name != "group":
+                    totals[g][name] = totals[g].get(name, 0.0) + float(value or 0)
+    coverage: dict[str, dict[str, float]] = {}
+    for method, df in recs.items():
+        cov = (
+            df.where(F.col("rank") <= k)
+            .join(users.select("persona_id", "group"), "persona_id")
+            .rollup("group")
+            .agg(F.countDistinct("product_id").alias("c"))
+            .collect()
+        )
+        coverage[method] = {(r["group"] or GROUP_ALL): r["c"] / float(inputs.catalog) for r in cov if inputs.catalog}
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    lift: dict[str, dict[str, float]] = {}
+    for g in GROUPS:
+        n = totals[g]["n"]
+        metrics[g] = {
+            m: {
+                "precision_at_k": totals[g].get(f"{m}_precision", 0.0) / n if n else float("nan"),
+                "recall_at_k": totals[g].get(f"{m}_recall", 0.0) / n if n else float("nan"),
+                "map_at_k": totals[g].get(f"{m}_ap", 0.0) / n if n else float("nan"),
+                "coverage": coverage[m].get(g, float("nan")) if n else float("nan"),
+                "users": n,
+            }
+            for m in METHODS
+        }
+        als_p = metrics[g]["als"]["precision_at_k"]
+        lift[g] = {
+            f"vs_{base}": als_p / metrics[g][base]["precision_at_k"]
+            if n and metrics[g][base]["precision_at_k"] > 0
+            else float("nan")
+            for base in ("popularity", "popular_in_segment")
+        }
+    result: dict[str, Any] = {
+        "split": split,
+        "train_end": train_end.isoformat(),
+        "window": [(train_end + dt.timedelta(days=1)).isoformat(), end.isoformat()],
+        "segmentation": segmentation,
+        "segments_as_of": seg_date.isoformat() if seg_date else None,
+        "users": {
+            "scored": int(totals[GROUP_ALL]["n"]),
+            GROUP_KNOWN: int(totals[GROUP_KNOWN]["n"]),
+            GROUP_COLD: int(totals[GROUP_COLD]["n"]),
+        },
+        "metrics": metrics,
+        "lift": lift,
+    }
+    if compare:
+        result["compare"] = {
+            name: ranking_metrics(
+                recommend(other, targets, inter, inputs.products, cfg, k=k, segments=members),
+                truth,
+                k,
+                inputs.catalog,
+            )
+            for name, other in compare.items()
+        }
+    per_user.count()
+    for df in (inter, truth, users):
+        df.unpersist()
+    return result, per_user, model
+
+
+def _add_intervals(result: dict[str, Any], per_user: DataFrame, cfg: RecommendConfig) -> None:
+    """Bootstrap intervals of precision@k and recall@k of each method and of ALS's lifts, per group."""
+    values = [f"{m}_{c}" for m in METHODS for c in ("precision", "recall")]
+    ratios = {
+        "lift_vs_popularity": ("als_precision", "popularity_precision"),
+        "lift_vs_popular_in_segment": ("als_precision", "popular_in_segment_precision"),
+    }
+    resamples = int(getattr(cfg, "eval_bootstrap_resamples", 200))
+    seed = int(getattr(cfg, "eval_bootstrap_seed", 17))
+    ci = bootstrap_intervals(per_user, values, ratios, resamples, seed) if resamples > 0 else {}
+    nan = [float("nan")] * 2
+    result["ci"] = {
+        g: {
+            **{
+                m: {
+                    "precision_at_k": ci.get(g, {}).get(f"{m}_precision", nan),
+                    "recall_at_k": ci.get(g, {}).get(f"{m}_recall", nan),
+                }
+                for m in METHODS
+            },
+            "lift_vs_popularity": ci.get(g, {}).get("lift_vs_popularity", nan),
+            "lift_vs_popular_in_segment": ci.get(g, {}).get("lift_vs_popular_in_segment", nan),
+        }
+        for g in GROUPS
+    }
+    result["bootstrap"] = {
+        "resamples": resamples,
+        "seed": seed,
+        "level": CI_LEVEL,
+        "method": "percentile over users, Poisson(1) weight per user and resample (hash of persona_id, resample, seed)",
+    }
+
+
+GRID_FIELDS = ("rank", "reg_param", "alpha", "max_iter", "view_weight", "cart_weight", "recency_half_life_days")
+
+
+def parse_grid(spec: str, cfg: RecommendConfig) -> list[dict[str, Any]]:
+    """``"rank=16,alpha=2;rank=32,alpha=2"`` as a list of ``config.recommend`` overrides.
+
+    Raises:
+        ModelError: a key that is not a tunable ``config.recommend`` field, or a bad value.
+    """
+    grid = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        over: dict[str, Any] = {}
+        for item in filter(None, (i.strip() for i in part.split(","))):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key not in GRID_FIELDS:
+                raise ModelError(f"grid setting {part!r}: {key!r} is not one of {', '.join(GRID_FIELDS)}")
+            try:
+                over[key] = type(getattr(cfg, key))(value.strip())
+            except ValueError:
+                raise ModelError(f"grid setting {part!r}: {key}={value!r} is not a number") from None
+        grid.append(over)
+    return grid
+
+
+def _spec(over: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in over.items()) or "config"
+
+
 def evaluate(
     spark: SparkSession,
     lake: Lake,
@@ -797,101 +1237,128 @@ def evaluate(
     test_days: int | None = None,
     compare: dict[str, RecommendModel] | None = None,
     on_model: Callable[[RecommendModel], None] | None = None,
+    validation_days: int | None = None,
+    grid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Time-split evaluation of ALS vs popularity vs popular-in-segment.
+    """Time-split evaluation of ALS vs popularity vs popular-in-segment: train / validation / test.
 
-    Train on interactions up to ``snapshot_date - test_days``; the test set is each
-    persona's purchases in the following ``test_days`` days (minus the items bought
-    before the cutoff when ``exclude_purchased``, since no method may recommend them).
-    All three methods are scored on the same users: those with a test purchase that ALS
-    knows (coldStartStrategy="drop"). Segments come from the ``customer_features``
-    partition of ``snapshot_date`` (a small leak that can only help the baseline); the
-    result's ``segmentation`` names them (:func:`segmentation_of`). Without that
-    partition (or without features at all) a warning is logged and ``segmentation`` is
-    ``"none"``: popular-in-segment then has one segment of everyone, which is the
-    popularity baseline again.
+    Three windows carved by time, ending at ``snapshot_date``::
+
+        train <= V  |  validation (V, T]  |  test (T, snapshot_date]
+        T = snapshot_date - test_days, V = T - validation_days
+
+    1. **Validation**: for each setting of ``grid`` (default: the configuration as is),
+       ALS is fitted on the interactions up to V and scored on the validation window;
+       the setting with the highest precision@k over all validation users is chosen
+       (ties: the first). ``compare`` models (the champion's validation model) are
+       scored on the same validation users; that is what the promotion gate compares.
+    2. **Test**, once, with the chosen setting: ALS fitted up to T (train + validation)
+       and scored on the test window. Nothing is chosen on it.
+
+    In each window every user with a purchase of an item not bought before is scored:
+    ALS-known users get ALS, cold-start users (no interaction before the cutoff) get the
+    popular-in-segment fallback, as :func:`recommend` serves them; metrics are given
+    for known users, cold-start users and all users. The baselines pick their top k from
+    the whole catalogue minus the user's bought items. Segments come from the latest
+    feature partition on or before the window's training cutoff (:func:`segments_as_of`).
+    Each window has percentile bootstrap intervals (:func:`bootstrap_intervals`) on
+    precision@k and recall@k of the three methods and on ALS's lifts.
 
     Args:
         spark: the session.
         lake: the Lake.
         config: configuration (``config.recommend``).
         snapshot_date: end of the test window.
-        test_days: test window length (default ``config.recommend.eval_test_days``).
-        compare: other fitted models (e.g. the champion's validation model) scored like
-            ALS on the same test users; a user a model does not know counts as no hit.
-        on_model: receives the ALS model fitted up to the cutoff (to log it).
+        test_days: test window length (default ``recommend.eval_test_days``).
+        compare: other fitted models scored like ALS on the validation users.
+        on_model: receives the chosen ALS model fitted up to V (to log it as the
+            validation model a later retrain's gate scores).
+        validation_days: validation window length (default ``recommend.eval_validation_days``).
+        grid: ``config.recommend`` overrides to choose from on validation (:func:`parse_grid`).
 
     Returns:
-        {"cutoff", "test_days", "test_users", "segmentation", "als": {...},
-        "popularity": {...}, "popular_in_segment": {...}, "precision_lift_vs_popularity"}
-        with :func:`ranking_metrics` dicts, and ``"compare": {name: {...}}`` when asked.
+        ``{"validation": window, "test": window, "selected_on": "validation", "params",
+        "grid", "k", "test_days", "validation_days", "cutoff" (T), "validation_cutoff" (V)}``
+        plus the test split's all-user headline at the top level (``split: "test"``,
+        ``test_users``, ``cold_start_users``, ``segmentation``, ``als``, ``popularity``,
+        ``popular_in_segment``, ``precision_lift_vs_popularity``). A window is
+        ``{"split", "train_end", "window", "segmentation", "segments_as_of", "users":
+        {"scored", "known", "cold_start"}, "metrics": {group: {method: {...}}}, "lift":
+        {group: {...}}, "ci": {group: {...}}, "bootstrap"}``.
     """
     cfg = config.recommend
     test_days = test_days or cfg.eval_test_days
+    validation_days = validation_days or getattr(cfg, "eval_validation_days", test_days)
+    if test_days <= 0 or validation_days <= 0:
+        raise ModelError(
+            f"evaluation windows must be at least one day (test {test_days}, validation {validation_days})"
+        )
     cutoff = snapshot_date - dt.timedelta(days=test_days)
+    val_cutoff = cutoff - dt.timedelta(days=validation_days)
     k = cfg.top_k
     order_lines, events, products, personas = _load_inputs(lake)
-    inter = interactions(order_lines, events, cutoff, cfg, personas).cache()
-    model = train_model(inter, cfg)
-    if on_model is not None:
-        on_model(model)
-    test = (
-        order_lines.where(
-            (F.col("order_ts") >= _end_of(cutoff))
-            & (F.col("order_ts") < _end_of(snapshot_date))
-            & (F.col("quantity") > 0)
-        )
-        .select("persona_id", "product_id")
-        .distinct()
-    )
-    if cfg.exclude_purchased:
-        test = test.join(
-            inter.where(F.col("bought")).select("persona_id", "product_id"), ["persona_id", "product_id"], "left_anti"
-        )
-    test = test.join(model.users.select("persona_id"), "persona_id", "left_semi").cache()
-    try:
-        features = _features(lake, snapshot_date)
-        segments, segmentation = segment_of(features), segmentation_of(features)
-    except (ModelError, FeatureSnapshotMissing) as exc:
-        log.warning(
-            "recommendation evaluation for %s without a segmentation (%s): popular_in_segment is "
-            "the popularity baseline over one segment of everyone",
-            snapshot_date,
-            exc,
-        )
-        segments = inter.select("persona_id").distinct().withColumn("segment", F.lit("all"))
-        segmentation = SEGMENTATION_NONE
-    users = (
-        test.select("persona_id").distinct().join(segments, "persona_id", "left").fillna({"segment": "unknown"}).cache()
-    )
-    catalog = products.select("product_id").distinct().count() if products is not None else model.items.count()
-    bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
+    catalog = products.select("product_id").distinct().count() if products is not None else None
+    if catalog is None:
+        catalog = order_lines.select("product_id").distinct().count()
+    inputs = _Inputs(order_lines, events, products, personas, catalog)
 
-    als_recs = recommend(model, users, inter, products, cfg, k=k, fallback=False)
-    top_m = k + cfg.max_overfetch
-    global_top = popular_items(inter, products, top_m)
-    pop_recs = top_from_list(users, global_top, bought, k, key=None)
-    seg_recs = top_from_list(users, popular_in_segment(inter, segments, global_top, top_m), bought, k, key="segment")
-    result: dict[str, Any] = {
-        "cutoff": cutoff.isoformat(),
-        "test_days": test_days,
+    settings = grid or [{}]
+    tried: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, Any], DataFrame, RecommendModel] | None = None
+    for i, over in enumerate(settings):
+        cfg_i = dataclasses.replace(cfg, **over)
+        res, per_user, model = _score_window(lake, inputs, cfg_i, SPLIT_VALIDATION, val_cutoff, cutoff, k, compare)
+        p = res["metrics"][GROUP_ALL]["als"]["precision_at_k"]
+        tried.append(
+            {
+                "setting": _spec(over),
+                "params": over,
+                "split": SPLIT_VALIDATION,
+                "precision_at_k": p,
+                "lift_vs_popularity": res["lift"][GROUP_ALL]["vs_popularity"],
+            }
+        )
+        score = p if p == p else float("-inf")
+        if best is None or score > best[0]:
+            if best is not None:
+                best[3].unpersist()
+            best = (score, i, res, per_user, model)
+        else:
+            per_user.unpersist()
+    assert best is not None
+    _, chosen_i, validation, val_users, val_model = best
+    _add_intervals(validation, val_users, cfg)
+    val_users.unpersist()
+    if on_model is not None:
+        on_model(val_model)
+    chosen = settings[chosen_i]
+    cfg_t = dataclasses.replace(cfg, **chosen)
+    test, test_users, _ = _score_window(lake, inputs, cfg_t, SPLIT_TEST, cutoff, snapshot_date, k)
+    _add_intervals(test, test_users, cfg)
+    test_users.unpersist()
+    headline = test["metrics"][GROUP_ALL]
+    return {
         "k": k,
-        "test_users": users.count(),
-        "segmentation": segmentation,
-        "als": ranking_metrics(als_recs, test, k, catalog),
-        "popularity": ranking_metrics(pop_recs, test, k, catalog),
-        "popular_in_segment": ranking_metrics(seg_recs, test, k, catalog),
+        "test_days": test_days,
+        "validation_days": validation_days,
+        "validation_cutoff": val_cutoff.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "selected_on": SPLIT_VALIDATION,
+        "params": {f: getattr(cfg_t, f) for f in GRID_FIELDS},
+        "setting": _spec(chosen),
+        "grid": tried,
+        "validation": validation,
+        "test": test,
+        # The headline: test split, all users (cold start included).
+        "split": SPLIT_TEST,
+        "test_users": test["users"]["scored"],
+        "cold_start_users": test["users"][GROUP_COLD],
+        "segmentation": test["segmentation"],
+        "als": headline["als"],
+        "popularity": headline["popularity"],
+        "popular_in_segment": headline["popular_in_segment"],
+        "precision_lift_vs_popularity": test["lift"][GROUP_ALL]["vs_popularity"],
     }
-    if compare:
-        result["compare"] = {
-            name: ranking_metrics(recommend(other, users, inter, products, cfg, k=k, fallback=False), test, k, catalog)
-            for name, other in compare.items()
-        }
-    base = result["popularity"]["precision_at_k"]
-    result["precision_lift_vs_popularity"] = result["als"]["precision_at_k"] / base if base > 0 else float("nan")
-    for df in (inter, test, users):
-        df.unpersist()
-    return result
 
 
 # ----------------------------------------------------------------- persistence and MLflow
@@ -1057,17 +1524,46 @@ def load_champion_model(spark: SparkSession, config: Config) -> tuple[RecommendM
 
 
 def _flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
-    """``als_precision_at_10``-style names for MLflow (NaN values skipped)."""
+    """MLflow metric names that say the split and the group (NaN values skipped).
+
+    ``<split>_<group>_<method>_precision_at_10`` (and ``recall``, ``map``, ``coverage``),
+    ``..._ci_low`` / ``..._ci_high`` for the bootstrap interval bounds,
+    ``<split>_<group>_lift_vs_popularity`` (and ``_vs_popular_in_segment``) with theirs,
+    ``<split>_users_scored`` / ``_known`` / ``_cold_start``; split = validation | test,
+    group = all | known | cold_start.
+    """
     k = evaluation.get("k", 10)
-    out = {}
-    for method in ("als", "popularity", "popular_in_segment"):
-        for name, value in evaluation[method].items():
-            if name != "users" and value == value:
-                out[f"{method}_{name.replace('_at_k', f'_at_{k}')}"] = value
-    lift = evaluation.get("precision_lift_vs_popularity")
-    if lift is not None and lift == lift:
-        out["precision_lift_vs_popularity"] = lift
-    out["test_users"] = float(evaluation["test_users"])
+    out: dict[str, float] = {}
+
+    def put(name: str, value: Any) -> None:
+        if value is not None and value == value:
+            out[name] = float(value)
+
+    for split in (SPLIT_VALIDATION, SPLIT_TEST):
+        window = evaluation.get(split)
+        if not window:
+            continue
+        for key, n in window["users"].items():
+            put(f"{split}_users_{key}", n)
+        for group in GROUPS:
+            ci = window.get("ci", {}).get(group, {})
+            for method in METHODS:
+                for name, value in window["metrics"][group][method].items():
+                    if name == "users":
+                        continue
+                    metric = f"{split}_{group}_{method}_{name.replace('_at_k', f'_at_{k}')}"
+                    put(metric, value)
+                    bounds = ci.get(method, {}).get(name)
+                    if bounds:
+                        put(metric + "_ci_low", bounds[0])
+                        put(metric + "_ci_high", bounds[1])
+            for base in ("popularity", "popular_in_segment"):
+                metric = f"{split}_{group}_lift_vs_{base}"
+                put(metric, window["lift"][group][f"vs_{base}"])
+                bounds = ci.get(f"lift_vs_{base}")
+                if bounds:
+                    put(metric + "_ci_low", bounds[0])
+                    put(metric + "_ci_high", bounds[1])
     return out
 
 
@@ -1087,8 +1583,12 @@ def train_recommendations(
     retrain never overwrites it). MLflow gets the parameters, the evaluation metrics
     and the model with its id mappings (:func:`recommend_pipeline`), registered as a new
     version of ``config.recommend.model_name``. The version becomes the champion only if
-    its precision@k on the evaluation split is not lower than the current champion's on
-    the same test users (or ``force_promote``); otherwise it is the challenger. Without
+    its precision@k on the **validation** window (all users, cold start included) is not
+    lower than the current champion's validation model on the same users (or
+    ``force_promote``); otherwise it is the challenger. The test window is reported,
+    never used for that choice; training picks no hyperparameter (they are
+    ``config.recommend``'s; choose them with ``segengine recommend evaluate --grid``,
+    which decides on the validation window). Without
     an evaluation (``evaluate_first=False``) there is nothing to compare, so a new
     version becomes champion only when there is none yet or when forced.
 
@@ -1097,7 +1597,8 @@ def train_recommendations(
         lake: the Lake.
         config: configuration.
         snapshot_date: last day of training data.
-        evaluate_first: run :func:`evaluate` (a second ALS fit) and log its metrics.
+        evaluate_first: run :func:`evaluate` (two more ALS fits: up to the validation
+            and the test cutoffs) and log its metrics.
         log_to_mlflow: False skips MLflow (notebooks, quick runs): the bundle is saved
             but nothing is registered, so scoring keeps the current champion.
         force_promote: make the new version the champion whatever its metrics (logged, tagged).
@@ -1140,7 +1641,7 @@ def train_recommendations(
         "users": model.users.count(),
         "items": model.items.count(),
         "bundle": path,
-        "evaluation": {k: v for k, v in evaluation.items() if k != "compare"} if evaluation else None,
+        "evaluation": _without_compare(evaluation) if evaluation else None,
     }
     inter.unpersist()
     if log_to_mlflow:
@@ -1150,6 +1651,13 @@ def train_recommendations(
             )
         )
     return summary
+
+
+def _without_compare(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation without the champion's scores (they belong to the promotion record)."""
+    out = dict(evaluation)
+    out[SPLIT_VALIDATION] = {k: v for k, v in evaluation[SPLIT_VALIDATION].items() if k != "compare"}
+    return out
 
 
 def _log_mlflow(
@@ -1194,6 +1702,17 @@ def _log_mlflow(
             mlflow.log_metrics(_flat_metrics(evaluation))
             # Which segments popular_in_segment was scored on ("none": no feature partition).
             mlflow.set_tag("segengine.eval_segmentation", evaluation.get("segmentation", SEGMENTATION_NONE))
+            # Which split each figure comes from: hyperparameters and the promotion gate
+            # read the validation window only; the test window is scored once.
+            mlflow.set_tags(
+                {
+                    "segengine.eval_selected_on": evaluation["selected_on"],
+                    "segengine.eval_train_end": evaluation["validation_cutoff"],
+                    "segengine.eval_validation_window": "..".join(evaluation[SPLIT_VALIDATION]["window"]),
+                    "segengine.eval_test_window": "..".join(evaluation[SPLIT_TEST]["window"]),
+                    "segengine.eval_segments_as_of": str(evaluation[SPLIT_TEST]["segments_as_of"]),
+                }
+            )
         try:
             # The spark flavour still takes the artifact path positionally. The id
             # mappings are stages of the logged model: one version, one artifact.
@@ -1208,8 +1727,11 @@ def _log_mlflow(
                 tags[VALIDATION_MODEL_TAG] = val_info.model_uri
             champ_version, champ_value, note = champion
             if evaluation is not None:
-                value = evaluation["als"]["precision_at_k"]
-                champ_value = (evaluation.get("compare") or {}).get("champion", {}).get("precision_at_k")
+                # The gate reads the validation window (all users, cold start included),
+                # never the test window.
+                gate = evaluation[SPLIT_VALIDATION]
+                value = gate["metrics"][GROUP_ALL]["als"]["precision_at_k"]
+                champ_value = (gate.get("compare") or {}).get("champion", {}).get("precision_at_k")
             else:
                 value = float("nan")
             validation = Validation(

@@ -257,18 +257,32 @@ def _small_lake(lake, small_world):
     ol, targets, prods = small_world
     lake.write(ol, "order_lines", mode="overwrite")
     lake.write(prods, "products", mode="overwrite")
-    feats = targets.select(
-        "persona_id",
-        F.lit(D).alias("snapshot_date"),
-        F.lit("customer").alias("persona_type"),
-        F.lit("top").alias("value_tier"),
-        F.col("segment").alias("ai_segment"),
-    )
+    # Feature partitions at D and at the evaluation's two training cutoffs (see _quick).
+    feats = None
+    for day in (D - dt.timedelta(days=30), D - dt.timedelta(days=15), D):
+        part = targets.select(
+            "persona_id",
+            F.lit(day).alias("snapshot_date"),
+            F.lit("customer").alias("persona_type"),
+            F.lit("top").alias("value_tier"),
+            F.col("segment").alias("ai_segment"),
+        )
+        feats = part if feats is None else feats.unionByName(part)
     lake.write(feats, "customer_features", mode="overwrite")
 
 
 def _quick(config, **mlflow):
-    recommend = dataclasses.replace(config.recommend, rank=4, max_iter=5, top_k=4, block_size=64, eval_test_days=25)
+    # Small world history: D-50 .. D in steps of 10 days. Train <= D-30, validation (D-30, D-15], test (D-15, D].
+    recommend = dataclasses.replace(
+        config.recommend,
+        rank=4,
+        max_iter=5,
+        top_k=4,
+        block_size=64,
+        eval_test_days=15,
+        eval_validation_days=15,
+        eval_bootstrap_resamples=40,
+    )
     return dataclasses.replace(config, recommend=recommend, mlflow=dataclasses.replace(config.mlflow, **mlflow))
 
 
@@ -279,10 +293,23 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     summary = rec.train_recommendations(spark, lake, config, D)
     assert summary["users"] == 8 and summary["items"] == 12
     ev = summary["evaluation"]
-    assert set(ev) >= {"als", "popularity", "popular_in_segment"}
-    assert ev["segmentation"] == "ai_segment"  # the scored segments of the feature partition
+    assert set(ev) >= {"als", "popularity", "popular_in_segment", "validation", "test"}
+    assert (ev["selected_on"], ev["split"]) == ("validation", "test")
+    # Segments as of each window's training cutoff, never the evaluation date's.
+    assert ev["segmentation"] == "ai_segment"
+    assert (ev["validation"]["segments_as_of"], ev["test"]["segments_as_of"]) == ("2025-05-31", "2025-06-15")
     assert 0.0 <= ev["als"]["precision_at_k"] <= 1.0
     assert summary["model_version"] is not None
+    import mlflow
+
+    logged = mlflow.MlflowClient().get_run(summary["mlflow_run_id"])
+    metrics = logged.data.metrics
+    assert metrics["test_all_als_precision_at_4"] == pytest.approx(ev["als"]["precision_at_k"])
+    low, high = ev["test"]["ci"]["all"]["als"]["precision_at_k"]
+    assert metrics["test_all_als_precision_at_4_ci_low"] == pytest.approx(low)
+    assert metrics["test_all_als_precision_at_4_ci_high"] == pytest.approx(high)
+    assert metrics["validation_users_cold_start"] == ev["validation"]["users"]["cold_start"]
+    assert logged.data.tags["segengine.eval_selected_on"] == "validation"
 
     first = rec.score_recommendations(spark, lake, config, D)
     again = rec.score_recommendations(spark, lake, config, D)  # idempotent rerun
@@ -294,10 +321,11 @@ def test_train_then_score_writes_recommendations_partition(spark, lake, config, 
     assert not math.isnan(first["als_share"]) and first["als_share"] > 0.5
 
     # A retrain on the same data is compared with the champion's validation model on the
-    # same test users: same rows, same seed, same precision, so it is not worse.
+    # same validation users (never the test window): same rows, same seed, same precision.
     retrain = rec.train_recommendations(spark, lake, config, D)["promotion"]
     assert (retrain["status"], retrain["champion_version"]) == ("champion", str(summary["model_version"]))
-    assert retrain["value"] == retrain["champion_value"] == ev["als"]["precision_at_k"]
+    gate = ev["validation"]["metrics"]["all"]["als"]["precision_at_k"]
+    assert retrain["value"] == retrain["champion_value"] == gate
 
 
 def test_evaluation_without_features_says_it_has_no_segmentation(spark, lake, config, small_world, caplog):
@@ -311,8 +339,13 @@ def test_evaluation_without_features_says_it_has_no_segmentation(spark, lake, co
 
     assert result["segmentation"] == "none"
     assert result["popular_in_segment"] == result["popularity"]
-    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warning.startswith("recommendation evaluation for 2025-06-30 without a segmentation (no customer_features")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # One per window: validation (trained <= D-30) and test (trained <= D-15).
+    assert [w.split(" without")[0] for w in warnings] == [
+        "recommendation evaluation trained up to 2025-05-31",
+        "recommendation evaluation trained up to 2025-06-15",
+    ]
+    assert "run `segengine features --date 2025-06-15`" in warnings[1]
 
 
 def test_score_without_a_trained_model_says_how_to_train(spark, lake, config):
@@ -354,3 +387,189 @@ def test_a_saved_but_unregistered_model_is_not_scored(spark, lake, config, small
     rec.train_recommendations(spark, lake, config, D, evaluate_first=False, log_to_mlflow=False)
     with pytest.raises(ModelError, match=r"no registered recommendation model segengine-recommend@champion"):
         rec.score_recommendations(spark, lake, config, D)
+
+
+# ----------------------------------------------------------------- honest evaluation (issue 35)
+
+
+@pytest.fixture(scope="module")
+def popular_world(spark):
+    """60 products, P00 the most popular (60 buyers) down to P59 (1 buyer); "heavy" bought P00-P44."""
+    rows = [(f"b{b:02d}", f"P{i:02d}", 1, D) for i in range(60) for b in range(60 - i)]
+    rows += [("heavy", f"P{i:02d}", 1, D) for i in range(45)]
+    prods = spark.createDataFrame(
+        [(f"P{i:02d}", f"name{i}", "cat", "brand", 1.0) for i in range(60)],
+        "product_id string, name string, category string, brand string, price double",
+    )
+    return orders(spark, rows), prods
+
+
+def test_baselines_give_k_items_to_a_user_who_bought_most_of_the_top_50(spark, cfg, popular_world):
+    """The lists were cut at k + max_overfetch = 50: 45 of them bought left 5 items, not 10."""
+    ol, prods = popular_world
+    inter = rec.interactions(ol, None, D, cfg).cache()
+    users = spark.createDataFrame(
+        [("heavy", "s"), ("b30", "s"), ("b00", "s"), ("new", "s")], "persona_id string, segment string"
+    )
+    bought = inter.where("bought").select("persona_id", "product_id")
+    expected = [f"P{i:02d}" for i in range(45, 55)]  # the 10 most popular products "heavy" has not bought
+
+    # The production fallback (no model: everyone is cold start) was cut at 50 as well.
+    served = rec.recommend(None, users, inter, prods, cfg, k=10)
+    heavy = [r.product_id for r in served.where("persona_id = 'heavy'").orderBy("rank").collect()]
+    assert heavy == expected
+    assert [r.product_id for r in served.where("persona_id = 'b30'").orderBy("rank").collect()] == [
+        f"P{i:02d}" for i in range(30, 40)
+    ]
+
+    # The evaluation's baselines: global popularity and popular-in-segment.
+    global_top, seg_list = rec.fallback_lists(inter, prods, users.select("persona_id", "segment"))
+    pop = rec.top_from_list(users, global_top, bought, 10, key=None)
+    seg = rec.top_from_list(users, seg_list, bought, 10, key="segment")
+    for recs in (pop, seg):
+        heavy = [r.product_id for r in recs.where("persona_id = 'heavy'").orderBy("rank").collect()]
+        assert heavy == expected
+        assert {r.persona_id: r.n for r in recs.groupBy("persona_id").agg(F.count("*").alias("n")).collect()} == {
+            "heavy": 10,
+            "b30": 10,  # bought P00-P29
+            "new": 10,
+        }  # b00 bought all 60 products: nothing is left for it
+
+
+def _leak_lake(spark, lake):
+    """Segments "a" (buys P00, P01) and "b" (buys P10, P11); t1 moves from a to b only in D's partition.
+
+    Windows with test_days = validation_days = 10: train <= 06-10, validation 06-11..06-20,
+    test 06-21..06-30. In the test window t1 buys P10 (b's favourite) and c1, a persona with
+    no history (cold start, in no feature partition), buys P00.
+    """
+    early = D - dt.timedelta(days=40)
+    rows = [(p, prod, 1, early) for p in ("a1", "a2", "a3", "a4") for prod in ("P00", "P01")]
+    rows += [(p, prod, 1, early) for p in ("b1", "b2") for prod in ("P10", "P11")]
+    rows += [("t1", "P05", 1, early), ("a1", "P03", 1, D - dt.timedelta(days=15))]  # a validation purchase
+    rows += [("t1", "P10", 1, D - dt.timedelta(days=5)), ("c1", "P00", 1, D - dt.timedelta(days=5))]
+    lake.write(orders(spark, rows), "order_lines", mode="overwrite")
+    lake.write(products(spark, 12), "products", mode="overwrite")
+    seg = {"a1": "a", "a2": "a", "a3": "a", "a4": "a", "b1": "b", "b2": "b"}
+    feats = []
+    for day, t1 in ((D - dt.timedelta(days=25), "a"), (D - dt.timedelta(days=10), "a"), (D, "b")):
+        feats += [(p, day, "customer", "top", s) for p, s in {**seg, "t1": t1}.items()]
+    lake.write(
+        spark.createDataFrame(
+            feats, "persona_id string, snapshot_date date, persona_type string, value_tier string, ai_segment string"
+        ),
+        "customer_features",
+        mode="overwrite",
+    )
+
+
+def _leak_config(config):
+    recommend = dataclasses.replace(
+        config.recommend,
+        rank=2,
+        max_iter=3,
+        top_k=2,
+        block_size=64,
+        eval_test_days=10,
+        eval_validation_days=10,
+        eval_bootstrap_resamples=50,
+    )
+    return dataclasses.replace(config, recommend=recommend)
+
+
+@pytest.fixture
+def leak_evaluation(spark, lake, config):
+    _leak_lake(spark, lake)
+    return rec.evaluate(spark, lake, _leak_config(config), D)
+
+
+def test_popular_in_segment_uses_the_segments_of_the_training_cutoff(leak_evaluation):
+    """D's partition puts t1 in "b", whose favourite P10 is what t1 buys in the test window: a leak."""
+    ev = leak_evaluation
+    # t1 in "a" (as of 06-20): [P00, P01], no hit; c1 (cold start, "unknown"): the global list, a hit.
+    assert ev["popular_in_segment"]["precision_at_k"] == pytest.approx(0.25)
+    assert ev["test"]["metrics"]["known"]["popular_in_segment"]["precision_at_k"] == 0.0
+    assert ev["test"]["segments_as_of"] == "2025-06-20"  # on or before the test window's training cutoff
+    assert ev["validation"]["segments_as_of"] == "2025-06-05"
+
+
+def test_cold_start_users_are_scored_and_reported_per_group(leak_evaluation):
+    ev = leak_evaluation
+    assert ev["test_users"] == 2 and ev["cold_start_users"] == 1
+    assert ev["test"]["users"] == {"scored": 2, "known": 1, "cold_start": 1}
+    cold = ev["test"]["metrics"]["cold_start"]
+    # c1 is served by the fallback: the global list (its segment is unknown), P00 is a hit.
+    assert cold["als"]["precision_at_k"] == cold["popularity"]["precision_at_k"] == 0.5
+    assert cold["als"]["users"] == 1
+    assert ev["test"]["metrics"]["known"]["popularity"]["precision_at_k"] == 0.0
+    assert ev["popularity"]["precision_at_k"] == pytest.approx(0.25)  # all users: (0 + 0.5) / 2
+    assert ev["validation"]["users"] == {"scored": 1, "known": 1, "cold_start": 0}
+    for group in ("all", "known", "cold_start"):
+        for method in rec.METHODS:
+            low, high = ev["test"]["ci"][group][method]["precision_at_k"]
+            point = ev["test"]["metrics"][group][method]["precision_at_k"]
+            assert low <= point <= high
+
+
+def test_bootstrap_intervals_are_seeded_layout_free_and_bracket_the_mean(spark):
+    rows = [(f"u{i:03d}", "known" if i % 3 else "cold_start", float(i % 5 == 0), 0.5) for i in range(300)]
+    df = spark.createDataFrame(rows, "persona_id string, group string, x double, y double")
+    args = (["x", "y"], {"x_over_y": ("x", "y")}, 100, 7)
+    one = rec.bootstrap_intervals(df, *args)
+    two = rec.bootstrap_intervals(df.repartition(5).orderBy(F.rand(1)), *args)
+    assert one == two
+    mean = sum(r[2] for r in rows) / len(rows)
+    low, high = one["all"]["x"]
+    assert low < mean < high and high - low < 0.15
+    assert one["all"]["y"] == [0.5, 0.5]  # a constant has a zero-width interval
+    assert one["all"]["x_over_y"] == pytest.approx([2 * low, 2 * high])
+    assert set(one) == {"all", "known", "cold_start"}
+    assert rec.bootstrap_intervals(df, *args[:3], 8) != one  # another seed, other resamples
+
+
+def test_hyperparameters_are_chosen_on_validation_and_the_test_window_is_scored_once(
+    spark, lake, config, small_world, monkeypatch
+):
+    """Setting A wins on validation, B would win on test: A is chosen, test scored once with A."""
+    _small_lake(lake, small_world)
+    calls = []
+
+    def fake_window(lake, inputs, cfg, split, train_end, end, k, compare=None):
+        calls.append((split, cfg.rank, train_end.isoformat(), end.isoformat()))
+        p = {("validation", 2): 0.3, ("validation", 3): 0.1, ("test", 2): 0.2, ("test", 3): 0.9}[(split, cfg.rank)]
+        group = {"precision_at_k": p, "recall_at_k": p, "map_at_k": p, "coverage": 1.0, "users": 1.0}
+        window = {
+            "split": split,
+            "window": [str(train_end), str(end)],
+            "train_end": str(train_end),
+            "segmentation": "none",
+            "segments_as_of": None,
+            "users": {"scored": 1, "known": 1, "cold_start": 0},
+            "metrics": {g: {m: dict(group) for m in rec.METHODS} for g in rec.GROUPS},
+            "lift": {g: {"vs_popularity": 1.0, "vs_popular_in_segment": 1.0} for g in rec.GROUPS},
+        }
+        return window, spark.range(1), None
+
+    monkeypatch.setattr(rec, "_score_window", fake_window)
+    monkeypatch.setattr(rec, "_add_intervals", lambda result, per_user, cfg: result.update(ci={}))
+    ev = rec.evaluate(spark, lake, _quick(config), D, grid=rec.parse_grid("rank=2;rank=3", config.recommend))
+    assert calls == [
+        ("validation", 2, "2025-05-31", "2025-06-15"),
+        ("validation", 3, "2025-05-31", "2025-06-15"),
+        ("test", 2, "2025-06-15", "2025-06-30"),
+    ]
+    assert (ev["setting"], ev["params"]["rank"], ev["selected_on"]) == ("rank=2", 2, "validation")
+    assert [(g["setting"], g["split"], g["precision_at_k"]) for g in ev["grid"]] == [
+        ("rank=2", "validation", 0.3),
+        ("rank=3", "validation", 0.1),
+    ]
+    assert ev["als"]["precision_at_k"] == 0.2  # the headline is the test window's, of the chosen setting
+
+
+def test_grid_settings_name_tunable_fields_only(config):
+    with pytest.raises(ModelError, match="'top_k' is not one of"):
+        rec.parse_grid("rank=8;top_k=3", config.recommend)
+    assert rec.parse_grid("rank=8,alpha=2.5; ;reg_param=1", config.recommend) == [
+        {"rank": 8, "alpha": 2.5},
+        {"reg_param": 1.0},
+    ]
