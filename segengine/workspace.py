@@ -50,7 +50,7 @@ from segengine.rules import (
     evaluate_segment,
     parse_segment,
 )
-from segengine.session import build_spark
+from segengine.session import build_spark, quiet_python_logs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -249,6 +249,9 @@ class Workspace:
         if warehouse is not None:
             texts.insert(0, f"warehouse={warehouse}")
         config = load_config(env, overrides=texts)
+        # As the CLI and the jobs do: MLflow's INFO lines (temp folders, DFS copies) off
+        # unless MLFLOW_LOGGING_LEVEL says otherwise; read when MLflow is first imported.
+        quiet_python_logs()
         spark = build_spark(config)
         return cls(spark, config, user=user)
 
