@@ -31,8 +31,10 @@ SMALL_RUN = {
 # Printed lines of one cell may differ by this many, or this share, whichever is larger.
 LINE_TOLERANCE = 3
 LINE_SHARE_TOLERANCE = 0.25
-# Stored outputs are published: no machine paths or user names in them.
-MACHINE_PATH = re.compile(r"(?:/tmp/|/work/|/home/|/Users/|/root/|/var/folders/|[A-Z]:\\)")
+# Stored outputs are published: no machine paths (and so no user names) in them. Any
+# absolute path of two or more parts, a home-relative one, or a Windows drive path; a
+# URI's path (``models:/name/1``) is not one.
+MACHINE_PATH = re.compile(r"(?<![\w:/.])/[\w.-]+/[\w.-]+|(?<![\w])~/|\b[A-Za-z]:\\")
 
 
 def _read(name: str):
@@ -93,6 +95,8 @@ def test_quickstart_is_stored_with_outputs_of_the_small_run():
 
 
 def test_quickstart_outputs_name_no_machine_path():
+    assert MACHINE_PATH.search("warehouse: /var/x/warehouse") and MACHINE_PATH.search("C:\\Users\\x")
+    assert not MACHINE_PATH.search("models:/segengine-clv/1/sparkml | 2025-06-30 | a/b")
     for cell in _code_cells(_read(QUICKSTART)):
         for output in cell.outputs:
             text = output.get("text", "") + "".join(str(v) for v in output.get("data", {}).values())
