@@ -6,25 +6,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from segengine.cli import cli
-
-
-@pytest.fixture
-def invoke(spark, config, lake, monkeypatch):
-    """Run ``segengine <args>`` on the test session, the test warehouse and the suite's backend."""
-    import segengine.session
-
-    monkeypatch.setattr(segengine.session, "build_spark", lambda *a, **k: spark)
-    base = ["--env", "local", "--conf", f"warehouse={config.warehouse}", "--conf", f"delta.backend={lake.backend.name}"]
-
-    def run(*args: str):
-        return CliRunner().invoke(cli, [*base, *args])
-
-    return run
-
 
 def _three_appends_and_a_leftover(lake) -> Path:
     for i in range(3):

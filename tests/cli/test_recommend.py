@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from click.testing import CliRunner
-
-from segengine.cli import cli
-
 D = dt.date(2025, 6, 30)
 OL_SCHEMA = (
     "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, product_id string, "
     "quantity int, unit_price double"
 )
-
-
-@pytest.fixture
-def invoke(spark, config, lake, monkeypatch):
-    """Run ``segengine <args>`` on the test session, the test warehouse and the suite's backend."""
-    import segengine.session
-
-    monkeypatch.setattr(segengine.session, "build_spark", lambda *a, **k: spark)
-    base = ["--env", "local", "--conf", f"warehouse={config.warehouse}", "--conf", f"delta.backend={lake.backend.name}"]
-
-    def run(*args: str):
-        return CliRunner().invoke(cli, [*base, *args])
-
-    return run
 
 
 def _world(spark, lake):
