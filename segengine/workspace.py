@@ -34,7 +34,6 @@ from segengine.audiences import create_audience, get_audience, list_audiences, m
 from segengine.audiences.registry import Audience, registry_schema
 from segengine.config import Config, load_config
 from segengine.dates import parse_date
-from segengine.features import compute_features
 from segengine.features.snapshots import feature_snapshot_dates, require_feature_partition
 from segengine.generate import generate_bronze
 from segengine.insights import build_insights
@@ -280,8 +279,7 @@ class Workspace:
 
     def refresh_features(self, date: DateLike) -> StepResult:
         """Write the ``customer_features`` partition of ``date`` (:func:`compute_features`)."""
-        day = _day(date)
-        return StepResult("features", day, compute_features(self.spark, self.lake, self.config, day))
+        return self._step("features", date)
 
     def features(self, date: DateLike) -> DataFrame:
         """The ``customer_features`` partition of ``date``: one row per persona.
@@ -295,33 +293,28 @@ class Workspace:
 
     # ---------------------------------------------------------------- models
 
-    def train_segments(self, date: DateLike) -> StepResult:
-        """Train, register and (gated) promote the AI segment models on ``date``'s features."""
-        from segengine.models.segments import train_segments
+    def _step(self, name: str, date: DateLike) -> StepResult:
+        """Run the pipeline step ``name`` (:data:`segengine.pipeline.daily.STEPS_BY_NAME`) for ``date``."""
+        from segengine.pipeline.daily import STEPS_BY_NAME
 
         day = _day(date)
-        return StepResult("train_segments", day, train_segments(self.spark, self.lake, self.config, day))
+        return StepResult(name, day, STEPS_BY_NAME[name].function()(self.spark, self.lake, self.config, day))
+
+    def train_segments(self, date: DateLike) -> StepResult:
+        """Train, register and (gated) promote the AI segment models on ``date``'s features."""
+        return self._step("train_segments", date)
 
     def score_segments(self, date: DateLike) -> StepResult:
         """Write ``ai_segment`` and ``b2b_segment`` into ``date``'s feature partition."""
-        from segengine.models.segments import score_segments
-
-        day = _day(date)
-        return StepResult("score_segments", day, score_segments(self.spark, self.lake, self.config, day))
+        return self._step("score_segments", date)
 
     def train_clv(self, date: DateLike) -> StepResult:
         """Train, evaluate and register (gated) the CLV model for ``date``."""
-        from segengine.models.clv import train_clv
-
-        day = _day(date)
-        return StepResult("train_clv", day, train_clv(self.spark, self.lake, self.config, day))
+        return self._step("train_clv", date)
 
     def score_clv(self, date: DateLike) -> StepResult:
         """Write ``clv_predicted`` and ``clv_percentile`` into ``date``'s feature partition."""
-        from segengine.models.clv import score_clv
-
-        day = _day(date)
-        return StepResult("score_clv", day, score_clv(self.spark, self.lake, self.config, day))
+        return self._step("score_clv", date)
 
     # -------------------------------------------------------------- segments
 

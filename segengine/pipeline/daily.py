@@ -310,7 +310,7 @@ def run_steps(
             break
         if after_step is not None and outcome["status"] == "ok":
             after_step()
-    not_run = [s for s in steps[len(summary) :]]
+    not_run = list(steps[len(summary) :])
     if not_run:
         started = _now()
         message = f"not run: step {summary[-1]['step']} failed"
