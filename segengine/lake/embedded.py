@@ -562,6 +562,36 @@ class EmbeddedBackend:
             metadata=metadata,
         )
 
+    def can_write_rows(
+        self, uri: str, rows: Sequence[Any], schema: StructType, partition_by: Sequence[str] | None = None
+    ) -> bool:
+        """Whether :meth:`write_rows` commits ``rows`` without a Spark job.
+
+        Only for a local table (or one to create) with flat columns, the table's own
+        columns, no partition to place rows in, nothing a write must check row by row
+        (constraints, NOT NULL, generated columns) and no writer feature this backend
+        does not honour. Anything else is a Spark write.
+        """
+        from pyspark.sql import types as T
+
+        if "://" in _strip_file_scheme(uri):
+            return False
+        if any(isinstance(f.dataType, (T.ArrayType, T.MapType, T.StructType)) for f in schema.fields):
+            return False
+        table = self._table(uri) if self.exists(uri) else None
+        part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])
+        if rows and part_cols:
+            return False
+        if table is None:
+            return True
+        if not _same_columns(self.spark_schema(uri, table), schema) or _has_rules(table):
+            return False
+        try:
+            self._check_features(uri, table, writing=True)
+        except TableFeatureUnsupported:
+            return False
+        return True
+
     def write_rows(
         self,
         rows: Sequence[Any],
@@ -580,21 +610,14 @@ class EmbeddedBackend:
         rows, nested types, a schema that differs from the table's) goes through
         :meth:`write`, which conforms or refuses it as usual.
         """
-        from pyspark.sql import types as T
-
         if mode not in {"append", "overwrite"}:
             raise SegengineError(f"{uri}: unknown write mode {mode!r}")
-        local = _strip_file_scheme(uri)
-        exists = self.exists(uri)
-        table = self._table(uri) if exists else None
-        part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])
-        simple = all(not isinstance(f.dataType, (T.ArrayType, T.MapType, T.StructType)) for f in schema.fields)
-        same_schema = table is None or _same_columns(self.spark_schema(uri, table), schema)
-        # Rows of a table that declares rules (constraints, NOT NULL, generated columns)
-        # are checked by Spark in write().
-        if "://" in local or (rows and part_cols) or not simple or not same_schema or _has_rules(table):
+        if not self.can_write_rows(uri, rows, schema, partition_by):
             df = self.spark.createDataFrame(list(rows), schema)
             return self.write(df, uri, mode, partition_by, None, False, operation, metadata)
+        local = _strip_file_scheme(uri)
+        table = self._table(uri) if self.exists(uri) else None
+        part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])
         if table is not None:
             self._check_features(uri, table, writing=True)
         adds = []
@@ -1056,7 +1079,7 @@ class EmbeddedBackend:
         read. A lost race for the next version is checked again, up to
         ``commit_retries`` times; a conflict raises :class:`WriteConflict`.
         """
-        from deltalake import CommitProperties
+        from deltalake import CommitProperties, PostCommitHookProperties
         from deltalake.exceptions import CommitFailedError
         from deltalake.transaction import create_table_with_add_actions
 
@@ -1069,6 +1092,11 @@ class EmbeddedBackend:
         read_version = table.version() if table is not None else -1
         custom.update({"isolationLevel": "WriteSerializable", "isBlindAppend": reads.blind and not removes})
         checked = read_version
+        # A Parquet checkpoint every delta.checkpointInterval commits (delta-rs: 100 unless
+        # the table says otherwise), as delta-spark writes one every 10: a registry table
+        # committed to many times a day stays cheap to open. Old log files are kept
+        # (time travel); VACUUM and the log retention are the maintenance job's.
+        hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
         if before_commit is not None:
             before_commit(uri, read_version)
         for attempt in range(self.commit_retries + 1):
@@ -1109,6 +1137,7 @@ class EmbeddedBackend:
                         partition_by=part_cols or None,
                         partition_filters=overwrite_filters,
                         commit_properties=props,
+                        post_commithook_properties=hooks,
                     )
                 else:
                     latest.create_write_transaction(
@@ -1117,6 +1146,7 @@ class EmbeddedBackend:
                         schema=latest.schema(),
                         partition_by=part_cols or None,
                         commit_properties=props,
+                        post_commithook_properties=hooks,
                     )
             except CommitFailedError as exc:
                 text = str(exc)

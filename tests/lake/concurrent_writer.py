@@ -76,7 +76,8 @@ def write(spark, config, spec: dict) -> dict:
     data = [tuple(dt.date.fromisoformat(v) if i in dates else v for i, v in enumerate(r)) for r in spec["rows"]]
     df = spark.createDataFrame(data, schema).coalesce(1)
     folder, name = spec["barrier"], spec["name"]
-    if spec["backend"] == "embedded":
+    if spec["backend"] == "embedded" or spec["op"] == "write_rows":
+        # write_rows commits through the embedded writer's log protocol on both backends.
         embedded.before_commit = lambda uri, version: barrier(folder, name)
     else:
 
@@ -92,6 +93,10 @@ def write(spark, config, spec: dict) -> dict:
             version = lake.write(df, spec["table"])
         elif op == "overwrite_partition":
             version = lake.overwrite_partition(df, spec["table"], **spec["partition"])
+        elif op == "overwrite":
+            version = lake.write(df, spec["table"], mode="overwrite")
+        elif op == "write_rows":
+            version = lake.write_rows(data, schema, spec["table"], mode=spec.get("mode", "append"))
         elif op == "merge":
             version = lake.merge(df, spec["table"], keys=spec["keys"], within=spec.get("within"))
         else:

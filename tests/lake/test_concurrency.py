@@ -236,3 +236,33 @@ def test_two_first_writers_of_a_new_partition_write_it_once(spark, elake, run_tw
     assert "ok" in (first["status"], second["status"])
     assert rows_of(elake, table, snapshot_date=day(D2)) == sorted(rerun)
     assert rows_of(elake, table, snapshot_date=day(D1)) == [("x", 0.0, D1)]
+
+
+REGISTRY = "audience_id string, name string"
+
+
+@pytest.mark.parametrize(
+    "first_op, expect_both",
+    [("append", True), ("overwrite", False)],
+    ids=["beside-an-append", "beside-an-overwrite"],
+)
+def test_row_writes_beside_a_spark_write_of_the_same_table_follow_delta_rules(
+    spark, elake, run_two, tmp_path, first_op, expect_both
+):
+    """Small metadata rows (write_rows) are committed without Spark on both backends, so
+    on the JVM backend they meet delta-spark's commits in one table: two appends both
+    land; a whole-table overwrite against a row overwrite gives one winner, never a mix."""
+    table = str(tmp_path / "audiences")
+    elake.write_rows([("a0", "old")], REGISTRY, table)
+    spark_rows = [("a1", "by spark")]
+    row_rows = [("a2", "by rows")]
+    first = {"op": first_op, "schema": REGISTRY, "rows": [list(r) for r in spark_rows]}
+    second = {"op": "write_rows", "mode": "append" if expect_both else "overwrite", "schema": REGISTRY}
+    first, second = run_two(table, first, {**second, "rows": [list(r) for r in row_rows]})
+    got = rows_of(elake, table)
+    if expect_both:
+        assert (first["status"], second["status"]) == ("ok", "ok")
+        assert got == sorted([("a0", "old"), *spark_rows, *row_rows])
+    else:
+        assert sorted([first["status"], second["status"]]) == ["conflict", "ok"], (first, second)
+        assert got == sorted(spark_rows if first["status"] == "ok" else row_rows)

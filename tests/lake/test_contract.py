@@ -388,26 +388,25 @@ def _another_commit_right_after_ours(lake, monkeypatch):
         other = DeltaTable(table_uri)
         original(other, [], mode="append", schema=other.schema(), partition_by=None)
 
-    if lake.backend.name == "embedded":
+    from segengine.lake.jvm import JvmBackend
 
-        def commit_then_another_writer(self, *args, **kwargs):
-            result = original(self, *args, **kwargs)
-            if not fired:
-                other_writer(self.table_uri)
-            return result
+    # Commits through delta-rs (the embedded backend; rows on either backend) ...
+    def commit_then_another_writer(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if not fired:
+            other_writer(self.table_uri)
+        return result
 
-        monkeypatch.setattr(DeltaTable, "create_write_transaction", commit_then_another_writer)
-    else:
-        from segengine.lake.jvm import JvmBackend
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", commit_then_another_writer)
+    # ... and through delta-spark, which works out its version afterwards.
+    resolve = JvmBackend._committed_version
 
-        resolve = JvmBackend._committed_version
+    def another_writer_then_resolve(self, uri, *args, **kwargs):
+        if not fired:
+            other_writer(uri)
+        return resolve(self, uri, *args, **kwargs)
 
-        def another_writer_then_resolve(self, uri, *args, **kwargs):
-            if not fired:
-                other_writer(uri)
-            return resolve(self, uri, *args, **kwargs)
-
-        monkeypatch.setattr(JvmBackend, "_committed_version", another_writer_then_resolve)
+    monkeypatch.setattr(JvmBackend, "_committed_version", another_writer_then_resolve)
     return fired
 
 

@@ -231,3 +231,40 @@ def test_a_delete_that_loses_a_race_runs_again_then_gives_up(monkeypatch):
     with pytest.raises(WriteConflict):
         backend.delete_where("/w/t", "x = 1")
     assert calls == ["DELETE"] * 3
+
+
+def _spark_jobs(spark, run):
+    """The result of ``run()`` and how many Spark jobs it started."""
+    tracker = spark.sparkContext.statusTracker()
+    group = "write-rows-probe"
+    spark.sparkContext.setJobGroup(group, group)
+    try:
+        result = run()
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    return result, len(tracker.getJobIdsForGroup(group))
+
+
+def test_rows_on_the_jvm_backend_are_committed_without_a_spark_job_and_read_by_delta_spark(spark, config, tmp_path):
+    lake = Lake(spark, config, choose_backend(spark, _with_backend(config, "jvm")))
+    uri = str(tmp_path / "runs")
+    schema = "run_id string, step string, seconds double"
+    lake.write(spark.createDataFrame([("r0", "ingest", 1.0)], schema), uri)  # a delta-spark commit
+    version, jobs = _spark_jobs(spark, lambda: lake.write_rows([("r1", "features", 2.5)], schema, uri))
+    assert (version, jobs) == (1, 0)
+    rows = spark.read.format("delta").load(uri).orderBy("run_id").collect()
+    assert [tuple(r) for r in rows] == [("r0", "ingest", 1.0), ("r1", "features", 2.5)]
+    assert lake.history(uri)[0]["segengine.operation"] == "WRITE"
+
+
+def test_rows_for_a_table_with_a_check_constraint_go_through_delta_spark_which_enforces_it(spark, config, tmp_path):
+    lake = Lake(spark, config, choose_backend(spark, _with_backend(config, "jvm")))
+    uri = str(tmp_path / "amounts")
+    schema = "order_id string, amount double"
+    lake.write(spark.createDataFrame([("o1", 3.0)], schema), uri)
+    spark.sql(f"ALTER TABLE delta.`{uri}` ADD CONSTRAINT positive CHECK (amount > 0)")
+    _, jobs = _spark_jobs(spark, lambda: lake.write_rows([("o2", 4.0)], schema, uri))
+    assert jobs > 0
+    with pytest.raises(Exception, match="positive"):
+        lake.write_rows([("o3", -1.0)], schema, uri)
+    assert sorted(r.order_id for r in lake.read(uri).collect()) == ["o1", "o2"]
