@@ -1,7 +1,7 @@
 """spark-submit entry point: the customer feature table for one snapshot date."""
 
-from segengine.features import run_features_job
 from segengine.pipeline.entry import job_main
+from segengine.pipeline.jobs import run_features_job
 
 
 def _args(parser):

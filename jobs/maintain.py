@@ -1,7 +1,7 @@
 """spark-submit entry point: OPTIMIZE and VACUUM the lake's tables (no date needed)."""
 
-from segengine.lake.maintenance import run_maintenance_job
 from segengine.pipeline.entry import job_main
+from segengine.pipeline.jobs import run_maintenance_job
 
 
 def _args(parser):

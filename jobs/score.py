@@ -1,7 +1,7 @@
 """spark-submit entry point: write AI segments and CLV into the feature table for one date."""
 
-from segengine.models import run_score_job
 from segengine.pipeline.entry import job_main
+from segengine.pipeline.jobs import run_score_job
 
 
 def _args(parser):

@@ -26,10 +26,3 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: Any) -> 
     from segengine.features.build import compute_features as _compute
 
     return _compute(spark, lake, config, snapshot_date)
-
-
-def run_features_job(ctx: Any) -> dict[str, Any]:
-    """See :func:`segengine.features.build.run_features_job`."""
-    from segengine.features.build import run_features_job as _run
-
-    return _run(ctx)

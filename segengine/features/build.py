@@ -345,18 +345,3 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
     }
     log.info("features written: %s", summary)
     return summary
-
-
-def run_features_job(ctx: Any) -> dict[str, Any]:
-    """Job entry (``jobs/compute_features.py``): compute features for ``ctx.snapshot_date``.
-
-    ``--force`` writes the snapshot even before the first order line or event.
-    """
-    import dataclasses
-
-    config = ctx.config
-    if getattr(ctx.args, "force", False):
-        config = dataclasses.replace(
-            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
-        )
-    return compute_features(ctx.spark, ctx.lake, config, ctx.snapshot_date)

@@ -323,22 +323,6 @@ def maintain(
     return out
 
 
-def run_maintenance_job(ctx: Any) -> list[dict[str, Any]]:
-    """``jobs/maintain.py``: :func:`maintain` with the job's arguments; one line per table."""
-    args = ctx.args
-    outcomes = maintain(
-        ctx.lake,
-        tables=args.table or None,
-        retention_hours=args.retention_hours,
-        force=args.force,
-        zorder=args.zorder,
-        dry_run=args.dry_run,
-    )
-    for outcome in outcomes:
-        print(outcome.line())
-    return [o.as_dict() for o in outcomes]
-
-
 def totals(outcomes: Sequence[TableMaintenance]) -> dict[str, Any]:
     """The sums over tables: what the daily pipeline's step returns."""
     vacs = [o.vacuum for o in outcomes if o.vacuum]

@@ -827,19 +827,3 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
         "customers_scored": int(row["n"]),
         "predicted_total": float(row["total"] or 0.0),
     }
-
-
-def run_train_job(ctx: Any) -> dict[str, Any]:
-    """``jobs/train_clv.py``: train, evaluate and register the CLV model for ``ctx.snapshot_date``."""
-    return train_clv(
-        ctx.spark,
-        ctx.lake,
-        ctx.config,
-        ctx.snapshot_date,
-        force_promote=bool(getattr(ctx.args, "force_promote", False)),
-    )
-
-
-def run_score_job(ctx: Any) -> dict[str, Any]:
-    """Score CLV for ``ctx.snapshot_date`` (used by ``jobs/score.py``)."""
-    return score_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)

@@ -580,21 +580,3 @@ def tie_warning(tied: int, size: int, attrs: list[str]) -> str | None:
         f"{', '.join(attrs)} are probably empty for most of them (empty values are imputed with the mean); "
         "choose attributes that are set for everyone, e.g. frequency,monetary,days_since_last_purchase"
     )
-
-
-def add_job_args(parser: Any) -> None:
-    """``jobs/lookalike.py`` options: --seed, --size, --by, --name, --owner."""
-    parser.add_argument("--seed", required=True, help="Seed audience id or name")
-    parser.add_argument("--size", required=True, type=int, help="Exactly how many lookalikes")
-    parser.add_argument("--by", required=True, help="Comma-separated numeric catalog attributes")
-    parser.add_argument("--name", default=None, help="Name of the new audience")
-    parser.add_argument("--owner", default="segengine", help="Owner of the new audience")
-
-
-def run_lookalike_job(ctx: Any) -> dict[str, Any]:
-    """``jobs/lookalike.py``: expand ``--seed`` and save the lookalike audience."""
-    a = ctx.args
-    by = [b for b in a.by.split(",") if b.strip()]
-    return expand_audience(
-        ctx.spark, ctx.lake, ctx.config, a.seed, a.size, by, ctx.snapshot_date, name=a.name, owner=a.owner
-    )

@@ -767,19 +767,3 @@ def score_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
         "segments": sizes,
         "scored_b2b": "b2b_segment" in features.columns,
     }
-
-
-def run_train_job(ctx: Any) -> dict[str, Any]:
-    """``jobs/train_segments.py``: train both segment models for ``ctx.snapshot_date``."""
-    return train_segments(
-        ctx.spark,
-        ctx.lake,
-        ctx.config,
-        ctx.snapshot_date,
-        force_promote=bool(getattr(ctx.args, "force_promote", False)),
-    )
-
-
-def run_score_job(ctx: Any) -> dict[str, Any]:
-    """Score segments for ``ctx.snapshot_date`` (used by ``jobs/score.py``)."""
-    return score_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)

@@ -3,7 +3,7 @@
 Each ``jobs/*.py`` file is::
 
     from segengine.pipeline.entry import job_main
-    from segengine.features import run_features_job
+    from segengine.pipeline.jobs import run_features_job
 
     if __name__ == "__main__":
         raise SystemExit(job_main("compute_features", run_features_job, needs_date=True))
@@ -24,12 +24,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segengine import dates
 from segengine.dates import date_problem
 from segengine.errors import SegengineError
 from segengine.lake.warehouse import require_warehouse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 log = logging.getLogger("segengine.job")
 
@@ -40,11 +46,11 @@ CREATES_WAREHOUSE = frozenset({"generate", "ingest", "daily_pipeline"})
 
 @dataclass
 class JobContext:
-    """What a job function receives."""
+    """What a job function receives (the adapters are in :mod:`segengine.pipeline.jobs`)."""
 
-    spark: Any
-    config: Any
-    lake: Any
+    spark: SparkSession
+    config: Config
+    lake: Lake
     snapshot_date: dt.date | None
     args: argparse.Namespace
     extra: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
 from segengine.models import recommend as rec
+from segengine.models.recommend import evaluation as rec_evaluation
 
 D = dt.date(2025, 6, 30)
 OL_SCHEMA = "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, product_id string, quantity int, unit_price double"
@@ -550,8 +551,9 @@ def test_hyperparameters_are_chosen_on_validation_and_the_test_window_is_scored_
         }
         return window, spark.range(1), None
 
-    monkeypatch.setattr(rec, "_score_window", fake_window)
-    monkeypatch.setattr(rec, "_add_intervals", lambda result, per_user, cfg: result.update(ci={}))
+    # evaluate() looks both up in the module it lives in.
+    monkeypatch.setattr(rec_evaluation, "_score_window", fake_window)
+    monkeypatch.setattr(rec_evaluation, "_add_intervals", lambda result, per_user, cfg: result.update(ci={}))
     ev = rec.evaluate(spark, lake, _quick(config), D, grid=rec.parse_grid("rank=2;rank=3", config.recommend))
     assert calls == [
         ("validation", 2, "2025-05-31", "2025-06-15"),

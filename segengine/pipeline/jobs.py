@@ -1,0 +1,108 @@
+"""Job adapters: a :class:`~segengine.pipeline.entry.JobContext` in, one domain call out.
+
+Each ``jobs/*.py`` script hands one of these to :func:`segengine.pipeline.entry.job_main`,
+which builds the context (config, session, lake, ``--date``, the parsed arguments). The
+adapters read the job's own arguments from ``ctx.args`` and call the capability's
+function with plain values, so the domain modules (features, models, lake) know nothing
+of job contexts or argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from segengine.features.build import compute_features
+from segengine.lake.maintenance import maintain
+from segengine.models.clv import score_clv, train_clv
+from segengine.models.lookalike import expand_audience
+from segengine.models.recommend import score_recommendations, train_recommendations
+from segengine.models.segments import score_segments, train_segments
+from segengine.pipeline.entry import JobContext
+
+
+def _force_promote(ctx: JobContext) -> bool:
+    return bool(getattr(ctx.args, "force_promote", False))
+
+
+def run_features_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/compute_features.py``: compute features for ``ctx.snapshot_date``.
+
+    ``--force`` writes the snapshot even before the first order line or event.
+    """
+    config = ctx.config
+    if getattr(ctx.args, "force", False):
+        config = dataclasses.replace(
+            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
+        )
+    return compute_features(ctx.spark, ctx.lake, config, ctx.snapshot_date)
+
+
+def run_train_segments_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/train_segments.py``: train both segment models for ``ctx.snapshot_date``."""
+    return train_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+
+
+def run_train_clv_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/train_clv.py``: train, evaluate and register the CLV model for ``ctx.snapshot_date``."""
+    return train_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+
+
+def run_train_recommendations_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/train_recommendations.py``: train the recommender for ``--date``."""
+    return train_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+
+
+def run_score_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/score.py``: write the model columns of ``ctx.snapshot_date``'s feature partition.
+
+    ``--model segments|clv|all`` (default all: segments, then CLV; each one partition
+    overwrite, so a rerun replaces).
+    """
+    which = getattr(ctx.args, "model", "all") or "all"
+    out: dict[str, Any] = {}
+    if which in ("segments", "all"):
+        out["segments"] = score_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    if which in ("clv", "all"):
+        out["clv"] = score_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return out
+
+
+def run_recommend_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/recommend.py``: score recommendations for ``--date``."""
+    return score_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+
+
+def add_lookalike_args(parser: argparse.ArgumentParser) -> None:
+    """``jobs/lookalike.py`` options: --seed, --size, --by, --name, --owner."""
+    parser.add_argument("--seed", required=True, help="Seed audience id or name")
+    parser.add_argument("--size", required=True, type=int, help="Exactly how many lookalikes")
+    parser.add_argument("--by", required=True, help="Comma-separated numeric catalog attributes")
+    parser.add_argument("--name", default=None, help="Name of the new audience")
+    parser.add_argument("--owner", default="segengine", help="Owner of the new audience")
+
+
+def run_lookalike_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/lookalike.py``: expand ``--seed`` and save the lookalike audience."""
+    a = ctx.args
+    by = [b for b in a.by.split(",") if b.strip()]
+    return expand_audience(
+        ctx.spark, ctx.lake, ctx.config, a.seed, a.size, by, ctx.snapshot_date, name=a.name, owner=a.owner
+    )
+
+
+def run_maintenance_job(ctx: JobContext) -> list[dict[str, Any]]:
+    """``jobs/maintain.py``: :func:`~segengine.lake.maintenance.maintain` with the job's arguments; one line per table."""
+    args = ctx.args
+    outcomes = maintain(
+        ctx.lake,
+        tables=args.table or None,
+        retention_hours=args.retention_hours,
+        force=args.force,
+        zorder=args.zorder,
+        dry_run=args.dry_run,
+    )
+    for outcome in outcomes:
+        print(outcome.line())
+    return [o.as_dict() for o in outcomes]
