@@ -1,21 +1,25 @@
 """Peak memory of this process and its children (the Spark JVM, Python workers), sampled.
 
-Memory is the proportional set size (PSS, ``/proc/<pid>/smaps_rollup``): a page shared by
-several processes (forked Python workers, libraries, page cache mapped by more than one
-process) counts once in the sum, split between them. Summing plain RSS over the tree counts
-such pages once per process and can exceed the machine's physical memory. Where
-``smaps_rollup`` cannot be read, RSS from ``/proc/<pid>/stat`` is the fallback.
+Memory is the proportional set size (PSS, psutil's ``memory_full_info().pss``, which
+Linux reports in ``/proc/<pid>/smaps_rollup``): a page shared by several processes
+(forked Python workers, libraries, page cache mapped by more than one process) counts
+once in the sum, split between them. Summing plain RSS over the tree counts such pages
+once per process and can exceed the machine's physical memory. Where PSS cannot be read
+(another user's process, a platform without it), RSS is the fallback.
 
-The anonymous part of it (``Pss_Anon``: heaps, the JVM's among them) is tracked too: the
-rest is files mapped into memory (libraries, memory-mapped shuffle blocks), pages the
-kernel can drop.
+The anonymous part (heaps, the JVM's among them) is tracked too, as resident memory that
+is neither file-backed nor shared memory (psutil's ``rss - shared``, Linux's
+``RssAnon``): the rest is files mapped into memory (libraries, memory-mapped shuffle
+blocks), pages the kernel can drop. Unlike the PSS total it is not split between
+processes: copy-on-write pages that forked Python workers still share with their parent
+count once per worker, so it can overstate by those.
 
-Reading ``smaps_rollup`` walks the process's page tables, so a sample costs CPU in
-proportion to the memory it measures: 0.14-0.21 s on average for a Spark JVM of 8-13 GB.
-Taken every 0.5 s, the samples used about 30% of one of the two cores and made the
-features job at 1M personas 1.09-1.11x slower than unobserved. So the sampler keeps to
-a CPU budget (:data:`SAMPLER_BUDGET`, see :func:`pause_after`): the pause after a
-sample grows with the time the sample took.
+Reading PSS walks the process's page tables, so a sample costs CPU in proportion to the
+memory it measures: 0.14-0.21 s on average for a Spark JVM of 8-13 GB. Taken every
+0.5 s, the samples used about 30% of one of the two cores and made the features job at
+1M personas 1.09-1.11x slower than unobserved. So the sampler keeps to a CPU budget
+(:data:`SAMPLER_BUDGET`, see :func:`pause_after`): the pause after a sample grows with
+the time the sample took.
 """
 
 from __future__ import annotations
@@ -24,65 +28,36 @@ import os
 import threading
 import time
 
+import psutil
 
-def _pss_bytes(pid: int) -> tuple[int, int] | None:
-    """(PSS, anonymous PSS) of ``pid`` in bytes, or None where smaps_rollup cannot be read."""
-    fields: dict[str, int] = {}
+
+def _process_memory(proc: psutil.Process) -> tuple[int, int] | None:
+    """(PSS, anonymous resident) bytes of ``proc`` (RSS for PSS where PSS is unreadable); None: it is gone."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith(("Pss:", "Pss_Anon:")):
-                    name, value = line.split()[:2]
-                    fields[name] = int(value) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    if "Pss:" not in fields:
-        return None
-    return fields["Pss:"], fields.get("Pss_Anon:", fields["Pss:"])
-
-
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, RSS bytes) for every readable process."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    table: dict[int, tuple[int, int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
         try:
-            with open(f"/proc/{name}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            table[int(name)] = (int(fields[1]), int(fields[21]) * page)
-        except (OSError, IndexError, ValueError):
-            continue
-    return table
-
-
-def _tree(root: int, table: dict[int, tuple[int, int]]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        pid = stack.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        stack.extend(children.get(pid, []))
-    return seen
+            info = proc.memory_full_info()
+            total = info.pss
+        except psutil.AccessDenied:
+            info = proc.memory_info()
+            total = info.rss
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return total, max(0, info.rss - getattr(info, "shared", 0))
 
 
 def tree_memory(root: int) -> tuple[int, int]:
-    """(PSS, anonymous PSS) summed over ``root`` and its descendants (RSS where PSS is unreadable)."""
-    table = _process_table()
+    """(PSS, anonymous resident memory) summed over ``root`` and its descendants, in bytes."""
+    try:
+        parent = psutil.Process(root)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0, 0
     total = anon = 0
-    for pid in _tree(root, table):
-        pss = _pss_bytes(pid)
-        if pss is None:
-            rss = table.get(pid, (0, 0))[1]
-            pss = (rss, rss)
-        total += pss[0]
-        anon += pss[1]
+    for proc in procs:
+        sample = _process_memory(proc)
+        if sample is not None:
+            total += sample[0]
+            anon += sample[1]
     return total, anon
 
 
@@ -146,12 +121,12 @@ class PeakMemory:
         return (
             "PSS summed over the python driver, the Spark JVM and its workers, sampled every "
             f"{self.interval:g} s or less often where a sample is slow (at most {SAMPLER_BUDGET:.0%} of a core); "
-            f"{self.samples} samples; anonymous (heaps, not mapped files) at most {self.peak_anon_mb:.0f} MB"
+            f"{self.samples} samples; anonymous resident (heaps, not mapped files) at most {self.peak_anon_mb:.0f} MB"
         )
 
     @property
     def peak_anon_mb(self) -> float:
-        """The highest anonymous PSS seen (not always at the same moment as :attr:`peak_mb`)."""
+        """The highest anonymous resident memory seen (not always at the same moment as :attr:`peak_mb`)."""
         return round(self.peak_anon / 2**20, 1)
 
 
