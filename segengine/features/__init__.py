@@ -22,7 +22,7 @@ def build_features(spark: Any, lake: Any, config: Any, snapshot_date: Any) -> An
 
 
 def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: Any) -> dict[str, Any]:
-    """See :func:`segengine.features.build.compute_features`."""
-    from segengine.features.build import compute_features as _compute
+    """See :func:`segengine.features.compute.compute_features`."""
+    from segengine.features.compute import compute_features as _compute
 
     return _compute(spark, lake, config, snapshot_date)

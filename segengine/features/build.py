@@ -1,8 +1,8 @@
 """Assemble ``customer_features`` for one snapshot date and write its partition.
 
 ``assemble_features`` is the pure core (bronze DataFrames in, features out);
-``build_features`` reads the bronze tables from the lake; ``compute_features``
-writes the snapshot's partition (a rerun replaces it, never duplicates).
+``build_features`` reads the bronze tables from the lake. Writing the snapshot's
+partition is :func:`segengine.features.compute.compute_features` (through the refresh).
 """
 
 from __future__ import annotations
@@ -301,47 +301,3 @@ def build_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -
         config.features,
         session_timezone(spark),
     )
-
-
-def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
-    """Write the ``customer_features`` partition of ``snapshot_date`` (idempotent).
-
-    Args:
-        spark: the SparkSession.
-        lake: the Lake.
-        config: the Config.
-        snapshot_date: the snapshot date.
-
-    The refresh is incremental from the feature state of an earlier date when that is
-    exact, else a full recompute (see :mod:`segengine.features.refresh`).
-
-    Returns:
-        A summary: snapshot_date, table version, rows, rows per persona type, and the
-        refresh ``mode`` (incremental | full) with its ``reason``.
-
-    Raises:
-        MissingInput: ``snapshot_date`` is before the first order line or event (or
-            there are none), unless ``features.allow_before_first_data``.
-    """
-    from segengine.features.refresh import refresh_features
-    from segengine.features.snapshots import require_bronze_data
-
-    require_bronze_data(lake, config, snapshot_date)
-
-    refresh = refresh_features(spark, lake, config, snapshot_date)
-    version = refresh.pop("version")
-    written = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
-    # One small aggregate over the written partition: three numbers.
-    by_type = {
-        r["persona_type"]: r["n"] for r in written.groupBy("persona_type").agg(F.count("*").alias("n")).collect()
-    }
-    summary = {
-        "snapshot_date": snapshot_date.isoformat(),
-        "table": "customer_features",
-        "version": version,
-        "rows": int(sum(by_type.values())),
-        "persona_types": by_type,
-        **refresh,
-    }
-    log.info("features written: %s", summary)
-    return summary

@@ -13,7 +13,9 @@ import argparse
 import dataclasses
 from typing import Any
 
-from segengine.features.build import compute_features
+from segengine.features.compute import compute_features
+from segengine.generate import generate_raw
+from segengine.ingest import default_raw_dir, ingest
 from segengine.lake.maintenance import maintain
 from segengine.models.clv import score_clv, train_clv
 from segengine.models.lookalike import expand_audience
@@ -106,3 +108,29 @@ def run_maintenance_job(ctx: JobContext) -> list[dict[str, Any]]:
     for outcome in outcomes:
         print(outcome.line())
     return [o.as_dict() for o in outcomes]
+
+
+def add_ingest_args(parser: argparse.ArgumentParser) -> None:
+    """``--raw-dir``: the landing directory (default ``ingest.raw_dir`` or ``<warehouse>/raw``)."""
+    parser.add_argument("--raw-dir", default=None, help="Landing directory with one sub-directory per table")
+
+
+def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/ingest.py``: ingest every table's new raw files; returns the counts."""
+    return ingest(ctx.spark, ctx.lake, ctx.config, ctx.args.raw_dir)
+
+
+def add_generate_args(parser: argparse.ArgumentParser) -> None:
+    """``--personas``, ``--seed``, ``--malformed-share``, ``--out``."""
+    parser.add_argument("--personas", type=int, default=None, help="Number of personas (default generator.personas)")
+    parser.add_argument("--seed", type=int, default=None, help="Random seed (default generator.seed)")
+    parser.add_argument("--malformed-share", type=float, default=None, help="Share of damaged rows per table")
+    parser.add_argument("--out", default=None, help="Output directory (default the ingest landing directory)")
+
+
+def run_generate_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/generate.py``: write the raw sample files; returns row counts, damaged-row counts and throughput."""
+    a = ctx.args
+    return generate_raw(
+        ctx.spark, ctx.config, a.out or default_raw_dir(ctx.config), a.personas, a.seed, a.malformed_share
+    )
