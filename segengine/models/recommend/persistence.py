@@ -66,7 +66,7 @@ VALIDATION_MODEL_TAG = "segengine.validation_model"
 VALIDATION_METRIC = "precision_at_k"
 
 
-def recommend_pipeline(model: RecommendModel) -> Any:
+def recommend_pipeline(model: RecommendModel) -> PipelineModel:
     """The model as one ``PipelineModel([IdMapping(users), IdMapping(items), ALSModel])``.
 
     Logged to MLflow as is, so a registered version holds its own id mappings.
@@ -80,7 +80,7 @@ def recommend_pipeline(model: RecommendModel) -> Any:
     )
 
 
-def from_pipeline(pipeline: Any) -> RecommendModel | None:
+def from_pipeline(pipeline: PipelineModel | ALSModel) -> RecommendModel | None:
     """The :class:`RecommendModel` of a :func:`recommend_pipeline` (None: no id mappings in it)."""
     stages = pipeline.stages if isinstance(pipeline, PipelineModel) else [pipeline]
     als = next((s for s in stages if isinstance(s, ALSModel)), None)

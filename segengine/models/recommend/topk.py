@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pyspark.sql import Window
@@ -12,7 +13,10 @@ from segengine.models.recommend.als import RecommendModel
 from segengine.models.recommend.schema import ITEM_IDX, USER_IDX
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame
+
+    from segengine.config import RecommendConfig
 
 
 def als_candidates(model: RecommendModel, users: DataFrame, n_fetch: int) -> DataFrame:
@@ -42,7 +46,9 @@ def als_candidates(model: RecommendModel, users: DataFrame, n_fetch: int) -> Dat
 ALS_TOP_SCHEMA = "persona_id string, product_id string, prediction double, _r int, _n int"
 
 
-def _mllib_top_k(model: RecommendModel, targets: DataFrame, bought: DataFrame | None, k: int, cfg) -> DataFrame:
+def _mllib_top_k(
+    model: RecommendModel, targets: DataFrame, bought: DataFrame | None, k: int, cfg: RecommendConfig
+) -> DataFrame:
     """``scorer: mllib``: ``recommendForUserSubset`` over-fetched, then bought items removed.
 
     Over-fetches by the most items any target bought, capped by ``max_overfetch``: a
@@ -66,13 +72,15 @@ def _mllib_top_k(model: RecommendModel, targets: DataFrame, bought: DataFrame | 
     return top.withColumn("_n", F.count(F.lit(1)).over(Window.partitionBy("persona_id")).cast("int"))
 
 
-def _top_k_arrow(item_factors: Any, item_idx: Any, product_ids: list[str], k: int, chunk_cells: int = 1 << 22):
+def _top_k_arrow(
+    item_factors: np.ndarray, item_idx: np.ndarray, product_ids: list[str], k: int, chunk_cells: int = 1 << 22
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function of :func:`als_top_k` (see there), closed over the item factors.
 
     ``item_factors`` row i belongs to ALS item ``item_idx[i]`` and product ``product_ids[i]``.
     """
 
-    def run(batches):
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # Imported on the executor that runs the batches.
         import numpy as np
         import pyarrow as pa

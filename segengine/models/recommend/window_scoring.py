@@ -78,7 +78,9 @@ class _Inputs:
     catalog: int | None
 
 
-def _window_truth(order_lines: DataFrame, inter: DataFrame, train_end: dt.date, end: dt.date, cfg) -> DataFrame:
+def _window_truth(
+    order_lines: DataFrame, inter: DataFrame, train_end: dt.date, end: dt.date, cfg: RecommendConfig
+) -> DataFrame:
     """Purchases after ``train_end`` up to the end of ``end`` (minus items bought before, when excluded)."""
     truth = (
         order_lines.where(
