@@ -64,10 +64,29 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pyspark
+from pyspark import StorageLevel
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import SQLTransformer, VectorAssembler
+from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
 from segengine.errors import ConfigError, ModelError
+from segengine.features.catalog import CATALOG
 from segengine.features.snapshots import require_feature_partition
+from segengine.features.windows import cycle_start, local_date
 from segengine.models.btyd import SUMMARY_COLUMNS, BtydModel, btyd_summary, fit_bgnbd, fit_gamma_gamma
 from segengine.models.segments import customers_only
+from segengine.models.tracking import (
+    Validation,
+    champion_version,
+    configure_mlflow,
+    load_champion,
+    log_spark_model,
+    register_and_promote,
+    score_champion,
+)
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
@@ -177,10 +196,6 @@ def order_facts(order_lines: DataFrame, tz: str, session_tz: str) -> DataFrame:
         DataFrame(persona_id, order_id, order_date, is_purchase, net_micros long, items long).
         Money is in whole micro-units (exact sums, as the feature table's).
     """
-    from pyspark.sql import functions as F
-
-    from segengine.features.windows import local_date
-
     micros = F.col("quantity").cast("long") * F.round(F.col("unit_price").cast("double") * MICROS).cast("long")
     return order_lines.groupBy("persona_id", "order_id").agg(
         F.min(local_date(F.col("order_ts"), tz, session_tz)).alias("order_date"),
@@ -191,8 +206,6 @@ def order_facts(order_lines: DataFrame, tz: str, session_tz: str) -> DataFrame:
 
 
 def _money(micros: Any) -> Any:
-    from pyspark.sql import functions as F
-
     return F.round(micros.cast("double") / F.lit(float(MICROS)), 2)
 
 
@@ -207,8 +220,6 @@ def label_frame(orders: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     Returns:
         DataFrame(persona_id, label double).
     """
-    from pyspark.sql import functions as F
-
     day = F.col("order_date")
     return (
         orders.filter((day > F.lit(start)) & (day <= F.lit(end)))
@@ -239,10 +250,6 @@ def customer_value_features(
         monetary, tenure_days, orders_lifetime, revenue_lifetime, avg_basket_value,
         days_since_last_purchase, items_cycle: one row per customer (at least one purchase).
     """
-    from pyspark.sql import functions as F
-
-    from segengine.features.windows import cycle_start, local_date
-
     day = F.lit(cutoff)
     past = orders.where(F.col("order_date") <= day)
     in_cycle = F.col("order_date") >= F.lit(cycle_start(cutoff, cycle_months))
@@ -292,8 +299,6 @@ def training_frame(features: DataFrame, orders: DataFrame, cutoff: dt.date, end:
     Returns:
         The customer rows plus a ``label`` column.
     """
-    from pyspark.sql import functions as F
-
     labels = label_frame(orders, cutoff, end)
     return (
         customers_only(features)
@@ -307,8 +312,6 @@ def training_frame(features: DataFrame, orders: DataFrame, cutoff: dt.date, end:
 
 def clv_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
     """The :data:`CLV_INPUTS` whose catalog columns are all in the catalog and in ``available``."""
-    from segengine.features.catalog import CATALOG
-
     inputs = [
         item for item in CLV_INPUTS if all(c in CATALOG and (available is None or c in available) for c in item[2])
     ]
@@ -337,10 +340,6 @@ def clv_pipeline(config: Config, features: Sequence[str], btyd: BtydModel | None
         btyd: a fitted :class:`BtydModel` (needed by ``bgnbd`` and ``clv.btyd_inputs``):
             its predictions become inputs of the regressor.
     """
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import SQLTransformer, VectorAssembler
-    from pyspark.ml.regression import GBTRegressor, RandomForestRegressor
-
     cfg = config.clv
     if cfg.algorithm == "bgnbd":
         if btyd is None:
@@ -427,8 +426,6 @@ def fit_btyd_stage(orders: DataFrame, cutoff: dt.date, config: Config) -> BtydMo
 
 def with_btyd_summary(rows: DataFrame, orders: DataFrame, cutoff: dt.date, unit_days: float) -> DataFrame:
     """``rows`` plus each persona's BG/NBD statistics at ``cutoff`` (0 for one without a purchase day)."""
-    from pyspark.sql import functions as F
-
     summary = btyd_summary(orders, cutoff, unit_days)
     joined = rows.drop(*[c for c in SUMMARY_COLUMNS if c in rows.columns]).join(summary, "persona_id", "left")
     return joined.withColumns({c: F.coalesce(F.col(c), F.lit(0).cast(t)) for c, t in summary.dtypes[1:]})
@@ -445,8 +442,6 @@ def regression_metrics(df: DataFrame, prediction: str, label: str = "label") -> 
     Returns:
         ``{"mae", "rmse", "predicted_total", "actual_total", "customers"}``.
     """
-    from pyspark.sql import functions as F
-
     err = F.col(prediction) - F.col(label)
     row = df.agg(
         F.avg(F.abs(err)).alias("mae"),
@@ -488,8 +483,6 @@ def _window_text(window: tuple[dt.date, dt.date]) -> str:
 
 def evaluate_holdout(model: PipelineModel, holdout: DataFrame) -> dict[str, dict[str, float]]:
     """Model and "next cycle = last cycle" baseline metrics on the holdout frame."""
-    from pyspark.sql import functions as F
-
     scored = model.transform(holdout).withColumn("baseline", F.coalesce(F.col("monetary").cast("double"), F.lit(0.0)))
     scored = scored.select("clv_prediction", "baseline", "label").cache()
     try:
@@ -532,17 +525,6 @@ def train_clv(
     """
     import mlflow
     import mlflow.spark
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from segengine.models.tracking import (
-        Validation,
-        champion_version,
-        configure_mlflow,
-        log_spark_model,
-        register_and_promote,
-        score_champion,
-    )
 
     cfg = config.clv
     configure_mlflow(config)
@@ -731,8 +713,6 @@ def train_clv(
 
 
 def _pyspark_version() -> str:
-    import pyspark
-
     return pyspark.__version__
 
 
@@ -753,9 +733,6 @@ def apply_clv_model(
     Returns:
         The partition with the two CLV columns replaced.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     customers = customers_only(features)
     stage = btyd_stage(model)
     if stage is not None:
@@ -796,10 +773,6 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
     Returns:
         Summary: model version, table version, customers scored, total predicted.
     """
-    from pyspark.sql import functions as F
-
-    from segengine.models.tracking import configure_mlflow, load_champion
-
     require_feature_partition(lake, snapshot_date)  # never score (and write) a missing snapshot
     configure_mlflow(config)
     loaded = load_champion(config, config.clv.model_name)

@@ -43,10 +43,16 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import BucketedRandomProjectionLSH, Imputer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.stat import Summarizer
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from segengine import audiences
 from segengine.errors import AudienceError, ModelError
+from segengine.features.catalog import CATALOG
 from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
@@ -80,8 +86,6 @@ def validate_attributes(by: list[str], columns: list[str] | None = None) -> list
         ModelError: empty list, unknown name (with the closest catalog name), or a
             non-numeric attribute that has no encoding.
     """
-    from segengine.features.catalog import CATALOG
-
     if not by:
         raise ModelError(
             "lookalike: --by needs at least one numeric attribute, e.g. frequency,monetary,days_since_last_purchase"
@@ -120,9 +124,6 @@ def scale_attributes(features: DataFrame, by: list[str]) -> DataFrame:
     Returns:
         DataFrame(persona_id, vec): mean-imputed, zero-mean unit-variance vector.
     """
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
-
     raw = [f"_raw_{c}" for c in by]
     df = features.select("persona_id", *[F.col(c).cast("double").alias(r) for c, r in zip(by, raw, strict=True)])
     # An all-null column has no mean to impute; 0 is then as good as any constant.
@@ -140,8 +141,6 @@ def scale_attributes(features: DataFrame, by: list[str]) -> DataFrame:
 
 
 def _as_array(col: str) -> Column:
-    from pyspark.ml.functions import vector_to_array
-
     return vector_to_array(F.col(col))
 
 
@@ -203,8 +202,6 @@ MAX_BROADCAST_PROBES = 1_000_000
 
 def fit_hashing(vectors: DataFrame, base: float, tables: int, seed: int) -> Any:
     """MLlib ``BucketedRandomProjectionLSH`` at the fine bucket length ``base`` (fit reads one row)."""
-    from pyspark.ml.feature import BucketedRandomProjectionLSH
-
     lsh = BucketedRandomProjectionLSH(
         inputCol=VEC, outputCol="_hashes", bucketLength=base, numHashTables=tables, seed=seed
     )
@@ -226,8 +223,6 @@ def hash_fine(vectors: DataFrame, model: Any, dims: int) -> DataFrame:
     Returns:
         DataFrame(persona_id, _x0.., _fine array<bigint>).
     """
-    from pyspark.ml.functions import vector_to_array
-
     hashed = model.transform(vectors)
     # Each hash is a 1-element vector; the array keeps the table order.
     fine = F.transform("_hashes", lambda h: vector_to_array(h)[0].cast("long")).alias("_fine")
@@ -322,8 +317,6 @@ def reduce_seeds(seeds: DataFrame, cell_size: float) -> DataFrame:
         DataFrame(persona_id, vec): one row per occupied cell (persona_id: the smallest
         seed id of the cell, for stable hashing order).
     """
-    from pyspark.ml.stat import Summarizer
-
     size = F.lit(float(cell_size))
     key = F.transform(_as_array(VEC), lambda x: F.floor(x / size))
     return (
@@ -445,8 +438,6 @@ def expand_vectors(
 
 
 def _centroid(seeds: DataFrame) -> list[float]:
-    from pyspark.ml.stat import Summarizer
-
     row = seeds.select(Summarizer.mean(F.col(VEC)).alias("m")).first()
     return [float(x) for x in row["m"]]
 
@@ -518,8 +509,6 @@ def expand_audience(
     Returns:
         {"audience_id", "name", "size", "parameters"}.
     """
-    from segengine import audiences
-
     seed_members = audiences.members(spark, lake, seed, user=user)
     if size <= 0:
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")

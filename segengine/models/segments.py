@@ -36,20 +36,35 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyspark import keyword_only
-from pyspark.ml import Transformer
+from pyspark.ml import Pipeline, PipelineModel, Transformer
+from pyspark.ml.clustering import KMeans
+from pyspark.ml.evaluation import ClusteringEvaluator
+from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
 from segengine.features.snapshots import require_feature_partition
 from segengine.models.naming import match_names, name_clusters
+from segengine.models.tracking import (
+    Validation,
+    champion_version,
+    configure_mlflow,
+    load_champion,
+    load_version,
+    log_spark_model,
+    register_and_promote,
+    score_champion,
+)
 
 if TYPE_CHECKING:
-    from pyspark.ml import PipelineModel
     from pyspark.sql import DataFrame, SparkSession
 
     from segengine.config import Config
@@ -188,9 +203,6 @@ class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable, Defa
         return self._set(outputCol=value)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        from pyspark.ml.functions import vector_to_array
-        from pyspark.sql import functions as F
-
         names = self.getNames()
         if not names:
             raise ModelError("SegmentNamer has no names: it was built without fitted clusters")
@@ -214,8 +226,6 @@ class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable, Defa
 
 def customers_only(features: DataFrame) -> DataFrame:
     """The customer rows of a feature partition (the population the models learn)."""
-    from pyspark.sql import functions as F
-
     return features.filter(F.col("persona_type") == F.lit("customer"))
 
 
@@ -238,8 +248,6 @@ def canonical_layout(df: DataFrame, partitions: int | None = None) -> DataFrame:
 
 def seeded_sample(df: DataFrame, fraction: float, seed: int) -> DataFrame:
     """The rows whose seeded hash of persona_id falls below ``fraction`` (layout-independent)."""
-    from pyspark.sql import functions as F
-
     if fraction >= 1.0:
         return df
     bucket = F.pmod(F.xxhash64(F.col("persona_id"), F.lit(int(seed))), F.lit(1_000_000)).cast("double") / 1e6
@@ -248,8 +256,6 @@ def seeded_sample(df: DataFrame, fraction: float, seed: int) -> DataFrame:
 
 def silhouette(model: PipelineModel, customers: DataFrame, features_col: str, prediction_col: str) -> float:
     """Silhouette (squared Euclidean) of ``model``'s clusters of ``customers``, in its own feature space."""
-    from pyspark.ml.evaluation import ClusteringEvaluator
-
     scored = model.transform(customers).select(features_col, prediction_col)
     if scored.select(prediction_col).distinct().limit(2).count() < 2:
         return 0.0
@@ -257,8 +263,6 @@ def silhouette(model: PipelineModel, customers: DataFrame, features_col: str, pr
 
 
 def _rfmt_prep_stages() -> list[Any]:
-    from pyspark.ml.feature import SQLTransformer, StandardScaler, VectorAssembler
-
     return [
         SQLTransformer(statement=_RFMT_PREP),
         VectorAssembler(inputCols=list(RFMT_VECTOR), outputCol="rfmt_raw"),
@@ -286,10 +290,6 @@ def fit_rfmt_model(
         The fitted ``PipelineModel`` and a report: chosen k, silhouette and cost per
         k, and per segment its name, size and unscaled RFMT centroid.
     """
-    from pyspark.ml import Pipeline, PipelineModel
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.evaluation import ClusteringEvaluator
-
     cfg = config.segments
     _require_columns(customers, RFMT_FEATURES, "RFMT segments")
     data = canonical_layout(
@@ -385,8 +385,6 @@ def fit_rfmt_model(
 
 
 def _expm1(x: float) -> float:
-    import math
-
     return math.expm1(x)
 
 
@@ -414,11 +412,6 @@ def fit_b2b_model(
     Returns:
         The fitted ``PipelineModel`` (output ``b2b_segment``) and a report per segment.
     """
-    from pyspark.ml import Pipeline, PipelineModel
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
-    from pyspark.sql import functions as F
-
     cfg = config.segments
     _require_columns(customers, B2B_FEATURES, "B2B segments")
     data = canonical_layout(seeded_sample(customers.select("persona_id", *B2B_FEATURES), cfg.sample_fraction, cfg.seed))
@@ -549,8 +542,6 @@ def apply_segment_models(features: DataFrame, rfmt_model: PipelineModel, b2b_mod
     Returns:
         The partition with the model columns replaced.
     """
-    from pyspark.sql import functions as F
-
     customers = customers_only(features)
     rfmt = rfmt_model.transform(customers.select("persona_id", *RFMT_FEATURES)).select(
         "persona_id",
@@ -607,16 +598,6 @@ def train_segments(
         per model (alias given, new vs champion silhouette).
     """
     import mlflow
-
-    from segengine.models.tracking import (
-        Validation,
-        champion_version,
-        configure_mlflow,
-        load_version,
-        log_spark_model,
-        register_and_promote,
-        score_champion,
-    )
 
     require_feature_partition(lake, snapshot_date)
     configure_mlflow(config)
@@ -744,8 +725,6 @@ def score_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date
     Returns:
         Summary: model versions, table version, customers per segment.
     """
-    from segengine.models.tracking import configure_mlflow, load_champion
-
     require_feature_partition(lake, snapshot_date)  # never score (and write) a missing snapshot
     configure_mlflow(config)
     rfmt = load_champion(config, config.segments.model_name)
