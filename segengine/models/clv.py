@@ -523,7 +523,7 @@ def train_clv(
         ModelError: the holdout cutoff is before the first order (a cycle longer than
             the history), or no cutoff has customers to learn from; dates in ISO form.
     """
-    import mlflow
+    import mlflow  # imported where used: importing mlflow takes seconds
     import mlflow.spark
 
     cfg = config.clv

@@ -597,7 +597,7 @@ def train_segments(
         Summary: versions, k, silhouette, segment names and sizes, and ``promotion``
         per model (alias given, new vs champion silhouette).
     """
-    import mlflow
+    import mlflow  # imported where used: importing mlflow takes seconds
 
     require_feature_partition(lake, snapshot_date)
     configure_mlflow(config)
