@@ -94,6 +94,7 @@ def compile_segment(
     snapshot_date: dt.date | str,
     views: TableViews | None = None,
     resolver: Resolver | None = None,
+    sequence_strategy: str = "window",
 ) -> CompiledSegment:
     """Compile ``segment`` to Spark SQL for ``snapshot_date``.
 
@@ -103,6 +104,9 @@ def compile_segment(
         views: temp-view names (default :class:`TableViews`).
         resolver: maps a name used by ``in_segment`` to its :class:`Segment` (raise
             ``KeyError``/``LookupError`` or return None when unknown).
+        sequence_strategy: how ``sequence`` conditions compile: ``window`` (window
+            functions over one relation of every step's occurrences, the default) or
+            ``join`` (a semi-join per step); both give the same answer.
 
     Returns:
         The :class:`CompiledSegment` (``.sql``, ``.explain()``).
@@ -116,7 +120,13 @@ def compile_segment(
     snapshot = _as_date(snapshot_date)
     used: list[str] = []
     events: list[str] = []
-    query = _compile(segment, snapshot, views or TableViews(), resolver, (segment.slug,), 0, used, events)
+    from segengine.rules.sequences import STRATEGIES
+
+    if sequence_strategy not in STRATEGIES:
+        raise ValueError(f"unknown sequence strategy {sequence_strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    query = _compile(
+        segment, snapshot, views or TableViews(), resolver, (segment.slug,), 0, used, events, sequence_strategy
+    )
     return CompiledSegment(
         segment, snapshot, query, query.sql(), tuple(dict.fromkeys(used)), tuple(dict.fromkeys(events))
     )
@@ -146,6 +156,7 @@ def _compile(
     depth: int,
     used: list[str],
     events: list[str],
+    sequence_strategy: str = "window",
 ) -> Select:
     alias = "f" if depth == 0 else f"f{depth}"
     events.extend(_event_uses(segment, depth))
@@ -178,9 +189,11 @@ def _compile(
             raise SegmentDefinitionError(f"{where}: segments refer to each other in a cycle: {chain}")
         used.append(name)
         inner_stack = (*stack, key) if target.slug == key else (*stack, key, target.slug)
-        return _compile(target, snapshot, views, resolver, inner_stack, depth + 1, used, events)
+        return _compile(target, snapshot, views, resolver, inner_stack, depth + 1, used, events, sequence_strategy)
 
-    rctx = RenderContext(snapshot=snapshot, views=views, alias=alias, subsegment=subsegment)
+    rctx = RenderContext(
+        snapshot=snapshot, views=views, alias=alias, subsegment=subsegment, sequence_strategy=sequence_strategy
+    )
     where = and_(
         BinOp("=", Col("snapshot_date", alias), Lit(snapshot)),
         InList(Col("persona_type", alias), tuple(Lit(t) for t in segment.persona_types))

@@ -581,6 +581,28 @@ def _event_type(value: Any, path: str, ctx: ParseContext) -> str:
     return text
 
 
+def event_persona(rctx: RenderContext) -> tuple[Expr, Join]:
+    """The persona of an event row ``e`` and the join that finds it.
+
+    Events of anonymous visitors carry only a cookie: they are attributed to the persona
+    with that cookie in the feature snapshot (``did``, ``did_not`` and sequences alike).
+    """
+    cookies = Select(
+        columns=((Col("persona_id", "c"), "persona_id"), (Col("cookie_id", "c"), "cookie_id")),
+        source=Table(rctx.views.features),
+        alias="c",
+        where=And(
+            (
+                IsNull(Col("cookie_id", "c"), negated=True),
+                BinOp("=", Col("snapshot_date", "c"), Lit(rctx.snapshot)),
+            )
+        ),
+    )
+    persona = Func("coalesce", (Col("persona_id", "e"), Col("persona_id", "ck")))
+    on = And((IsNull(Col("persona_id", "e")), BinOp("=", Col("cookie_id", "e"), Col("cookie_id", "ck"))))
+    return persona, Join(cookies, "ck", on, kind="LEFT JOIN")
+
+
 class _EventCondition(Condition):
     """Shared by ``did`` and ``did_not``: persona had >= min_count matching events."""
 
@@ -626,21 +648,7 @@ class _EventCondition(Condition):
 
     def to_sql(self, rctx: RenderContext) -> Expr:
         v = rctx.views
-        # Events of anonymous visitors carry only a cookie: attribute them to the persona
-        # with that cookie in the feature snapshot.
-        cookies = Select(
-            columns=((Col("persona_id", "c"), "persona_id"), (Col("cookie_id", "c"), "cookie_id")),
-            source=Table(v.features),
-            alias="c",
-            where=And(
-                (
-                    IsNull(Col("cookie_id", "c"), negated=True),
-                    BinOp("=", Col("snapshot_date", "c"), Lit(rctx.snapshot)),
-                )
-            ),
-        )
-        persona = Func("coalesce", (Col("persona_id", "e"), Col("persona_id", "ck")))
-        on = And((IsNull(Col("persona_id", "e")), BinOp("=", Col("cookie_id", "e"), Col("cookie_id", "ck"))))
+        persona, cookie_join = event_persona(rctx)
         where = and_(
             _window_sql(Col("event_date", "e"), self.within_days, self.between, rctx),
             InList(Col("event_type", "e"), tuple(Lit(x) for x in self.events)),
@@ -651,7 +659,7 @@ class _EventCondition(Condition):
             columns=((persona, "persona_id"),),
             source=Table(v.events),
             alias="e",
-            joins=(Join(cookies, "ck", on, kind="LEFT JOIN"),),
+            joins=(cookie_join,),
             where=where,
             group_by=(persona,),
             having=BinOp(">=", Func("count", (Star(),)), Lit(self.min_count)),

@@ -20,6 +20,7 @@ import yaml
 
 from segengine.errors import SegmentDefinitionError
 from segengine.rules import conditions as _conditions  # noqa: F401  (registers every kind)
+from segengine.rules import sequences as _sequences  # noqa: F401  (registers sequence)
 from segengine.rules.registry import Condition, ParseContext, closest, join_path, parse_condition, show
 
 DOCUMENT_KEYS = ("name", "description", "owner", "visibility", "kind", "persona_types", "where", "top")

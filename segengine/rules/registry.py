@@ -176,6 +176,8 @@ class RenderContext:
     alias: str
     # (segment name, path of the in_segment node) -> compiled SELECT of that segment
     subsegment: Callable[[str, str], Select]
+    # How sequence conditions compile: "window" (window functions) or "join" (self-joins).
+    sequence_strategy: str = "window"
 
 
 class Condition:

@@ -18,8 +18,24 @@ from typing import Any
 
 # Binary operators and functions the compiler may emit. Anything else is a programming
 # error, caught by an assertion at construction (never reachable from user input).
-BINARY_OPS = frozenset({"=", "<>", "<", "<=", ">", ">=", "*"})
-FUNCTIONS = frozenset({"coalesce", "contains", "startswith", "endswith", "to_date", "count", "sum", "if", "lower"})
+BINARY_OPS = frozenset({"=", "<>", "<", "<=", ">", ">=", "*", "+", "-"})
+FUNCTIONS = frozenset(
+    {
+        "coalesce",
+        "contains",
+        "startswith",
+        "endswith",
+        "to_date",
+        "count",
+        "sum",
+        "if",
+        "lower",
+        "max",
+        "min",
+        "unix_micros",
+    }
+)
+JOIN_KINDS = frozenset({"JOIN", "LEFT JOIN", "LEFT SEMI JOIN", "LEFT ANTI JOIN"})
 CAST_TYPES = frozenset({"date", "string", "double", "timestamp"})
 _ALIAS_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _INT32 = 2**31
@@ -253,14 +269,73 @@ class IsNull(Expr):
 class Join:
     """``LEFT JOIN``/``JOIN`` of a table or subquery under an alias."""
 
-    source: Table | Select
+    source: Table | Select | UnionAll
     alias: str
     on: Expr
     kind: str = "JOIN"
 
     def __post_init__(self) -> None:
-        assert self.kind in ("JOIN", "LEFT JOIN"), self.kind
+        assert self.kind in JOIN_KINDS, self.kind
         assert _ALIAS_RE.match(self.alias), self.alias
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A ``RANGE`` window frame in units of the ORDER BY key: negative offsets precede the
+    current row, positive ones follow it, 0 is the current row (with its peers), None is
+    unbounded on that side. ``Frame(None, -1)`` is every row strictly before the current
+    one when the key is an integer."""
+
+    start: int | None
+    end: int | None
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            assert bound is None or (isinstance(bound, int) and not isinstance(bound, bool)), bound
+
+    @staticmethod
+    def _bound(value: int | None, unbounded: str) -> str:
+        if value is None:
+            return f"UNBOUNDED {unbounded}"
+        if value == 0:
+            return "CURRENT ROW"
+        return f"{abs(value)} {'PRECEDING' if value < 0 else 'FOLLOWING'}"
+
+    def sql(self) -> str:
+        return f"RANGE BETWEEN {self._bound(self.start, 'PRECEDING')} AND {self._bound(self.end, 'FOLLOWING')}"
+
+
+@dataclass(frozen=True)
+class Over(Expr):
+    """``func OVER (PARTITION BY … ORDER BY … RANGE BETWEEN …)``."""
+
+    func: Func
+    partition_by: tuple[Expr, ...]
+    order_by: tuple[OrderBy, ...]
+    frame: Frame
+
+    def sql(self, indent: int = 0) -> str:
+        parts = []
+        if self.partition_by:
+            parts.append("PARTITION BY " + ", ".join(p.sql(indent) for p in self.partition_by))
+        if self.order_by:
+            parts.append("ORDER BY " + ", ".join(o.sql(indent) for o in self.order_by))
+        parts.append(self.frame.sql())
+        return f"{self.func.sql(indent)} OVER ({' '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class UnionAll:
+    """``SELECT … UNION ALL SELECT …``, usable as the source of a :class:`Select`."""
+
+    selects: tuple[Select, ...]
+
+    def __post_init__(self) -> None:
+        assert self.selects, "UNION ALL needs at least one SELECT"
+
+    def sql(self, indent: int = 0) -> str:
+        pad = "\n" + "  " * indent
+        return f"{pad}UNION ALL{pad}".join(s.sql(indent) for s in self.selects)
 
 
 @dataclass(frozen=True)
@@ -288,7 +363,7 @@ class Select(Expr):
     """``SELECT … FROM … [JOIN …] [WHERE …] [GROUP BY …] [HAVING …] [ORDER BY …] [LIMIT n]``."""
 
     columns: tuple[tuple[Expr, str | None], ...]
-    source: Table | Select
+    source: Table | Select | UnionAll
     alias: str
     joins: tuple[Join, ...] = ()
     where: Expr | None = None
@@ -303,7 +378,7 @@ class Select(Expr):
         assert self.limit is None or (isinstance(self.limit, int) and self.limit >= 0)
 
     @staticmethod
-    def _source_sql(source: Table | Select, indent: int) -> str:
+    def _source_sql(source: Table | Select | UnionAll, indent: int) -> str:
         if isinstance(source, Table):
             return source.sql(indent)
         pad = "  " * (indent + 1)
