@@ -177,7 +177,7 @@ class RenderContext:
     # (segment name, path of the in_segment node) -> compiled SELECT of that segment
     subsegment: Callable[[str, str], Select]
     # How sequence conditions compile: "window" (window functions) or "join" (self-joins).
-    sequence_strategy: str = "window"
+    sequence_strategy: str = "join"
 
 
 class Condition:

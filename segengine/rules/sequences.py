@@ -36,12 +36,13 @@ Semantics (the README's rule-language section says the same, with examples):
   product.
 
 Two compilations with the same answer (``sequence_strategy`` of
-:func:`segengine.rules.compile_segment`): ``window`` (the default) puts every step's
-occurrences in one relation, shuffled once by persona and ordered by time, and finds for
-each occurrence the latest valid occurrence of the previous step with a ``MAX … OVER
-(RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)``; ``join`` semi-joins each step's
-occurrences to the previous step's on persona and time range (and anti-joins the
-``then_not`` step). ``bench/bench_sequences.py`` times both.
+:func:`segengine.rules.compile_segment`): ``join`` (the default) semi-joins each step's
+occurrences to the previous step's on persona and time range, and anti-joins the
+``then_not`` step; ``window`` puts every step's occurrences in one relation, shuffled once
+by persona and ordered by time, and finds for each occurrence the latest valid occurrence
+of the previous step with a ``MAX … OVER (ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING
+AND 1 PRECEDING)`` (and the first ``then_not`` occurrence after it with a ``MIN`` over the
+reversed order). ``bench/bench_sequences.py`` times both.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ from segengine.rules.sql import (
 )
 
 MAX_STEPS = 10
-STRATEGIES = ("window", "join")
+STRATEGIES = ("join", "window")
 GAP_UNITS = {"days": 86_400_000_000, "hours": 3_600_000_000, "minutes": 60_000_000}
 GAP_KEYS = tuple(f"within_{unit}" for unit in GAP_UNITS)
 GAP_MAX = {"days": 36_500, "hours": 36_500 * 24, "minutes": 36_500 * 24 * 60}
@@ -276,7 +277,7 @@ class Sequence(Condition):
     # ------------------------------------------------------------- SQL
 
     def to_sql(self, rctx: RenderContext) -> Expr:
-        strategy = getattr(rctx, "sequence_strategy", "window")
+        strategy = rctx.sequence_strategy
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown sequence strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
         query = self._window_sql(rctx) if strategy == "window" else self._join_sql(rctx)
@@ -346,17 +347,22 @@ class Sequence(Condition):
         def carry(alias: str) -> tuple[tuple[Expr, str | None], ...]:
             return ((Col("persona_id", alias), None), (Col("ts", alias), None), (Col("step", alias), None))
 
-        def over(func: str, value: Expr, alias: str, frame: Frame) -> Over:
+        def over(func: str, value: Expr, alias: str, descending: bool = False) -> Over:
+            # Every row strictly before this one in the order (ts is in whole microseconds,
+            # so "1 PRECEDING" excludes equal times). Spark evaluates a frame that starts
+            # UNBOUNDED PRECEDING incrementally; one that ends UNBOUNDED FOLLOWING is
+            # recomputed for every row (quadratic in a persona's rows), hence the reversed
+            # order for "the first one after".
             picked = Func(func, (Func("if", (value, Col("ts", alias), Lit(None))),))
-            return Over(picked, (Col("persona_id", alias),), (OrderBy(Col("ts", alias)),), frame)
+            order = (OrderBy(Col("ts", alias), descending=descending),)
+            return Over(picked, (Col("persona_id", alias),), order, Frame(None, -1))
 
         # ok: this row is an occurrence of step i ending a valid chain of steps 0..i.
         current = Select((*carry("u"), (BinOp("=", Col("step", "u"), Lit(0)), "ok")), UnionAll(tuple(parts)), "u")
         for i in range(1, len(positive)):
             a, b = f"wp{i}", f"sq{i}"
-            # The latest valid occurrence of step i-1 strictly before this row (ts is in
-            # whole microseconds, so "1 PRECEDING" excludes equal times).
-            latest = over("max", Col("ok", a), a, Frame(None, -1))
+            # The latest valid occurrence of step i-1 strictly before this row.
+            latest = over("max", Col("ok", a), a)
             with_prev = Select((*carry(a), (latest, "prev_ts")), current, a)
             gap = positive[i].gap_micros
             ok = and_(
@@ -374,7 +380,7 @@ class Sequence(Condition):
                 group_by=(Col("persona_id", "sq"),),
             )
         # The first occurrence of the then_not step strictly after this row.
-        following = over("min", BinOp("=", Col("step", "wn"), Lit(NEGATED_TAG)), "wn", Frame(1, None))
+        following = over("min", BinOp("=", Col("step", "wn"), Lit(NEGATED_TAG)), "wn", descending=True)
         with_next = Select(
             ((Col("persona_id", "wn"), None), (Col("ts", "wn"), None), (Col("ok", "wn"), None), (following, "next_ts")),
             current,
