@@ -150,6 +150,14 @@ def test_abandoned_cart_is_explained_in_plain_words():
     ) in words
 
 
+def test_window_frames_render_their_bounds():
+    from segengine.rules.sql import Frame
+
+    assert Frame(None, -1).sql() == "RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    assert Frame(1, None).sql() == "RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
+    assert Frame(-5, 0).sql() == "RANGE BETWEEN 5 PRECEDING AND CURRENT ROW"
+
+
 def test_unknown_strategy_is_refused():
     with pytest.raises(ValueError, match="unknown sequence strategy 'loop'"):
         compile_segment(seq(CART_THEN_NO_PURCHASE), SNAP, sequence_strategy="loop")
@@ -237,6 +245,8 @@ HAND_DOCS = {
     "view_then_view": seq([{"did": "product_view"}, {"did": "product_view"}]),
     "cart_never_bought": seq([{"did": "add_to_cart"}, {"then_not": {"purchased": "any"}}], within_days=7),
     "cart_then_bag": seq([{"did": "add_to_cart"}, {"purchased": {"category": "Bags"}, "within_days": 6}]),
+    # values are literals, never SQL: this names a product nobody viewed
+    "quoted_product": seq([{"did": {"event": "product_view", "product": "P1' OR '1'='1"}}, {"did": "add_to_cart"}]),
 }
 HAND_EXPECTED = {
     # (k, l, m and n put something in the cart too, and never bought)
@@ -246,6 +256,7 @@ HAND_EXPECTED = {
     # carts on or after 2025-06-23 not followed by a purchase up to the snapshot date
     "cart_never_bought": {"d", "e", "h", "r"},
     "cart_then_bag": {"s"},
+    "quoted_product": set(),
 }
 
 
