@@ -26,6 +26,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.sql import functions as F
+
 from segengine.errors import ConfigError
 from segengine.models.clv import shift_months
 
@@ -77,8 +80,6 @@ def propensity_labels(population: DataFrame, orders: DataFrame, cutoff: dt.date,
         DataFrame(persona_id, cutoff date, bought_before boolean, purchase_next int,
         churned int (null when not bought_before)).
     """
-    from pyspark.sql import functions as F
-
     day, end = F.col("order_date"), F.lit(cutoff + dt.timedelta(days=horizon_days))
     purchases = orders.filter(F.col("is_purchase") & (day <= end))
     history = purchases.groupBy("persona_id").agg(
@@ -109,9 +110,6 @@ def holdout_metrics(scored: DataFrame, score: str = "score", label: str = "label
         ``percentile_approx``, exact below 10,000 distinct scores; rows tied at the
         percentile are left out); its lift is its positive rate over the overall one.
     """
-    from pyspark.ml.evaluation import BinaryClassificationEvaluator
-    from pyspark.sql import functions as F
-
     rows = scored.select(F.col(score).cast("double").alias("score"), F.col(label).cast("double").alias("label"))
     totals = rows.agg(
         F.count("*").alias("n"),
@@ -148,8 +146,6 @@ def calibration_curve(scored: DataFrame, score: str = "probability", label: str 
         DataFrame(bin int 0..9, rows long, mean_predicted double, observed_rate double),
         one row per non-empty bin ``[b/10, (b+1)/10)`` (1.0 in the last bin), ordered.
     """
-    from pyspark.sql import functions as F
-
     p = F.col(score).cast("double")
     bin_ = F.least(F.floor(p * CALIBRATION_BINS), F.lit(CALIBRATION_BINS - 1)).cast("int")
     return (

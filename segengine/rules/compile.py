@@ -18,6 +18,7 @@ from segengine.errors import SegmentDefinitionError, did_you_mean
 from segengine.rules.nulls import explain_empty_values
 from segengine.rules.parse import Segment, parse_segment, slugify
 from segengine.rules.registry import RenderContext
+from segengine.rules.sequences import STRATEGIES
 from segengine.rules.sql import BinOp, Col, InList, Lit, OrderBy, Select, Table, and_
 
 Resolver = Callable[[str], Segment]
@@ -121,8 +122,6 @@ def compile_segment(
     snapshot = _as_date(snapshot_date)
     used: list[str] = []
     events: list[str] = []
-    from segengine.rules.sequences import STRATEGIES
-
     if sequence_strategy not in STRATEGIES:
         raise ValueError(f"unknown sequence strategy {sequence_strategy!r}; expected one of {', '.join(STRATEGIES)}")
     query = _compile(

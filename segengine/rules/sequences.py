@@ -59,6 +59,7 @@ from segengine.rules.conditions import (
     _options,
     _target_sql,
     _target_words,
+    _targets,
     _window,
     _window_sql,
     _window_words,
@@ -150,8 +151,6 @@ def _filter(
     node: Mapping[str, Any], kind: str, path: str, ctx: ParseContext, options: tuple[str, ...], what: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], dict[str, Any], dict[str, str]]:
     """(events, products, targets, option values, option paths) of a ``did``/``purchased`` step."""
-    from segengine.rules.conditions import _targets
-
     targets_keys = ("event", "product") if kind == "did" else TARGET_KEYS
     values, paths = _options(node, kind, path, ctx, targets_keys, options, what)
     events: tuple[str, ...] = ()
