@@ -137,8 +137,9 @@ def _event_uses(segment: Segment, depth: int) -> list[str]:
     from segengine.features.catalog import EVENT_ATTRIBUTES
 
     prefix = "" if depth == 0 else f"segment {segment.name!r} "
+    # One line each (a sequence describes itself over several lines).
     found = [
-        f"{prefix}{c.path}: {c.describe()}"
+        f"{prefix}{c.path}: {' '.join(line.strip() for line in c.describe().splitlines())}"
         for c in (segment.where.walk() if segment.where is not None else ())
         if c.needs_events()
     ]

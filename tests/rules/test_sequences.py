@@ -141,7 +141,14 @@ def test_sequence_parses_steps_gaps_and_lookback_and_counts_each_step():
 
 
 def test_abandoned_cart_is_explained_in_plain_words():
-    words = compile_segment(parse_segment(ABANDONED_CART), SNAP).explain().split("\nSQL:\n")[0]
+    compiled = compile_segment(parse_segment(ABANDONED_CART), SNAP)
+    # the warning about a warehouse without events names it on one line
+    assert compiled.needs_events == (
+        "where: sequence in this order, each step strictly later than the one before, within the last 14 days: "
+        "1. did add_to_cart 2. then did NOT purchase any product within 2 days after step 1 "
+        "(once that time has passed by the end of the snapshot date)",
+    )
+    words = compiled.explain().split("\nSQL:\n")[0]
     assert (
         "sequence in this order, each step strictly later than the one before, within the last 14 days:\n"
         "    1. did add_to_cart\n"
