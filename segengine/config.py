@@ -212,6 +212,9 @@ class InsightsConfig:
     report_name: str = "segengine_report.html"
     profile_event_days: int = 30  # recent events in the customer profile: this many daily partitions
     report_dir: str | None = None  # None: <warehouse>/reports
+    matrix_bins: int = 5  # the fit x engagement scoring matrix: bands per axis
+    boundary_margin: float = 0.1  # boundary review: "near a threshold" = within this share of it
+    boundary_drift_points: float = 10.0  # boundary review: percentile move that triggers a suggestion
 
 
 @dataclass

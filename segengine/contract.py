@@ -28,6 +28,13 @@ EVENT_TYPES = (
     "app_open",
 )
 CHANNELS = ("web", "app", "store", "phone")
+TICKET_CHANNELS = ("email", "phone", "chat", "web")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_CATEGORIES = ("billing", "delivery", "product", "account", "technical", "other")
+TICKET_STATUSES = ("open", "pending", "solved", "closed")
+SURVEY_KINDS = ("csat", "nps")
+# Score range per survey kind (both ends included): CSAT 1-5, NPS 0-10.
+SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10)}
 COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 PLANS = ("free", "basic", "pro", "enterprise")
 GENDERS = ("female", "male", "other", "unknown")
@@ -62,6 +69,9 @@ class TableContract:
     # A warehouse may have no such table (e.g. a shop with orders but no web events):
     # readers get an empty frame of this schema (:func:`read_bronze`).
     optional: bool = False
+    # Row checks across columns: (Spark SQL condition over the typed columns that is
+    # true for a bad row, reason). Written here, never from user input.
+    checks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def column(self, name: str) -> ColumnSpec:
         for col in self.columns:
@@ -142,11 +152,49 @@ CONTRACTS: dict[str, TableContract] = {
                 ColumnSpec("product_id", "string"),
                 ColumnSpec("session_id", "string"),
                 ColumnSpec("duration_s", "double", min_value=0.0),
+                ColumnSpec("campaign_id", "string", description="Campaign of an email event (optional)"),
             ),
             key=("event_id",),
             description="Web, app and email events of known personas or anonymous cookies",
             one_of=("persona_id", "cookie_id"),
             derived=(("event_date", "to_date(event_ts)"),),
+            optional=True,
+        ),
+        TableContract(
+            "support_tickets",
+            (
+                ColumnSpec("ticket_id", "string", True),
+                ColumnSpec("persona_id", "string", True),
+                ColumnSpec("opened_at", "timestamp", True),
+                ColumnSpec("closed_at", "timestamp", description="When the ticket was closed (null while open)"),
+                ColumnSpec("channel", "string", allowed=TICKET_CHANNELS),
+                ColumnSpec("priority", "string", allowed=TICKET_PRIORITIES),
+                ColumnSpec("category", "string", allowed=TICKET_CATEGORIES),
+                ColumnSpec("status", "string", allowed=TICKET_STATUSES),
+            ),
+            key=("ticket_id",),
+            description="Support tickets of known personas (optional)",
+            checks=(("closed_at < opened_at", "closed_at is before opened_at"),),
+            optional=True,
+        ),
+        TableContract(
+            "survey_responses",
+            (
+                ColumnSpec("response_id", "string", True),
+                ColumnSpec("persona_id", "string", True),
+                ColumnSpec("answered_at", "timestamp", True),
+                ColumnSpec("kind", "string", True, "csat (score 1-5) or nps (score 0-10)", allowed=SURVEY_KINDS),
+                ColumnSpec("score", "int", True, "The answer, in the kind's range", min_value=0),
+            ),
+            key=("response_id",),
+            description="CSAT and NPS survey answers (optional)",
+            checks=tuple(
+                (
+                    f"kind = '{kind}' AND (score < {lo} OR score > {hi})",
+                    f"score is outside {lo}-{hi} for kind {kind}",
+                )
+                for kind, (lo, hi) in SURVEY_RANGES.items()
+            ),
             optional=True,
         ),
     ]
@@ -179,7 +227,7 @@ def spark_schema(name: str) -> Any:
 
 
 def optional_tables() -> tuple[str, ...]:
-    """The bronze tables a warehouse may lack (``events``)."""
+    """The bronze tables a warehouse may lack (``events``, ``support_tickets``, ``survey_responses``)."""
     return tuple(name for name, tc in CONTRACTS.items() if tc.optional)
 
 

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from segengine.contract import empty_bronze
-from segengine.features import behaviour, profile, rfmt, scores, state, tiers
+from segengine.features import behaviour, profile, rfmt, scores, state, support, tiers
 from segengine.features.catalog import ATTRIBUTES, EVENT_ATTRIBUTES, MODEL_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ ZERO_INT = (
     "active_days_90d",
     "active_days_prev_90d",
 )
-ZERO_DOUBLE = ("monetary", "revenue_lifetime", "time_on_site_30d", "refund_amount_lifetime")
+ZERO_DOUBLE = ("monetary", "revenue_lifetime", "time_on_site_30d", "refund_amount_lifetime", "revenue_prev_cycle")
 
 
 def session_timezone(spark: Any) -> str:
@@ -72,8 +72,9 @@ def history_frames(
         fconf: the ``features`` config section.
         session_tz: the session time zone (see :func:`session_timezone`).
         earlier_events: bronze events for the days before the history start. When
-            given, ``events`` need only hold the rows with ``event_date`` >= history
-            start - 1 day and this one those with ``event_date`` <= history start, so a
+            given, ``events`` need only hold the rows with ``event_date`` >= event history
+            start - 1 day and this one those with ``event_date`` <= event history start
+            (:func:`~segengine.features.state.event_history_start`), so a
             reader can prune the files of each; by default both come from ``events``.
 
     Returns:
@@ -98,9 +99,12 @@ def history_frames(
     odays = rfmt.order_days(orders)
     order_rows = rfmt.orders_as_days(orders)  # the lifetime columns need no day grouping
     first = state.history_start(day, fconf)
-    recent_raw = behaviour.events_until(events, day, tz, session_tz, since=first)
+    # Events only from the first day an event window covers (the previous cycle, for
+    # expansion revenue, sums orders only).
+    event_first = state.event_history_start(day, fconf)
+    recent_raw = behaviour.events_until(events, day, tz, session_tz, since=event_first)
     earlier = events if earlier_events is None else earlier_events
-    earlier_raw = behaviour.events_until(earlier, first - dt.timedelta(days=1), tz, session_tz)
+    earlier_raw = behaviour.events_until(earlier, event_first - dt.timedelta(days=1), tz, session_tz)
     recent_events = behaviour.resolve_personas(recent_raw, personas)
     daily = state.daily_summary(odays.where(F.col("day") >= F.lit(first)), behaviour.event_days(recent_events))
     earlier_visits = behaviour.last_visit(behaviour.resolve_personas(earlier_raw, personas))
@@ -154,11 +158,14 @@ def features_from_state(
     snapshot_date: dt.date,
     fconf: Any,
     has_events: bool = True,
+    extras: support.Extras | None = None,
 ) -> DataFrame:
     """The feature table from the profiles, the state and the item rows of ``snapshot_date``.
 
     ``has_events=False`` (the warehouse has no ``events`` table): the
-    :data:`~segengine.features.catalog.EVENT_ATTRIBUTES` are null.
+    :data:`~segengine.features.catalog.EVENT_ATTRIBUTES` are null. ``extras``: the
+    support, survey and campaign attributes (:func:`~segengine.features.support.extra_features`;
+    None: all null).
     """
     return finish_features(
         profiles,
@@ -167,6 +174,7 @@ def features_from_state(
         snapshot_date,
         fconf,
         has_events=has_events,
+        extras=extras,
     )
 
 
@@ -178,6 +186,8 @@ def assemble_features(
     snapshot_date: dt.date,
     fconf: Any,
     session_tz: str,
+    support_tickets: DataFrame | None = None,
+    survey_responses: DataFrame | None = None,
 ) -> DataFrame:
     """Compute the feature table from bronze DataFrames (pure; nothing is written).
 
@@ -194,6 +204,9 @@ def assemble_features(
         snapshot_date: features describe data up to the end of this local date.
         fconf: the ``features`` config section.
         session_tz: the session time zone (see :func:`session_timezone`).
+        support_tickets: bronze support_tickets, or None when the warehouse has none
+            (the ticket attributes are then null).
+        survey_responses: bronze survey_responses, or None (survey attributes null).
 
     Returns:
         One row per persona existing on ``snapshot_date``, columns exactly as the catalog.
@@ -202,6 +215,15 @@ def assemble_features(
     if events is None:
         events = empty_bronze(personas.sparkSession, "events")
     frames = history_frames(personas, order_lines, events, snapshot_date, fconf, session_tz)
+    extras = support.extra_features(
+        support_tickets,
+        survey_responses,
+        events if has_events else None,
+        order_lines,
+        snapshot_date,
+        fconf.timezone,
+        session_tz,
+    )
     # The per-order facts feed several aggregates: computed once (see history_frames).
     with persisted(frames["cached"]):
         return features_from_state(
@@ -212,6 +234,7 @@ def assemble_features(
             snapshot_date,
             fconf,
             has_events=has_events,
+            extras=extras,
         )
 
 
@@ -222,6 +245,7 @@ def finish_features(
     snapshot_date: dt.date,
     fconf: Any,
     has_events: bool = True,
+    extras: support.Extras | None = None,
 ) -> DataFrame:
     """Join the per-persona parts, derive tiers and scores, conform to the catalog.
 
@@ -233,6 +257,7 @@ def finish_features(
         fconf: the ``features`` config section.
         has_events: False when the warehouse has no ``events`` table: the event
             attributes are null (unknown) rather than 0.
+        extras: the support, survey and campaign attributes (None: all null).
 
     Returns:
         The feature table (catalog columns and types, model columns null).
@@ -254,6 +279,7 @@ def finish_features(
         .withColumn("days_since_last_purchase", F.datediff(day, F.col("last_purchase_date")))
         .withColumn("days_since_last_visit", F.datediff(day, F.col("last_visit_date")))
         .transform(profile.with_persona_type)
+        .transform(lambda d: support.with_extras(d, extras))
         # The tier ranking and the fit profile each read this frame twice: materialise
         # it once (eagerly, so the cached inputs can be released) and cut the lineage.
         .localCheckpoint(eager=True)
@@ -300,4 +326,6 @@ def build_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -
         snapshot_date,
         config.features,
         session_timezone(spark),
+        support_tickets=lake.read("support_tickets") if lake.exists("support_tickets") else None,
+        survey_responses=lake.read("survey_responses") if lake.exists("survey_responses") else None,
     )

@@ -235,6 +235,58 @@ ATTRIBUTES: list[Attribute] = [
     Attribute("has_email", "boolean", "Has an email address", "", "personas"),
     Attribute("has_phone", "boolean", "Has a phone number", "", "personas"),
     Attribute("is_b2b", "boolean", "Has a company (industry or company size known)", "", "personas"),
+    # --- expansion, support, satisfaction and campaigns (the last three from optional
+    # tables: null for everyone when the warehouse lacks the table)
+    Attribute(
+        "revenue_prev_cycle",
+        "double",
+        "Net revenue in the cycle before the current one",
+        "currency",
+        "order_lines",
+    ),
+    Attribute(
+        "expansion_revenue",
+        "double",
+        "revenue_cycle - revenue_prev_cycle of a customer who bought before the cycle (null otherwise; "
+        "negative = contraction)",
+        "currency",
+        "order_lines",
+    ),
+    Attribute("tickets_90d", "integer", "Support tickets opened in the last 90 days", "count", "support_tickets"),
+    Attribute(
+        "open_tickets",
+        "integer",
+        "Support tickets not closed by the end of the snapshot day",
+        "count",
+        "support_tickets",
+    ),
+    Attribute(
+        "median_hours_to_close_90d",
+        "double",
+        "Median hours from opening to closing of the tickets closed in the last 90 days",
+        "hours",
+        "support_tickets",
+    ),
+    Attribute("last_csat", "integer", "Score of the latest CSAT answer (1-5)", "score 1-5", "survey_responses"),
+    Attribute("last_nps", "integer", "Score of the latest NPS answer (0-10)", "score 0-10", "survey_responses"),
+    Attribute(
+        "nps_category",
+        "string",
+        "From the latest NPS answer: promoter 9-10, passive 7-8, detractor 0-6",
+        "",
+        "survey_responses",
+        ("promoter", "passive", "detractor"),
+    ),
+    Attribute(
+        "campaign_clicks_30d", "integer", "Clicks on campaign emails in the last 30 days", "count", "events.campaign_id"
+    ),
+    Attribute(
+        "campaign_conversions_30d",
+        "integer",
+        "Orders in the last 30 days placed within 7 days after a campaign click",
+        "count",
+        "events.campaign_id+order_lines",
+    ),
     # Model outputs, written as typed nulls by the features job; scoring jobs fill them.
     Attribute("ai_segment", "string", "AI segment name from the RFMT k-means model", source="model"),
     Attribute("ai_segment_distance", "double", "Distance to the AI segment's centroid (scaled RFMT)", source="model"),

@@ -42,14 +42,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from segengine.contract import contract, read_bronze
-from segengine.features import behaviour, profile, rfmt, state
+from segengine.features import behaviour, profile, rfmt, state, support
 from segengine.features.build import features_from_state, history_frames, persisted, session_timezone
 
 log = logging.getLogger(__name__)
 
 # A longer gap is recomputed in full (the state would add many days at once).
 MAX_GAP_DAYS = 14
-BRONZE_INPUTS = ("order_lines", "events", "personas")
+BRONZE_INPUTS = ("order_lines", "events", "personas", "support_tickets", "survey_responses")
 STATE_TABLES = ("customer_daily", "feature_state", "feature_state_items")
 LOG_SCHEMA = (
     "snapshot_date date, mode string, reason string, since date, daily_from date, versions string, "
@@ -106,6 +106,9 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     for table in STATE_TABLES:
         if not lake.exists(table) or rows_changed(lake, table, recorded.get(table)):
             return full(f"{table} changed since the refresh of {since}")
+    have = set(lake.read("feature_state").columns)
+    if not set(state.STATE_COLUMNS) <= have:
+        return full("feature_state was written by an older version (it lacks new state columns)")
     needed = state.stored_days_needed(since, day, fconf)
     if needed and (last["daily_from"] is None or needed[0] < last["daily_from"]):
         return full(f"customer_daily does not reach back to {needed[0]}")
@@ -259,6 +262,25 @@ def _bronze(lake: Any, plan: Plan, name: str, **kwargs: Any) -> DataFrame:
     return read_bronze(lake, name, version=plan.bronze.get(name), **kwargs)
 
 
+def _extras(lake: Any, plan: Plan, day: dt.date, tz: str, session_tz: str) -> support.Extras:
+    """The support, survey and campaign attributes of ``day``: the same bounded reads in
+    both modes (the two small tables whole, events and order lines of the campaign window)."""
+    first, last = support.campaign_window(day)
+
+    def optional(name: str, **kwargs: Any) -> DataFrame | None:
+        return None if plan.bronze.get(name) is None else _bronze(lake, plan, name, **kwargs)
+
+    return support.extra_features(
+        optional("support_tickets"),
+        optional("survey_responses"),
+        optional("events", where={"event_date": behaviour.event_date_range(first, last)}),
+        _bronze(lake, plan, "order_lines", where={"order_ts": local_day_bounds(first, last, tz)}),
+        day,
+        tz,
+        session_tz,
+    )
+
+
 def _write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
     return {
         "feature_state": lake.write(st, "feature_state", mode="overwrite", operation="FEATURE STATE"),
@@ -271,8 +293,8 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
     session_tz = session_timezone(spark)
     personas = _bronze(lake, plan, "personas")
     products = lake.read("products")
-    # The events from the history start on and those before it, each from its own files.
-    first = state.history_start(day, fconf)
+    # The events from the event history start on and those before it, each from its own files.
+    first = state.event_history_start(day, fconf)
     frames = history_frames(
         personas,
         _bronze(lake, plan, "order_lines"),
@@ -305,6 +327,7 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
             day,
             fconf,
             has_events=plan.bronze["events"] is not None,
+            extras=_extras(lake, plan, day, fconf.timezone, session_tz),
         )
         out["version"] = lake.overwrite_partition(features, "customer_features", snapshot_date=day)
     return out
@@ -365,6 +388,7 @@ def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -
         day,
         fconf,
         has_events=plan.bronze["events"] is not None,
+        extras=_extras(lake, plan, day, tz, session_tz),
     )
     return {
         "version": lake.overwrite_partition(features, "customer_features", snapshot_date=day),

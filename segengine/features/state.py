@@ -41,6 +41,8 @@ class SumWindow:
     name: str
     bounds: Callable[[dt.date, Any], tuple[dt.date, dt.date]]  # (snapshot, fconf) -> (first, last) day
     columns: tuple[tuple[str, str], ...]  # (daily column, state column)
+    # Sums only order columns: the events before the other windows need not be read.
+    orders_only: bool = False
 
 
 def _cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
@@ -49,6 +51,11 @@ def _cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
 
 def _last(days: int) -> Callable[[dt.date, Any], tuple[dt.date, dt.date]]:
     return lambda day, fconf: (last_days_start(day, days), day)
+
+
+def _previous_cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+    start = cycle_start(day, fconf.cycle_months)
+    return cycle_start(start, fconf.cycle_months), start - dt.timedelta(days=1)
 
 
 def _active(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
@@ -66,6 +73,8 @@ WINDOWS: tuple[SumWindow, ...] = (
         _cycle,
         (("purchases", "frequency"), ("net_micros", "monetary_micros"), ("items", "items_cycle")),
     ),
+    # The cycle before the current one (for expansion revenue).
+    SumWindow("previous_cycle", _previous_cycle, (("net_micros", "prev_monetary_micros"),), orders_only=True),
     SumWindow(
         "last_30_days",
         _last(30),
@@ -102,6 +111,15 @@ STATE_COLUMNS = ("persona_id",) + SUM_COLUMNS + LIFETIME_DATES
 def history_start(day: dt.date, fconf: Any) -> dt.date:
     """The first day any window of ``day`` covers: daily rows from here on are kept."""
     return min(w.bounds(day, fconf)[0] for w in WINDOWS)
+
+
+def event_history_start(day: dt.date, fconf: Any) -> dt.date:
+    """The first day a window with event columns covers: events from here on make daily rows.
+
+    The daily rows before it (only the order-only previous cycle reaches back there)
+    carry 0 in their event columns in a full recompute; no window sums those.
+    """
+    return min(w.bounds(day, fconf)[0] for w in WINDOWS if not w.orders_only)
 
 
 def daily_summary(order_days: DataFrame, event_days: DataFrame) -> DataFrame:
@@ -317,9 +335,15 @@ def state_features(state: DataFrame, day: dt.date, fconf: Any) -> DataFrame:
         "active_days_90d",
         "active_days_prev_90d",
     )
+    # Customers a cycle ago (a purchase before the cycle): growth of their cycle spend.
+    was_customer = F.col("first_purchase_date") < F.lit(cycle_start(day, fconf.cycle_months))
     return state.select(
         "persona_id",
         F.when(in_cycle, F.datediff(snap, last)).alias("recency_days"),
+        from_micros(F.col("prev_monetary_micros")).alias("revenue_prev_cycle"),
+        F.when(was_customer, from_micros(F.col("monetary_micros") - F.col("prev_monetary_micros"))).alias(
+            "expansion_revenue"
+        ),
         from_micros(F.col("monetary_micros")).alias("monetary"),
         F.datediff(snap, F.col("first_purchase_date")).alias("tenure_days"),
         from_micros(F.col("revenue_micros")).alias("revenue_lifetime"),

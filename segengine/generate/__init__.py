@@ -7,7 +7,11 @@
 * ``order_lines/`` Parquet (seasonal orders, lognormal purchase rates, churn and
   reactivation, personal category/brand taste, repeat buying, ~3% refund lines as
   negative quantities)
-* ``events/``      JSON lines (web/app sessions, email sends/opens/clicks)
+* ``events/``      JSON lines (web/app sessions, email sends/opens/clicks with the
+  ``campaign_id`` of a campaign aimed at the persona's segment)
+* ``support_tickets/``  CSV (customers open more tickets in the months before they churn)
+* ``survey_responses/`` CSV (CSAT after a share of closed tickets, NPS a few times a
+  year; lower answers from declining customers)
 
 The simulation runs in numpy inside ``mapInArrow``, one task per chunk of personas
 with its own seeded random streams (see :mod:`segengine.generate.simulate`), so the
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["generate_raw", "generate_bronze", "sim_params"]
 
-RAW_TABLES = ("personas", "products", "order_lines", "events")
+RAW_TABLES = ("personas", "products", "order_lines", "events", "support_tickets", "survey_responses")
 
 _PERSONA_SCHEMA = (
     "idx bigint, ptype tinyint, created_s bigint, country smallint, city smallint, birth_day int, "
@@ -50,8 +54,13 @@ _ORDER_SCHEMA = (
 )
 _EVENT_SCHEMA = (
     "event_no bigint, persona_idx bigint, cookie boolean, event_s bigint, event_type tinyint, product int, "
-    "session_no bigint, duration_s double, bad tinyint"
+    "session_no bigint, duration_s double, bad tinyint, campaign tinyint"
 )
+_TICKET_SCHEMA = (
+    "ticket_no bigint, persona_idx bigint, opened_s bigint, closed_s bigint, channel tinyint, priority tinyint, "
+    "category tinyint, is_open boolean, bad tinyint"
+)
+_SURVEY_SCHEMA = "response_no bigint, persona_idx bigint, answered_s bigint, kind tinyint, score int, bad tinyint"
 
 
 def _epoch_day(text: str) -> int:
@@ -126,6 +135,8 @@ def _simulate(spark: SparkSession, params: Any, kind: str) -> DataFrame:
         "personas": (simulate.persona_batches, _PERSONA_SCHEMA),
         "order_lines": (simulate.order_batches, _ORDER_SCHEMA),
         "events": (simulate.event_batches, _EVENT_SCHEMA),
+        "support_tickets": (simulate.ticket_batches, _TICKET_SCHEMA),
+        "survey_responses": (simulate.survey_batches, _SURVEY_SCHEMA),
     }[kind]
 
     def run(batches: Any) -> Any:
@@ -247,10 +258,45 @@ def _events_raw(df: DataFrame) -> DataFrame:
             _product_id(c("product")).alias("product_id"),
             F.concat(F.lit("S"), F.lpad(c("session_no").cast("string"), 13, "0")).alias("session_id"),
             c("duration_s"),
+            F.when(c("campaign").isNotNull(), _lookup(ref.CAMPAIGNS, c("campaign"))).alias("campaign_id"),
         )
     )
     # Every document is longer than 40 characters, so the cut one never parses.
     return df.select(F.when(c("bad") == 4, F.substring(doc, 1, 40)).otherwise(doc).alias("value"))
+
+
+def _tickets_raw(df: DataFrame) -> DataFrame:
+    """Ticket rows as text; damage 1 closes a ticket before it opened, 2 drops the persona."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    closed = F.when(c("bad") == 1, c("opened_s") - F.lit(3600)).otherwise(c("closed_s"))
+    return df.select(
+        F.concat(F.lit("T"), F.lpad(c("ticket_no").cast("string"), 13, "0")).alias("ticket_id"),
+        F.when(c("bad") != 2, _pid(c("persona_idx"))).alias("persona_id"),
+        _ts(c("opened_s"), F.lit(False)).alias("opened_at"),
+        F.when(closed.isNotNull(), _ts(closed, F.lit(False))).alias("closed_at"),
+        _lookup(ref.TICKET_CHANNELS, c("channel")).alias("channel"),
+        _lookup(ref.TICKET_PRIORITIES, c("priority")).alias("priority"),
+        _lookup(ref.TICKET_CATEGORIES, c("category")).alias("category"),
+        F.when(c("is_open"), F.lit("open")).otherwise(F.lit("closed")).alias("status"),
+    )
+
+
+def _surveys_raw(df: DataFrame) -> DataFrame:
+    """Survey rows as text; damage 1 puts a CSAT-scale answer out of range, 2 an unknown kind."""
+    from pyspark.sql import functions as F
+
+    c = F.col
+    kind = F.when(c("bad") == 2, F.lit("ces")).otherwise(_lookup(ref.SURVEY_KINDS, c("kind")))
+    score = F.when(c("bad") == 1, F.lit(11)).otherwise(c("score"))
+    return df.select(
+        F.concat(F.lit("R"), F.lpad(c("response_no").cast("string"), 13, "0")).alias("response_id"),
+        _pid(c("persona_idx")).alias("persona_id"),
+        _ts(c("answered_s"), F.lit(False)).alias("answered_at"),
+        kind.alias("kind"),
+        score.cast("string").alias("score"),
+    )
 
 
 def _products_raw(spark: SparkSession, params: Any) -> tuple[DataFrame, int]:
@@ -360,6 +406,13 @@ def generate_raw(
     _rename_parts(spark, f"{out}/events", ".txt", ".jsonl")
     seconds["events"] = time.time() - t
 
+    for table, to_raw in (("support_tickets", _tickets_raw), ("survey_responses", _surveys_raw)):
+        t = time.time()
+        sim = _simulate(spark, params, table)
+        rows[table], bad[table] = _counts(sim)
+        to_raw(sim).write.mode("overwrite").option("header", True).csv(f"{out}/{table}")
+        seconds[table] = time.time() - t
+
     total = time.time() - started
     seconds["total"] = total
     return {
@@ -368,7 +421,14 @@ def generate_raw(
         "personas": params.personas,
         "rows": rows,
         "malformed": bad,
-        "formats": {"personas": "csv", "products": "csv", "order_lines": "parquet", "events": "json"},
+        "formats": {
+            "personas": "csv",
+            "products": "csv",
+            "order_lines": "parquet",
+            "events": "json",
+            "support_tickets": "csv",
+            "survey_responses": "csv",
+        },
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "rows_per_second": round(sum(rows.values()) / total, 1) if total > 0 else None,
         "personas_per_second": round(params.personas / total, 1) if total > 0 else None,

@@ -6,7 +6,17 @@ codes and Spark turns codes into strings with one array lookup per column.
 
 from __future__ import annotations
 
-from segengine.contract import CHANNELS, COMPANY_SIZES, EVENT_TYPES, GENDERS, PLANS
+from segengine.contract import (
+    CHANNELS,
+    COMPANY_SIZES,
+    EVENT_TYPES,
+    GENDERS,
+    PLANS,
+    SURVEY_KINDS,
+    TICKET_CATEGORIES,
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+)
 
 # (country code, population weight, cities)
 COUNTRIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
@@ -72,7 +82,14 @@ HOUR_WEIGHTS = (
     1.3, 1.2, 1.0, 1.0, 1.1, 1.3, 1.6, 1.9, 2.0, 1.7, 1.1, 0.5,
 )  # fmt: skip
 
+# Email campaigns, each aimed at a segment (see simulate.event_batches).
+CAMPAIGNS = ("CMP-WELCOME", "CMP-WINBACK", "CMP-UPSELL", "CMP-NEWSLETTER")
+
 __all__ = [
+    "SURVEY_KINDS",
+    "TICKET_CATEGORIES",
+    "TICKET_CHANNELS",
+    "TICKET_PRIORITIES",
     "CHANNELS",
     "COMPANY_SIZES",
     "EVENT_TYPES",

@@ -37,6 +37,16 @@ from segengine.generate import reference as ref
 DAY = 86400
 # Random streams of a chunk: one per table so adding events never changes orders.
 STREAM_PERSONAS, STREAM_ORDERS, STREAM_EVENTS, STREAM_BAD = 0, 1, 2, 3
+STREAM_TICKETS, STREAM_SURVEYS = 4, 5
+# Support: tickets per customer-year, and the extra rate in the months before a churn
+# (declining customers complain first); answers are lower in those months too.
+TICKETS_PER_YEAR = 0.6
+DECLINE_TICKETS_PER_YEAR = 4.0
+DECLINE_DAYS = 150
+NPS_PER_YEAR = 0.5
+CSAT_AFTER_TICKET = 0.5
+CSAT_WEIGHTS = (0.03, 0.05, 0.12, 0.35, 0.45)  # scores 1..5
+CSAT_WEIGHTS_DECLINING = (0.2, 0.25, 0.25, 0.2, 0.1)
 # Ids are chunk * ID_STRIDE + a counter within the chunk (unique, reproducible).
 ID_STRIDE = 1_000_000_000
 BATCH_ROWS = 250_000
@@ -437,6 +447,127 @@ def event_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
         "duration_s": pa.array(duration, mask=(k == 2)),
     }
     cols["bad"] = _bad(p, chunk, 3, n, 4)
+    # Campaigns target segments (drawn last, so the events above never change with it):
+    # churned personas get the win-back, new ones the welcome series, B2B and frequent
+    # buyers the upsell, everyone else (and a share of each) the newsletter.
+    sess_day = start_s // DAY
+    churned = b["churn"][who] & (sess_day > b["churn_day"][who]) & (b["ptype"][who] == 0)
+    new = (sess_day - b["created_day"][who]) < 90
+    upsell = b["b2b"][who] | (b["rate"][who] > 2.0 * p.orders_per_year)
+    targeted = rng.random(ns) < 0.7
+    campaign = np.where(targeted & churned, 1, np.where(targeted & new, 0, np.where(targeted & upsell, 2, 3))).astype(
+        np.int8
+    )
+    cols["campaign"] = pa.array(campaign[ev_sess], mask=(k != 2))
+    return _batches(cols)
+
+
+def _in_decline(b: dict[str, np.ndarray], who: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Whether each persona was declining on ``day``: within DECLINE_DAYS before its churn, or churned."""
+    return (
+        b["churn"][who] & (day >= b["churn_day"][who] - DECLINE_DAYS) & (~b["react"][who] | (day < b["react_day"][who]))
+    )
+
+
+def _tickets(p: SimParams, chunk: int, b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The support tickets of one chunk's customers (see :func:`ticket_batches`)."""
+    rng = _rng(p, chunk, STREAM_TICKETS)
+    cust = np.flatnonzero(b["ptype"] == 0)
+    end = p.end_day + 1
+    a = b["active_from"][cust]
+    base_years = (end - a).clip(min=1) / 365.25
+    c_day = np.minimum(b["churn_day"][cust], end)
+    d_lo = np.maximum(a, c_day - DECLINE_DAYS)
+    d_len = np.where(b["churn"][cust], (c_day - d_lo).clip(min=0), 0)
+    n_base = rng.poisson(TICKETS_PER_YEAR * base_years)
+    n_decl = rng.poisson(DECLINE_TICKETS_PER_YEAR * d_len / 365.25)
+    who = np.concatenate([np.repeat(cust, n_base), np.repeat(cust, n_decl)])
+    lo = np.concatenate([np.repeat(a, n_base), np.repeat(d_lo, n_decl)])
+    span = np.concatenate([np.repeat(end - a, n_base), np.repeat(d_len, n_decl)]).clip(min=1)
+    n = len(who)
+    day = lo + (rng.random(n) * span).astype(np.int64)
+    opened_s = day * DAY + rng.integers(6 * 3600, 22 * 3600, n)
+    priority = _choice(rng, (0.3, 0.45, 0.2, 0.05), n).astype(np.int8)
+    # Hours to close: lognormal, median ~20 h, urgent ones faster.
+    hours = np.exp(rng.normal(3.0, 1.0, n)) / (1.0 + priority)
+    closed_s = opened_s + (hours * 3600).astype(np.int64) + 60
+    still_open = closed_s >= end * DAY
+    return {
+        "who": who,
+        "opened_s": opened_s,
+        "closed_s": closed_s,
+        "open": still_open,
+        "channel": _choice(rng, (0.45, 0.2, 0.3, 0.05), n).astype(np.int8),
+        "priority": priority,
+        "category": _choice(rng, (0.25, 0.2, 0.25, 0.1, 0.15, 0.05), n).astype(np.int8),
+        "declining": _in_decline(b, who, day),
+    }
+
+
+def ticket_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
+    """Arrow batches of the support tickets of one chunk's customers.
+
+    Every customer opens tickets at :data:`TICKETS_PER_YEAR`, and a churning one at
+    :data:`DECLINE_TICKETS_PER_YEAR` more in the :data:`DECLINE_DAYS` before it stops
+    buying. A ticket still open at the end date has no ``closed_at``.
+    """
+    b = persona_block(p, chunk)
+    t = _tickets(p, chunk, b)
+    n = len(t["who"])
+    if n == 0:
+        return []
+    cols = {
+        "ticket_no": chunk * ID_STRIDE + np.arange(n, dtype=np.int64),
+        "persona_idx": b["idx"][t["who"]],
+        "opened_s": t["opened_s"],
+        "closed_s": pa.array(t["closed_s"], mask=t["open"]),
+        "channel": t["channel"],
+        "priority": t["priority"],
+        "category": t["category"],
+        "is_open": t["open"],
+        "bad": _bad(p, chunk, 4, n, 2),
+    }
+    return _batches(cols)
+
+
+def survey_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
+    """Arrow batches of the CSAT and NPS answers of one chunk's customers.
+
+    Half the closed tickets get a CSAT answer a day later; every customer answers the
+    NPS survey about :data:`NPS_PER_YEAR` times a year. Declining customers answer
+    lower (:data:`CSAT_WEIGHTS_DECLINING`, NPS centred on 5 instead of 8.5).
+    """
+    b = persona_block(p, chunk)
+    t = _tickets(p, chunk, b)
+    rng = _rng(p, chunk, STREAM_SURVEYS)
+    end = p.end_day + 1
+    answered = ~t["open"] & (rng.random(len(t["who"])) < CSAT_AFTER_TICKET)
+    c_who = t["who"][answered]
+    c_s = np.minimum(t["closed_s"][answered] + rng.integers(3600, DAY, len(c_who)), end * DAY - 1)
+    c_decl = t["declining"][answered]
+    good = _choice(rng, CSAT_WEIGHTS, len(c_who)) + 1
+    bad = _choice(rng, CSAT_WEIGHTS_DECLINING, len(c_who)) + 1
+    c_score = np.where(c_decl, bad, good)
+    cust = np.flatnonzero(b["ptype"] == 0)
+    a = b["active_from"][cust]
+    n_nps = rng.poisson(NPS_PER_YEAR * (end - a).clip(min=1) / 365.25)
+    n_who = np.repeat(cust, n_nps)
+    n_day = np.repeat(a, n_nps) + (rng.random(len(n_who)) * np.repeat(end - a, n_nps)).astype(np.int64)
+    n_s = n_day * DAY + rng.integers(0, DAY, len(n_who))
+    n_decl = _in_decline(b, n_who, n_day)
+    centre = np.where(n_decl, 5.0, 8.5)
+    n_score = np.clip(np.round(rng.normal(centre, 1.6)), 0, 10).astype(np.int64)
+    who = np.concatenate([c_who, n_who])
+    if len(who) == 0:
+        return []
+    cols = {
+        "response_no": chunk * ID_STRIDE + np.arange(len(who), dtype=np.int64),
+        "persona_idx": b["idx"][who],
+        "answered_s": np.concatenate([c_s, n_s]),
+        "kind": np.concatenate([np.zeros(len(c_who), np.int8), np.ones(len(n_who), np.int8)]),
+        "score": np.concatenate([c_score, n_score]).astype(np.int32),
+        "bad": _bad(p, chunk, 5, len(who), 2),
+    }
     return _batches(cols)
 
 

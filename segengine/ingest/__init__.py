@@ -31,7 +31,7 @@ __all__ = ["ingest", "ingest_table", "default_raw_dir", "INGEST_ORDER", "QUARANT
 log = logging.getLogger(__name__)
 
 # Reference data first, facts last (nothing depends on it today, but it reads naturally).
-INGEST_ORDER = ("products", "personas", "order_lines", "events")
+INGEST_ORDER = ("products", "personas", "order_lines", "events", "support_tickets", "survey_responses")
 QUARANTINE_SCHEMA = (
     "table_name string, source_file string, row_number bigint, reason string, raw_record string, ingested_at timestamp"
 )
@@ -150,7 +150,8 @@ def ingest_table(spark: SparkSession, lake: Lake, config: Config, table: str, ra
                 # One file per partition value instead of one per task and value.
                 good = good.repartition(*_partition_cols(table))
             if lake.exists(table):
-                version = lake.merge(good, table, keys=list(tc.key), operation="INGEST")
+                # evolve_schema: a table loaded before a contract column was added (events.campaign_id) takes it.
+                version = lake.merge(good, table, keys=list(tc.key), operation="INGEST", evolve_schema=True)
             else:
                 # First load: keys are already unique (flag_duplicates), so skip merge's check.
                 version = lake.write(good, table, mode="append", operation="INGEST")

@@ -96,6 +96,32 @@ def check_rows(df: DataFrame, tc: TableContract) -> DataFrame:
     return df.select(*[v.alias(k) for k, v in typed.items()], SOURCE, ROW, RAW, reason.alias(REASON))
 
 
+def check_across(df: DataFrame, tc: TableContract) -> DataFrame:
+    """Apply the contract's row checks across columns (``closed_at`` before ``opened_at``,
+    a score outside its survey kind's range) to the typed rows, adding to ``_reason``.
+
+    Args:
+        df: output of :func:`check_rows`.
+        tc: the table's contract (its ``checks``).
+
+    Returns:
+        ``df`` with each failed check's reason appended to ``_reason``.
+    """
+    from pyspark.sql import functions as F
+
+    if not tc.checks:
+        return df
+    # The contract's own SQL over typed values; a null operand fails no check.
+    failed = [F.when(F.coalesce(F.expr(cond), F.lit(False)), F.lit(reason)) for cond, reason in tc.checks]
+    extra = F.concat_ws("; ", F.array_compact(F.array(*failed)))
+    unparsed = F.col(REASON) == F.lit("unparseable record")
+    merged = F.when(
+        (extra != "") & ~F.coalesce(unparsed, F.lit(False)),
+        F.concat_ws("; ", F.col(REASON), extra),
+    ).otherwise(F.col(REASON))
+    return df.withColumn(REASON, merged)
+
+
 def flag_duplicates(df: DataFrame, tc: TableContract) -> DataFrame:
     """Among otherwise good rows, every repeat of a key after its first (by file, row) is rejected.
 
@@ -138,6 +164,7 @@ def validate(df: DataFrame, tc: TableContract) -> DataFrame:
     return (
         df.transform(lambda d: normalise(d, tc))
         .transform(lambda d: check_rows(d, tc))
+        .transform(lambda d: check_across(d, tc))
         .transform(lambda d: flag_duplicates(d, tc))
         .transform(lambda d: add_derived(d, tc))
     )

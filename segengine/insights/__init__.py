@@ -8,7 +8,13 @@ atomic partition overwrite (a rerun replaces, never duplicates):
 * ``insights_migrations`` (by ``to_date``): the AI segment transition matrix from the
   previous snapshot to this one;
 * ``insights_industry`` (by ``snapshot_date``): average transaction value by industry
-  and month over the last 12 months.
+  and month over the last 12 months;
+* ``insights_matrix`` (by ``snapshot_date``): the fit x engagement scoring matrix per
+  group (:mod:`segengine.insights.engagement`);
+* ``insights_campaigns`` (by ``snapshot_date``): campaign engagement per group and
+  campaign over the last 30 days (when events carry ``campaign_id``);
+* ``insights_boundaries`` (by ``snapshot_date``): the boundary review of the numeric
+  thresholds of saved rule audiences (:mod:`segengine.insights.boundaries`).
 
 The report (:func:`segengine.insights.report.render_report`) and the profile
 (:func:`segengine.insights.profile.customer_profile`) read these tables.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +85,8 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
         if has_audiences:
             aud = M.audience_groups(features, _audience_members_on(lake, snapshot_date), registry)
             groups = groups.unionByName(aud)
-        metrics = M.aggregate_groups(groups, total)
+        sources = [t for t in M.SOURCE_METRICS if lake.exists(t)]
+        metrics = M.aggregate_groups(groups, total, sources)
 
         earlier = [d for d in dates if d < snapshot_date]
         ref_date = _latest_on_or_before(earlier, add_months(snapshot_date, -config.features.cycle_months))
@@ -132,11 +140,89 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
             written["insights_industry"] = lake.read(
                 "insights_industry", partitions={"snapshot_date": snapshot_date}
             ).count()
+        written.update(_engagement_tables(spark, lake, config, snapshot_date, groups, features, dates, registry))
         summary["rows"] = written
         log.info("insights %s: %s", snapshot_date, summary)
         return summary
     finally:
         features.unpersist()
+
+
+def _engagement_tables(
+    spark: SparkSession,
+    lake: Any,
+    config: Any,
+    snapshot_date: dt.date,
+    groups: Any,
+    features: Any,
+    dates: list[dt.date],
+    registry: Any,
+) -> dict[str, int]:
+    """Write the scoring matrix, the campaign engagement and the boundary review of the date.
+
+    Returns:
+        Rows written per table (a table whose input is missing is not written).
+    """
+    from pyspark.sql import functions as F
+
+    from segengine.errors import ConfigError
+    from segengine.features.behaviour import event_date_range
+    from segengine.features.build import session_timezone
+    from segengine.features.refresh import local_day_bounds
+    from segengine.features.support import campaign_touches, campaign_window, has_campaigns
+    from segengine.insights import boundaries as B
+    from segengine.insights import engagement as E
+
+    bins = config.insights.matrix_bins
+    if bins < 1:
+        raise ConfigError(f"insights.matrix_bins: expected at least 1, got {bins}")
+    written: dict[str, int] = {}
+    matrix = E.scoring_matrix(groups, snapshot_date, bins)
+    lake.overwrite_partition(matrix, "insights_matrix", snapshot_date=snapshot_date)
+    written["insights_matrix"] = lake.read("insights_matrix", partitions={"snapshot_date": snapshot_date}).count()
+
+    events = lake.read("events") if lake.exists("events") else None
+    if has_campaigns(events):
+        tz = config.features.timezone
+        first, last = campaign_window(snapshot_date)
+        touches = campaign_touches(
+            lake.read("events", where={"event_date": event_date_range(first, last)}),
+            lake.read("order_lines", where={"order_ts": local_day_bounds(first, last, tz)}),
+            snapshot_date,
+            tz,
+            session_timezone(spark),
+        )
+        table = E.campaign_engagement(groups, touches, snapshot_date)
+        lake.overwrite_partition(table, "insights_campaigns", snapshot_date=snapshot_date)
+        written["insights_campaigns"] = lake.read(
+            "insights_campaigns", partitions={"snapshot_date": snapshot_date}
+        ).count()
+
+    if registry is not None and "definition" in registry.columns:
+        live = registry.where((F.col("source") == "rules") & ~F.coalesce(F.col("deleted"), F.lit(False)))
+        # The registry is small (one row per saved audience): read on the driver.
+        cuts = [
+            cut
+            for row in live.select("name", "definition").collect()
+            for cut in B.numeric_cuts(row["name"], json.loads(row["definition"] or "{}"))
+        ]
+        members = groups.where(F.col("dimension") == "audience").select("segment", "persona_id")
+        ref = _latest_on_or_before([d for d in dates if d < snapshot_date], add_months(snapshot_date, -3))
+        before = lake.read("customer_features", partitions={"snapshot_date": ref}) if ref else None
+        rows = B.boundary_review(
+            features,
+            before,
+            members,
+            cuts,
+            snapshot_date,
+            ref,
+            config.insights.boundary_margin,
+            config.insights.boundary_drift_points,
+        )
+        df = spark.createDataFrame(rows, B.BOUNDARY_SCHEMA)
+        lake.overwrite_partition(df, "insights_boundaries", snapshot_date=snapshot_date)
+        written["insights_boundaries"] = len(rows)
+    return written
 
 
 def run_insights_job(ctx: JobContext) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def heatmap(
     col_title: str = "",
     cell_width: int = 86,
     legend: tuple[str, str] | None = None,
+    outlines: Sequence[tuple[str, int, int, int, int]] = (),
 ) -> str:
     """A grid of cells coloured by intensity (0–1) and labelled with text.
 
@@ -155,12 +156,14 @@ def heatmap(
         col_title: axis title on top.
         cell_width: width of one cell in px.
         legend: the words at the light and the dark end of a colour scale drawn below.
+        outlines: ``(label, first_row, last_row, first_col, last_col)`` (indices,
+            inclusive): a coloured frame around those cells, each listed under the grid.
     """
     if not rows or not cols:
         return empty_chart(name, "No data yet")
     left, top, ch = 150, 70, 28
     width = left + cell_width * len(cols) + 10
-    height = top + ch * len(rows) + 10 + (34 if legend else 0)
+    height = top + ch * len(rows) + 10 + (34 if legend else 0) + 18 * len(outlines)
     body = [f'<text x="{left}" y="14" fill="#555">{escape(col_title)}</text>']
     if row_title:
         body.append(f'<text x="4" y="{top - 8}" fill="#555">{escape(row_title)}</text>')
@@ -197,6 +200,21 @@ def heatmap(
             )
         body.append(f'<text x="{left + 34}" y="{y + 9}" text-anchor="end" fill="#555">{escape(legend[0])}</text>')
         body.append(f'<text x="{left + 46 + steps * 16}" y="{y + 9}" fill="#555">{escape(legend[1])}</text>')
+    key_y = top + ch * len(rows) + (34 if legend else 0) + 22
+    for k, (label, r0, r1, c0, c1) in enumerate(outlines):
+        colour = PALETTE[(k + 1) % len(PALETTE)]  # not the blue of the cells
+        inset = 2 + 2 * (k % 3)  # nested frames of overlapping segments stay visible
+        x, y = left + c0 * cell_width - 1 + inset, top + r0 * ch - 1 + inset
+        w, h = (c1 - c0 + 1) * cell_width - 2 * inset, (r1 - r0 + 1) * ch - 2 * inset
+        body.append(
+            f'<rect class="outline" x="{x}" y="{y}" width="{w}" height="{h}" fill="none" stroke="{colour}" '
+            f'stroke-width="3"><title>{escape(label)}</title></rect>'
+        )
+        ky = key_y + 18 * k
+        body.append(
+            f'<rect x="{left}" y="{ky - 10}" width="14" height="10" fill="none" stroke="{colour}" stroke-width="3"/>'
+        )
+        body.append(f'<text x="{left + 20}" y="{ky}">{escape(label)}</text>')
     return _svg(width, height, body, name)
 
 

@@ -21,6 +21,16 @@ Definitions (documented here because the report and the README quote them):
   ``snapshot_date - 30 days`` (null when there is none).
 * Email engagement: opens and clicks per member over 90 days, the share of members with
   at least one open, and the click-to-open rate (clicks / opens).
+* Support (null when the warehouse has no ``support_tickets``): ``tickets_90d`` (sum
+  over members) and ``tickets_per_100`` (per 100 members).
+* Satisfaction (null without ``survey_responses``): ``csat_avg`` (mean of the members'
+  latest CSAT, 1-5) over ``csat_responses`` members who answered; ``nps`` = % promoters
+  - % detractors (-100..100) of the members' latest NPS answers, over ``nps_responses``.
+* ``expansion_revenue``: sum of ``expansion_revenue`` (this cycle's spend minus the
+  previous cycle's) over the ``expansion_base`` members who were customers before the
+  cycle; ``expanding_customers``: how many of them spent more.
+* ``median_fit_score`` / ``median_engagement_score``: the group's medians (the
+  statistics that follow the active segment on the scoring matrix).
 """
 
 from __future__ import annotations
@@ -62,7 +72,23 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "retention_rate",
     "size_30d_ago",
     "size_change_30d",
+    "tickets_90d",
+    "tickets_per_100",
+    "csat_avg",
+    "csat_responses",
+    "nps",
+    "nps_responses",
+    "expansion_revenue",
+    "expansion_base",
+    "expanding_customers",
+    "median_fit_score",
+    "median_engagement_score",
 )
+# Optional source tables and the metrics that are null without them.
+SOURCE_METRICS: dict[str, tuple[str, ...]] = {
+    "support_tickets": ("tickets_90d", "tickets_per_100"),
+    "survey_responses": ("csat_avg", "csat_responses", "nps", "nps_responses"),
+}
 
 
 def explode_groups(features: DataFrame, dimensions: Sequence[str] = GROUP_DIMENSIONS) -> DataFrame:
@@ -119,16 +145,33 @@ def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num / den)
 
 
-def aggregate_groups(groups: DataFrame, total_personas: int) -> DataFrame:
-    """Size, revenue, CLV, RFMT and email metrics per (dimension, segment).
+def _maybe(df: DataFrame, name: str, spark_type: str = "double") -> Column:
+    """A feature column, or a typed null when the snapshot predates it (written before
+    the attribute existed): its metrics are then null, as for an absent source."""
+    return F.col(name) if name in df.columns else F.lit(None).cast(spark_type)
+
+
+def aggregate_groups(
+    groups: DataFrame, total_personas: int, sources: Sequence[str] = tuple(SOURCE_METRICS)
+) -> DataFrame:
+    """Size, revenue, CLV, RFMT, email, support, satisfaction and expansion metrics per group.
 
     Args:
         groups: output of :func:`explode_groups` and/or :func:`audience_groups`.
         total_personas: personas in the snapshot (the denominator of ``share``).
+        sources: the optional tables (:data:`SOURCE_METRICS`) the warehouse has; the
+            metrics of the others are null, not 0.
 
     Returns:
         One row per group with the metric columns (no retention or 30-day change yet).
     """
+    tickets = _maybe(groups, "tickets_90d", "long")
+    csat = _maybe(groups, "last_csat")
+    nps_cat = _maybe(groups, "nps_category", "string")
+    expansion = _maybe(groups, "expansion_revenue")
+    nps_n = F.count(nps_cat)
+    promoters = F.count(F.when(nps_cat == "promoter", 1))
+    detractors = F.count(F.when(nps_cat == "detractor", 1))
     is_customer = (F.col("persona_type") == "customer").cast("long")
     opens = F.coalesce(F.col("email_opens_90d"), F.lit(0))
     clicks = F.coalesce(F.col("email_clicks_90d"), F.lit(0))
@@ -149,7 +192,22 @@ def aggregate_groups(groups: DataFrame, total_personas: int) -> DataFrame:
         F.avg((opens > 0).cast("double")).alias("email_engaged_share"),
         F.sum(opens).alias("__opens"),
         F.sum(clicks).alias("__clicks"),
+        F.sum(tickets).alias("tickets_90d"),
+        F.avg(csat).alias("csat_avg"),
+        F.count(csat).alias("csat_responses"),
+        F.when(nps_n > 0, (promoters - detractors) * F.lit(100.0) / nps_n).alias("nps"),
+        nps_n.alias("nps_responses"),
+        F.sum(expansion).alias("expansion_revenue"),
+        F.count(expansion).alias("expansion_base"),
+        F.count(F.when(expansion > 0, 1)).alias("expanding_customers"),
+        F.median(_maybe(groups, "fit_score")).alias("median_fit_score"),
+        F.median(_maybe(groups, "engagement_score")).alias("median_engagement_score"),
     )
+    absent = [m for table, names in SOURCE_METRICS.items() if table not in sources for m in names]
+    if "expansion_revenue" not in groups.columns:
+        absent += ["expansion_revenue", "expansion_base", "expanding_customers"]
+    agg = agg.withColumn("tickets_per_100", F.col("tickets_90d") * F.lit(100.0) / F.col("size"))
+    agg = agg.withColumns({m: F.lit(None) for m in absent})
     return (
         agg.withColumn("share", F.col("size") / F.lit(max(total_personas, 1)))
         .withColumn("avg_revenue_per_customer", _ratio(F.col("revenue"), F.col("customers")))
@@ -227,6 +285,11 @@ def finish_metrics(
     casts = {
         "size": "long",
         "customers": "long",
+        "tickets_90d": "long",
+        "csat_responses": "long",
+        "nps_responses": "long",
+        "expansion_base": "long",
+        "expanding_customers": "long",
         "retention_base": "long",
         "size_30d_ago": "long",
         "size_change_30d": "long",

@@ -8,8 +8,9 @@ table is partitioned, pruned to the partitions that matter before any file is op
   column pruning) with a ``persona_id`` filter pushed into the scan;
 * ``events`` (partitioned by ``event_date``): only the last ``insights.profile_event_days``
   daily partitions are read, one pruned read per day;
-* ``personas``, ``order_lines``, ``audience_members``: a ``persona_id`` filter that Spark
-  pushes down to the Parquet reader (row groups whose min/max exclude the id are skipped).
+* ``personas``, ``order_lines``, ``audience_members``, ``support_tickets``,
+  ``survey_responses``: a ``persona_id`` filter that Spark pushes down to the Parquet
+  reader (row groups whose min/max exclude the id are skipped).
 
 Only the rows of this one persona are ever collected.
 """
@@ -46,6 +47,8 @@ TIER_FIELDS = ("persona_type", "value_tier", "behaviour_state", "lifecycle_stage
 HISTORY_FIELDS = ("snapshot_date", "ai_segment", "value_tier", "behaviour_state", "clv_predicted")
 RECENT_ORDERS = 10
 RECENT_EVENTS = 20
+RECENT_TICKETS = 10
+RECENT_ANSWERS = 10
 
 
 def _plain(value: Any) -> Any:
@@ -133,7 +136,8 @@ def customer_profile(
     Returns:
         A JSON-serialisable dict with ``identity``, ``consents``, ``orders`` (summary and
         recent orders), ``recent_events``, ``features``, ``tiers``, ``segment_history``,
-        ``clv``, ``recommendations`` and ``audiences``. Sections whose table does not
+        ``clv``, ``recommendations``, ``audiences``, and the latest ``support_tickets``
+        and ``survey_responses`` up to the snapshot day. Sections whose table does not
         exist yet are empty.
 
     Raises:
@@ -184,6 +188,18 @@ def customer_profile(
             cols = [c for c in ("event_ts", "event_type", "product_id", "session_id", "duration_s") if c in ev.columns]
             events = _rows(ev.where(pid).select(*cols).orderBy(F.col("event_ts").desc()).limit(RECENT_EVENTS))
 
+    end_of_day = dt.datetime.combine(snapshot_date + dt.timedelta(days=1), dt.time())
+    tickets: list[dict[str, Any]] = []
+    if lake.exists("support_tickets"):
+        t = lake.read("support_tickets").where(pid & (F.col("opened_at") < F.lit(end_of_day)))
+        cols = ("ticket_id", "opened_at", "closed_at", "channel", "priority", "category", "status")
+        tickets = _rows(t.select(*cols).orderBy(F.col("opened_at").desc()).limit(RECENT_TICKETS))
+    answers: list[dict[str, Any]] = []
+    if lake.exists("survey_responses"):
+        a = lake.read("survey_responses").where(pid & (F.col("answered_at") < F.lit(end_of_day)))
+        cols = ("response_id", "answered_at", "kind", "score")
+        answers = _rows(a.select(*cols).orderBy(F.col("answered_at").desc()).limit(RECENT_ANSWERS))
+
     recs: list[dict[str, Any]] = []
     rec_date = _latest_partition(lake, "recommendations", snapshot_date) if lake.exists("recommendations") else None
     if rec_date is not None:
@@ -216,6 +232,8 @@ def customer_profile(
         "features": features,
         "orders": orders,
         "recent_events": events,
+        "support_tickets": tickets,
+        "survey_responses": answers,
         "segment_history": history,
         "recommendations": recs,
         "recommendations_date": rec_date,
@@ -254,6 +272,16 @@ def format_profile(profile: dict[str, Any]) -> str:
     out += ["", f"Recent events ({len(profile['recent_events'])})"]
     for e in profile["recent_events"]:
         out.append(f"    {e.get('event_ts')}  {e.get('event_type')}  {e.get('product_id') or ''}")
+    out += ["", f"Support tickets ({len(profile.get('support_tickets') or [])} latest)"]
+    for t in profile.get("support_tickets") or []:
+        closed = t.get("closed_at") or "open"
+        out.append(
+            f"    {t.get('opened_at')}  {t.get('ticket_id')}  {t.get('category') or '-'}  "
+            f"{t.get('priority') or '-'}  closed: {closed}"
+        )
+    out += ["", f"Survey answers ({len(profile.get('survey_responses') or [])} latest)"]
+    for r in profile.get("survey_responses") or []:
+        out.append(f"    {r.get('answered_at')}  {r.get('kind')}  {r.get('score')}")
     out += ["", "AI segment history"]
     for h in profile["segment_history"]:
         out.append(f"    {h.get('snapshot_date')}  {h.get('ai_segment') or '-'}  {h.get('value_tier') or '-'}")

@@ -42,6 +42,56 @@ TABLE_COLUMNS = (
     ("email_engaged_share", "Email engaged"),
     ("click_to_open_rate", "Click/open"),
 )
+SUPPORT_COLUMNS = (
+    ("segment", "Segment"),
+    ("size", "Size"),
+    ("revenue", "Revenue"),
+    ("retention_rate", "Retention"),
+    ("expansion_revenue", "Expansion rev."),
+    ("expanding_customers", "Expanding"),
+    ("tickets_per_100", "Tickets /100 (90d)"),
+    ("csat_avg", "CSAT avg"),
+    ("csat_responses", "CSAT n"),
+    ("nps", "NPS"),
+    ("nps_responses", "NPS n"),
+)
+CAMPAIGN_TABLE = (
+    ("campaign_id", "Campaign"),
+    ("segment", "Group"),
+    ("members_reached", "Reached"),
+    ("sends", "Sends"),
+    ("opens", "Opens"),
+    ("clicks", "Clicks"),
+    ("conversions", "Conversions"),
+    ("open_rate", "Open rate"),
+    ("click_rate", "Click rate"),
+    ("conversion_rate", "Conv./click"),
+)
+BOUNDARY_TABLE = (
+    ("audience", "Segment"),
+    ("attribute", "Attribute"),
+    ("op", "Op"),
+    ("threshold", "Threshold"),
+    ("members", "Members"),
+    ("members_near", "Within margin"),
+    ("near_share", "Share near"),
+    ("percentile_now", "Percentile now"),
+    ("percentile_before", "A quarter ago"),
+    ("drift_points", "Drift (points)"),
+    ("suggestion", "Suggestion"),
+)
+RATE_COLUMNS = (
+    "share",
+    "retention_rate",
+    "email_engaged_share",
+    "click_to_open_rate",
+    "open_rate",
+    "click_rate",
+    "conversion_rate",
+    "near_share",
+)
+# A saved segment is outlined around the matrix cells holding at least this share of its members.
+OUTLINE_MIN_SHARE = 0.1
 
 
 def default_report_path(config: Any, snapshot_date: dt.date) -> str:
@@ -90,17 +140,117 @@ def _figure(name: str, title: str, svg: str, note: str = "") -> str:
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
-    if column in ("share", "retention_rate", "email_engaged_share", "click_to_open_rate"):
+    if column in RATE_COLUMNS:
         return f"{value:.1%}"
     if column == "size_change_30d":
         return f"{value:+d}"
     return C.fmt(value) if isinstance(value, (int, float)) else escape(str(value))
 
 
-def _metrics_table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{escape(t)}</th>" for _, t in TABLE_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c), c)}</td>" for c, _ in TABLE_COLUMNS) + "</tr>" for r in rows)
+def _metrics_table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...] = TABLE_COLUMNS) -> str:
+    head = "".join(f"<th>{escape(t)}</th>" for _, t in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c), c)}</td>" for c, _ in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _band_labels(bins: int) -> list[str]:
+    width = 100 / bins
+    return [f"{round(i * width)}-{round((i + 1) * width)}" for i in range(bins)]
+
+
+def matrix_outline(
+    cells: list[dict[str, Any]], bins: int, min_share: float = OUTLINE_MIN_SHARE
+) -> tuple[int, int, int, int] | None:
+    """Where a segment sits on the scoring matrix: the smallest box of cells around those
+    holding at least ``min_share`` of its scored members.
+
+    Args:
+        cells: the segment's ``insights_matrix`` rows (fit_bin, engagement_bin, personas).
+        bins: bands per axis.
+        min_share: the share of members a cell needs to count.
+
+    Returns:
+        ``(first_row, last_row, first_col, last_col)`` in chart order (rows: high fit on
+        top; columns: low engagement left), or None for a segment with no scored member.
+    """
+    total = sum(c["personas"] for c in cells)
+    if not total:
+        return None
+    kept = [c for c in cells if c["personas"] / total >= min_share] or [max(cells, key=lambda c: c["personas"])]
+    rows = [bins - 1 - c["fit_bin"] for c in kept]
+    cols = [c["engagement_bin"] for c in kept]
+    return min(rows), max(rows), min(cols), max(cols)
+
+
+def scoring_matrix_figure(data: dict[str, Any]) -> str:
+    """The fit x engagement heatmap of every persona, with the saved segments outlined."""
+    bins = int(data.get("matrix_bins") or 5)
+    cells = data.get("score_matrix") or []
+    everyone = [c for c in cells if c["dimension"] == "all"]
+    if not everyone:
+        return _figure(
+            "scoring-matrix", "Scoring matrix: fit x engagement", C.empty_chart("scoring-matrix", "No scores yet")
+        )
+    bands = _band_labels(bins)
+    rows = list(reversed(bands))  # high fit on top
+    most = max(c["personas"] for c in everyone)
+    grid = {
+        (bands[c["fit_bin"]], bands[c["engagement_bin"]]): (
+            c["personas"] / most,
+            C.fmt(c["personas"], 0),
+        )
+        for c in everyone
+    }
+    stats = {r["segment"]: r for r in data["segments"] if r["dimension"] == "audience"}
+    outlines = []
+    for name in sorted({c["segment"] for c in cells if c["dimension"] == "audience"}):
+        box = matrix_outline([c for c in cells if c["dimension"] == "audience" and c["segment"] == name], bins)
+        if box is None:
+            continue
+        s = stats.get(name, {})
+        label = (
+            f"{name}: {C.fmt(s.get('size'), 0)} members, median fit {C.fmt(s.get('median_fit_score'))}, "
+            f"median engagement {C.fmt(s.get('median_engagement_score'))}"
+        )
+        outlines.append((label, *box))
+    revenue = sum(c["revenue"] or 0.0 for c in everyone)
+    note = (
+        f"Personas per cell (rows: fit score band, columns: engagement score band; revenue in the grid "
+        f"{C.fmt(revenue)}). Each saved segment is framed around the cells holding at least "
+        f"{OUTLINE_MIN_SHARE:.0%} of its members. High fit + high engagement + low spend: sales opportunity; "
+        "high fit + low engagement: churn risk."
+    )
+    svg = C.heatmap(
+        "scoring-matrix",
+        rows,
+        bands,
+        grid,
+        "fit score",
+        "engagement score",
+        cell_width=72,
+        legend=("few", "most personas"),
+        outlines=outlines,
+    )
+    return _figure("scoring-matrix", "Scoring matrix: fit x engagement", svg, note)
+
+
+def support_figure(segs: list[dict[str, Any]]) -> str:
+    """Tickets per 100 members and NPS per value tier and AI segment (bars)."""
+    rows = [r for r in segs if r["dimension"] in ("value_tier", "ai_segment") and r.get("tickets_per_100") is not None]
+    if not rows:
+        return _figure(
+            "support-volume",
+            "Support tickets per 100 members (90 days)",
+            C.empty_chart("support-volume", "No support_tickets table"),
+        )
+    rows.sort(key=lambda r: (r["dimension"], -r["size"]))
+    labels = [f"{'tier' if r['dimension'] == 'value_tier' else 'AI'}: {r['segment']}" for r in rows]
+    return _figure(
+        "support-volume",
+        "Support tickets per 100 members (90 days)",
+        C.bar_chart("support-volume", labels, [r["tickets_per_100"] for r in rows], "tickets per 100"),
+        "Value tiers and AI segments; the table below adds CSAT, NPS and expansion revenue.",
+    )
 
 
 def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) -> dict[str, Any]:
@@ -150,9 +300,19 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
         industry = [
             r.asDict() for r in lake.read("insights_industry", partitions={"snapshot_date": snapshot_date}).collect()
         ]
+
+    def date_rows(table: str, where: Any = None) -> list[dict[str, Any]]:
+        if not lake.exists(table):
+            return []
+        df = lake.read(table, partitions={"snapshot_date": snapshot_date})
+        return [r.asDict() for r in (df.where(where) if where is not None else df).collect()]
+
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     edges, counts = clv_histogram(features)
     return {
+        "score_matrix": date_rows("insights_matrix", F.col("dimension").isin("all", "audience")),
+        "campaigns": date_rows("insights_campaigns", F.col("dimension").isin("all", "value_tier", "audience")),
+        "boundaries": date_rows("insights_boundaries"),
         "segments": segs,
         "history": history,
         "matrix": matrix,
@@ -247,6 +407,8 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
             note,
         )
     )
+    figures.append(scoring_matrix_figure(data))
+    figures.append(support_figure(segs))
     figures.append(
         _figure(
             "clv-distribution",
@@ -336,6 +498,9 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     ):
         if by_dim.get(dim):
             tables.append(f"<h2>{escape(title)}</h2>" + _metrics_table(sorted(by_dim[dim], key=lambda r: -r["size"])))
+    tables.append(_support_section(by_dim))
+    tables.append(_campaign_section(data.get("campaigns") or []))
+    tables.append(_boundary_section(data.get("boundaries") or []))
     body = kpi_html + '<div class="grid">' + "".join(figures) + "</div>" + "".join(tables)
     template = string.Template(
         resources.files("segengine").joinpath("templates/insights_report.html").read_text("utf-8")
@@ -344,6 +509,52 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
         title=escape(f"segengine insights — {snapshot_date}"),
         subtitle=escape(f"Snapshot {snapshot_date}; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"),
         body=body,
+    )
+
+
+def _support_section(by_dim: dict[str, list[dict[str, Any]]]) -> str:
+    rows = [r for dim in ("all", "value_tier", "ai_segment", "audience") for r in by_dim.get(dim, [])]
+    note = (
+        "Tickets opened in the last 90 days per 100 members; CSAT: mean of the members' latest answer (1-5); "
+        "NPS: % promoters - % detractors of the latest answers; n: members who answered. Expansion revenue: "
+        "this cycle's spend minus the previous cycle's, of members who were customers before the cycle. "
+        "'-': no data (an absent support_tickets or survey_responses table gives '-', never 0)."
+    )
+    return (
+        '<h2 id="support">Support, satisfaction and expansion</h2>'
+        f'<p class="note">{escape(note)}</p>' + _metrics_table(rows, SUPPORT_COLUMNS)
+    )
+
+
+def _campaign_section(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return (
+            '<h2 id="campaigns">Campaign engagement</h2>'
+            '<p class="note">No campaign events (events without campaign_id).</p>'
+        )
+    order = {"all": 0, "value_tier": 1, "audience": 2}
+    rows = sorted(rows, key=lambda r: (r["campaign_id"], order.get(r["dimension"], 3), r["segment"]))
+    labelled = [{**r, "segment": "everyone" if r["dimension"] == "all" else r["segment"]} for r in rows]
+    return (
+        '<h2 id="campaigns">Campaign engagement (last 30 days)</h2>'
+        '<p class="note">Per campaign: everyone, each value tier and each saved audience. Conversions: orders '
+        "within 7 days after a click on the campaign (the latest click before the order).</p>"
+        + _metrics_table(labelled, CAMPAIGN_TABLE)
+    )
+
+
+def _boundary_section(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return (
+            '<h2 id="boundaries">Boundary review</h2>'
+            '<p class="note">No saved rule audience with a numeric threshold.</p>'
+        )
+    rows = sorted(rows, key=lambda r: (r["audience"], r["attribute"], r["threshold"]))
+    return (
+        '<h2 id="boundaries">Boundary review</h2>'
+        '<p class="note">Numeric thresholds of saved rule audiences: members within the margin of the threshold, '
+        "the threshold's percentile in the segment's population now and a quarter ago, and a suggested value "
+        "when it drifted.</p>" + _metrics_table(rows, BOUNDARY_TABLE)
     )
 
 
@@ -366,7 +577,9 @@ def render_report(
         SegengineError: when the insights for the date are missing.
     """
     out = Path(out_path or default_report_path(config, snapshot_date))
-    html = render_html(collect_report_data(spark, lake, snapshot_date), snapshot_date)
+    data = collect_report_data(spark, lake, snapshot_date)
+    data["matrix_bins"] = config.insights.matrix_bins
+    html = render_html(data, snapshot_date)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return str(out)

@@ -50,6 +50,8 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("products", "bronze/products", "bronze", (), "Product catalogue"),
         TableSpec("order_lines", "bronze/order_lines", "bronze", (), "Order lines; refunds are negative quantities"),
         TableSpec("events", "bronze/events", "bronze", ("event_date",), "Web, app and email events"),
+        TableSpec("support_tickets", "bronze/support_tickets", "bronze", (), "Support tickets (optional)"),
+        TableSpec("survey_responses", "bronze/survey_responses", "bronze", (), "CSAT and NPS answers (optional)"),
         TableSpec("quarantine", "bronze/quarantine", "bronze", ("table_name",), "Rejected input rows with reason"),
         TableSpec("ingest_log", "bronze/ingest_log", "bronze", (), "Files already ingested (idempotence)"),
         TableSpec(
@@ -94,6 +96,23 @@ TABLES: dict[str, TableSpec] = {
             "gold",
             ("snapshot_date",),
             "Monthly transaction value by industry",
+        ),
+        TableSpec(
+            "insights_matrix", "gold/insights_matrix", "gold", ("snapshot_date",), "Fit x engagement grid per group"
+        ),
+        TableSpec(
+            "insights_campaigns",
+            "gold/insights_campaigns",
+            "gold",
+            ("snapshot_date",),
+            "Campaign sends, opens, clicks, conversions per group",
+        ),
+        TableSpec(
+            "insights_boundaries",
+            "gold/insights_boundaries",
+            "gold",
+            ("snapshot_date",),
+            "Numeric thresholds of rule audiences: members near, percentile drift",
         ),
         TableSpec("runs", "ops/runs", "ops", (), "Pipeline run summary per step"),
         TableSpec("run_locks", "ops/run_locks", "ops", (), "One run per pipeline and date: lock events"),

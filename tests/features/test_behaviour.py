@@ -5,7 +5,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from .conftest import SNAPSHOT, by_persona, features, ts
+from .conftest import SNAPSHOT, by_persona, features, pad_rows, ts
 
 
 def test_cookie_only_events_count_for_the_persona_with_that_cookie(rows):
@@ -33,25 +33,28 @@ def test_active_days_combine_purchases_and_visits(rows):
 
 
 def test_last_visit_before_the_daily_history_is_found_by_both_paths(spark, lake, config, bronze):
-    """Visits before the history start (2024-12-30 for this snapshot) only feed the last visit."""
+    """Visits before the event history start (2024-12-30 for this snapshot) only feed the last visit."""
     from segengine.contract import spark_schema
     from segengine.features import compute_features
-    from segengine.features.state import history_start
+    from segengine.features.state import event_history_start
 
-    assert history_start(SNAPSHOT, config.features) == dt.date(2024, 12, 30)
+    assert event_history_start(SNAPSHOT, config.features) == dt.date(2024, 12, 30)
     raw = StructType([f for f in spark_schema("events").fields if f.name != "event_date"])
     older = spark.createDataFrame(
-        [
-            # c2: one login, months before the history start.
-            ("X1", "c2", None, ts("2024-06-01 09:00:00"), "login", None, None, None),
-            # r1: an old visit and a recent one: the recent one is the last visit.
-            ("X2", "r1", None, ts("2024-06-01 09:00:00"), "page_view", None, "s-x2", 30.0),
-            ("X3", "r1", None, ts("2025-05-01 09:00:00"), "page_view", None, "s-x3", 30.0),
-            # c1 (cookie ck-c1): an old cookie-only visit; its login of 2025-04-01 is later.
-            ("X4", None, "ck-c1", ts("2024-11-15 09:00:00"), "page_view", None, "s-x4", 30.0),
-            # e1: an old email open is no visit.
-            ("X5", None, "ck-e1", ts("2024-10-01 09:00:00"), "email_open", None, None, None),
-        ],
+        pad_rows(
+            [
+                # c2: one login, months before the history start.
+                ("X1", "c2", None, ts("2024-06-01 09:00:00"), "login", None, None, None),
+                # r1: an old visit and a recent one: the recent one is the last visit.
+                ("X2", "r1", None, ts("2024-06-01 09:00:00"), "page_view", None, "s-x2", 30.0),
+                ("X3", "r1", None, ts("2025-05-01 09:00:00"), "page_view", None, "s-x3", 30.0),
+                # c1 (cookie ck-c1): an old cookie-only visit; its login of 2025-04-01 is later.
+                ("X4", None, "ck-c1", ts("2024-11-15 09:00:00"), "page_view", None, "s-x4", 30.0),
+                # e1: an old email open is no visit.
+                ("X5", None, "ck-e1", ts("2024-10-01 09:00:00"), "email_open", None, None, None),
+            ],
+            len(raw.fields),
+        ),
         raw,
     ).withColumn("event_date", F.to_date("event_ts"))
     data = dict(bronze, events=bronze["events"].unionByName(older))

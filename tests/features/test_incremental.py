@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from .conftest import EVENTS, ORDER_LINES, PERSONAS, PRODUCTS, SNAPSHOT, ts
+from .conftest import EVENTS, ORDER_LINES, PERSONAS, PRODUCTS, SNAPSHOT, pad_rows, ts
 
 NEXT = SNAPSHOT + dt.timedelta(days=1)
 STATE_TABLES = ("customer_features", "customer_daily", "feature_state", "feature_state_items", "feature_state_log")
@@ -38,7 +38,11 @@ def frame(spark, name, rows):
     schema = spark_schema(name)
     if name == "events":
         raw = StructType([f for f in schema.fields if f.name != "event_date"])
-        return spark.createDataFrame(rows, raw).withColumn("event_date", F.to_date("event_ts")).coalesce(1)
+        return (
+            spark.createDataFrame(pad_rows(rows, len(raw.fields)), raw)
+            .withColumn("event_date", F.to_date("event_ts"))
+            .coalesce(1)
+        )
     return spark.createDataFrame(rows, schema).coalesce(1)
 
 
