@@ -133,6 +133,18 @@ def pad_rows(rows, width):
     return [tuple(r) + (None,) * (width - len(r)) for r in rows]
 
 
+# ticket_id, persona_id, opened_at, closed_at, channel, priority, category, status
+SUPPORT_TICKETS = [
+    ("T1", "c1", ts("2025-06-01 10:00:00"), ts("2025-06-02 16:00:00"), "email", "normal", "billing", "closed"),
+    ("T2", "c1", ts("2025-06-29 10:00:00"), None, "chat", "high", "product", "open"),
+]
+# response_id, persona_id, answered_at, kind, score
+SURVEY_RESPONSES = [
+    ("A1", "c1", ts("2025-06-03 10:00:00"), "csat", 4),
+    ("A2", "c1", ts("2025-05-01 10:00:00"), "nps", 9),
+]
+
+
 @pytest.fixture(scope="session")
 def bronze(spark):
     """The bronze DataFrames above, with the contract's schemas."""
@@ -155,6 +167,8 @@ def bronze(spark):
         "products": frame("products", PRODUCTS),
         "order_lines": frame("order_lines", ORDER_LINES),
         "events": frame("events", EVENTS),
+        "support_tickets": frame("support_tickets", SUPPORT_TICKETS),
+        "survey_responses": frame("survey_responses", SURVEY_RESPONSES),
     }
 
 
@@ -170,6 +184,8 @@ def features(spark, bronze, fconf, snapshot=SNAPSHOT):
         snapshot,
         fconf,
         session_timezone(spark),
+        support_tickets=bronze.get("support_tickets"),
+        survey_responses=bronze.get("survey_responses"),
     )
 
 

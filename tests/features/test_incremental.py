@@ -27,6 +27,20 @@ NEW_LINES = [
     ("O7", 1, "r1", ts("2025-07-01 15:00:00"), "app", "P3", 2, 10.0),  # r1's first purchase
 ]
 NEW_EVENTS = [("E11", "c2", None, ts("2025-07-01 08:00:00"), "login", None, "s11", 30.0)]
+# r1 clicks a campaign on 06-30; its first purchase (O7, 07-01) is that click's conversion.
+CAMPAIGN_CLICK = ("E12", "r1", None, ts("2025-06-30 18:00:00"), "email_click", None, None, None, "CMP-X")
+# ticket_id, persona_id, opened_at, closed_at, channel, priority, category, status
+HISTORY_TICKETS = [
+    ("T1", "c1", ts("2025-06-01 10:00:00"), ts("2025-06-02 10:00:00"), "email", "normal", "billing", "closed"),
+    ("T2", "c2", ts("2025-06-29 09:00:00"), None, "chat", "high", "product", "open"),
+]
+NEW_TICKETS = [("T3", "c2", ts("2025-07-01 11:00:00"), ts("2025-07-01 13:00:00"), "phone", "low", "other", "closed")]
+# response_id, persona_id, answered_at, kind, score
+HISTORY_ANSWERS = [
+    ("A1", "c1", ts("2025-06-03 10:00:00"), "csat", 4),
+    ("A2", "c2", ts("2025-05-01 10:00:00"), "nps", 10),
+]
+NEW_ANSWERS = [("A3", "c1", ts("2025-07-01 12:00:00"), "csat", 2), ("A4", "c2", ts("2025-07-01 12:00:00"), "nps", 6)]
 
 
 def frame(spark, name, rows):
@@ -62,12 +76,16 @@ def refreshed(spark, base_config, tmp_path_factory):
         ("personas", PERSONAS),
         ("products", PRODUCTS),
         ("order_lines", HISTORY_LINES),
-        ("events", HISTORY_EVENTS),
+        ("events", [*HISTORY_EVENTS, CAMPAIGN_CLICK]),
+        ("support_tickets", HISTORY_TICKETS),
+        ("survey_responses", HISTORY_ANSWERS),
     ):
         lake.write(frame(spark, name, rows), name, mode="overwrite")
     first = compute_features(spark, lake, config, SNAPSHOT)
     lake.write(frame(spark, "order_lines", NEW_LINES), "order_lines", mode="append")
     lake.write(frame(spark, "events", NEW_EVENTS), "events", mode="append")
+    lake.write(frame(spark, "support_tickets", NEW_TICKETS), "support_tickets", mode="append")
+    lake.write(frame(spark, "survey_responses", NEW_ANSWERS), "survey_responses", mode="append")
     second = compute_features(spark, lake, config, NEXT)
     return {
         "config": config,
@@ -93,6 +111,40 @@ def test_incremental_equals_full_recompute_on_every_column_and_row(refreshed):
     assert [r["persona_id"] for r in refreshed["incremental"]] == [r["persona_id"] for r in refreshed["full"]]
     for got, want in zip(refreshed["incremental"], refreshed["full"]):
         assert got == want, got["persona_id"]
+
+
+def test_support_survey_campaign_and_expansion_attributes_on_both_days(refreshed):
+    """Hand-computed: the new attributes of 06-30 (full) and 07-01 (incremental; equal to
+    the full recompute by the test above)."""
+    cols = (
+        "tickets_90d",
+        "open_tickets",
+        "median_hours_to_close_90d",
+        "last_csat",
+        "nps_category",
+        "campaign_clicks_30d",
+        "campaign_conversions_30d",
+        "expansion_revenue",
+    )
+    after = {r["persona_id"]: r for r in refreshed["incremental"]}
+    got = {
+        (day, p): tuple(rows[p][c] for c in cols)
+        for day, rows in (("d1", refreshed["day1"]), ("d2", after))
+        for p in ("c1", "c2", "r1")
+    }
+    assert got == {
+        # c1: T1 closed after 24 h; CSAT 4 then 2. Cycle 100 of a customer since 2024-06 (nothing in the
+        # previous cycle); on 07-01 the refund R3 leaves 50.
+        ("d1", "c1"): (1, 0, 24.0, 4, None, 0, 0, 100.0),
+        ("d2", "c1"): (1, 0, 24.0, 2, None, 0, 0, 50.0),
+        # c2: T2 still open, T3 opened and closed (2 h) on 07-01; NPS 10 then 6. O5 (12-29) is in the
+        # previous cycle of 06-30 (20 -> 20: 0); on 07-01 both orders are (40 -> 0: -40).
+        ("d1", "c2"): (1, 1, None, None, "promoter", 0, 0, 0.0),
+        ("d2", "c2"): (2, 1, 2.0, None, "detractor", 0, 0, -40.0),
+        # r1: the campaign click of 06-30 converts with the first purchase of 07-01; a refund is no purchase.
+        ("d1", "r1"): (0, 0, None, None, None, 1, 0, None),
+        ("d2", "r1"): (0, 0, None, None, None, 1, 1, None),
+    }
 
 
 def test_incremental_reads_only_the_new_days_files(refreshed):

@@ -61,3 +61,14 @@ def test_event_attributes_are_null_not_zero(no_events):
 def test_an_events_table_created_after_the_state_makes_the_next_refresh_full(no_events):
     after = no_events["after_events"]
     assert (after["mode"], after["reason"]) == ("full", f"the events table was created after the state of {NEXT}")
+
+
+def test_support_survey_and_campaign_attributes_are_null_without_their_tables(no_events):
+    from segengine.features.support import CAMPAIGN_ATTRIBUTES, SURVEY_ATTRIBUTES, TICKET_ATTRIBUTES
+
+    rows = no_events["incremental"]
+    for name in TICKET_ATTRIBUTES + SURVEY_ATTRIBUTES + CAMPAIGN_ATTRIBUTES:
+        assert {r[name] for r in rows} == {None}, name
+    # Expansion revenue needs only order lines: c1 bought before the cycle.
+    c1 = next(r for r in rows if r["persona_id"] == "c1")
+    assert c1["expansion_revenue"] == 50.0
