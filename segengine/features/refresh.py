@@ -281,6 +281,18 @@ def _extras(lake: Any, plan: Plan, day: dt.date, tz: str, session_tz: str) -> su
     )
 
 
+def _write_features(lake: Any, features: DataFrame, day: dt.date) -> int:
+    """Replace the partition of ``day``; attributes added to the catalog since the table was
+    created become new nullable columns (older partitions read them as null)."""
+    return lake.write(
+        features,
+        "customer_features",
+        mode="overwrite",
+        replace_partitions={"snapshot_date": day},
+        evolve_schema=True,
+    )
+
+
 def _write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
     return {
         "feature_state": lake.write(st, "feature_state", mode="overwrite", operation="FEATURE STATE"),
@@ -329,7 +341,7 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
             has_events=plan.bronze["events"] is not None,
             extras=_extras(lake, plan, day, fconf.timezone, session_tz),
         )
-        out["version"] = lake.overwrite_partition(features, "customer_features", snapshot_date=day)
+        out["version"] = _write_features(lake, features, day)
     return out
 
 
@@ -391,7 +403,7 @@ def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -
         extras=_extras(lake, plan, day, tz, session_tz),
     )
     return {
-        "version": lake.overwrite_partition(features, "customer_features", snapshot_date=day),
+        "version": _write_features(lake, features, day),
         "since": since.isoformat(),
         "files_read": files_read,
         "state_versions": versions,

@@ -38,11 +38,14 @@ DAY = 86400
 # Random streams of a chunk: one per table so adding events never changes orders.
 STREAM_PERSONAS, STREAM_ORDERS, STREAM_EVENTS, STREAM_BAD = 0, 1, 2, 3
 STREAM_TICKETS, STREAM_SURVEYS = 4, 5
-# Support: tickets per customer-year, and the extra rate in the months before a churn
-# (declining customers complain first); answers are lower in those months too.
+# Support: tickets per customer-year, and the extra rate while a customer declines: from
+# DECLINE_BEFORE days before its churn (the last purchase phase) to DECLINE_AFTER days
+# after (complaints come first, then the customer stops buying); answers are lower from
+# the start of that phase until a reactivation.
 TICKETS_PER_YEAR = 0.6
 DECLINE_TICKETS_PER_YEAR = 4.0
-DECLINE_DAYS = 150
+DECLINE_BEFORE = 60
+DECLINE_AFTER = 90
 NPS_PER_YEAR = 0.5
 CSAT_AFTER_TICKET = 0.5
 CSAT_WEIGHTS = (0.03, 0.05, 0.12, 0.35, 0.45)  # scores 1..5
@@ -463,9 +466,12 @@ def event_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
 
 
 def _in_decline(b: dict[str, np.ndarray], who: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Whether each persona was declining on ``day``: within DECLINE_DAYS before its churn, or churned."""
+    """Whether each persona was declining on ``day``: from DECLINE_BEFORE days before its churn
+    on, until a reactivation."""
     return (
-        b["churn"][who] & (day >= b["churn_day"][who] - DECLINE_DAYS) & (~b["react"][who] | (day < b["react_day"][who]))
+        b["churn"][who]
+        & (day >= b["churn_day"][who] - DECLINE_BEFORE)
+        & (~b["react"][who] | (day < b["react_day"][who]))
     )
 
 
@@ -476,9 +482,9 @@ def _tickets(p: SimParams, chunk: int, b: dict[str, np.ndarray]) -> dict[str, np
     end = p.end_day + 1
     a = b["active_from"][cust]
     base_years = (end - a).clip(min=1) / 365.25
-    c_day = np.minimum(b["churn_day"][cust], end)
-    d_lo = np.maximum(a, c_day - DECLINE_DAYS)
-    d_len = np.where(b["churn"][cust], (c_day - d_lo).clip(min=0), 0)
+    d_lo = np.maximum(a, b["churn_day"][cust] - DECLINE_BEFORE)
+    d_hi = np.minimum(end, b["churn_day"][cust] + DECLINE_AFTER)
+    d_len = np.where(b["churn"][cust], (d_hi - d_lo).clip(min=0), 0)
     n_base = rng.poisson(TICKETS_PER_YEAR * base_years)
     n_decl = rng.poisson(DECLINE_TICKETS_PER_YEAR * d_len / 365.25)
     who = np.concatenate([np.repeat(cust, n_base), np.repeat(cust, n_decl)])
@@ -508,8 +514,9 @@ def ticket_batches(p: SimParams, chunk: int) -> list[pa.RecordBatch]:
     """Arrow batches of the support tickets of one chunk's customers.
 
     Every customer opens tickets at :data:`TICKETS_PER_YEAR`, and a churning one at
-    :data:`DECLINE_TICKETS_PER_YEAR` more in the :data:`DECLINE_DAYS` before it stops
-    buying. A ticket still open at the end date has no ``closed_at``.
+    :data:`DECLINE_TICKETS_PER_YEAR` more from :data:`DECLINE_BEFORE` days before it stops
+    buying to :data:`DECLINE_AFTER` days after. A ticket still open at the end date has no
+    ``closed_at``.
     """
     b = persona_block(p, chunk)
     t = _tickets(p, chunk, b)

@@ -114,7 +114,14 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
                 sizes_30d = sizes_30d.unionByName(past)
 
         table = M.finish_metrics(metrics, snapshot_date, retention_df, sizes_30d)
-        lake.overwrite_partition(table, "insights_segments", snapshot_date=snapshot_date)
+        # New metric columns are added to a table written by an older version.
+        lake.write(
+            table,
+            "insights_segments",
+            mode="overwrite",
+            replace_partitions={"snapshot_date": snapshot_date},
+            evolve_schema=True,
+        )
         written = {
             "insights_segments": lake.read("insights_segments", partitions={"snapshot_date": snapshot_date}).count()
         }

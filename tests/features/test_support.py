@@ -54,3 +54,27 @@ def test_extra_attributes_are_null_for_an_absent_source_and_zero_counts_for_a_pr
     assert [out["a"][c] for c in TICKET_ATTRIBUTES] == [3, 1, 5.0]
     for name in SURVEY_ATTRIBUTES + CAMPAIGN_ATTRIBUTES:
         assert out["a"][name] is None and out["b"][name] is None, name
+
+
+def test_a_features_table_written_before_the_new_attributes_takes_them_as_columns(lake, feats):
+    """An upgraded warehouse: the partition write adds the new columns; older rows read null."""
+    import datetime as dt
+
+    from pyspark.sql import functions as F
+
+    from segengine.features.refresh import _write_features
+
+    from .conftest import SNAPSHOT
+
+    new = ("revenue_prev_cycle", "expansion_revenue", "tickets_90d", "last_csat", "nps_category")
+    earlier = dt.date(2025, 6, 1)
+    old = feats.drop(*new).withColumn("snapshot_date", F.lit(earlier))
+    lake.write(old, "customer_features", mode="overwrite", partition_by=["snapshot_date"])
+    _write_features(lake, feats, SNAPSHOT)
+    table = lake.read("customer_features")
+    assert set(new) <= set(table.columns)
+    got = {
+        (r["snapshot_date"], r["tickets_90d"])
+        for r in table.where("persona_id = 'c1'").select("snapshot_date", "tickets_90d").collect()
+    }
+    assert got == {(earlier, None), (SNAPSHOT, 2)}

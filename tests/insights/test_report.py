@@ -24,6 +24,8 @@ CHARTS = (
     "value-tiers",
     "audience-sizes",
     "industry-trends",
+    "scoring-matrix",
+    "support-volume",
 )
 
 
