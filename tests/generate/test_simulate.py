@@ -9,7 +9,14 @@ import pyarrow as pa
 import pytest
 
 from segengine.generate import sim_params
-from segengine.generate.simulate import event_batches, order_batches, persona_batches, persona_block
+from segengine.generate.simulate import (
+    event_batches,
+    order_batches,
+    persona_batches,
+    persona_block,
+    survey_batches,
+    ticket_batches,
+)
 
 PERSONAS = 6000
 
@@ -155,3 +162,39 @@ def test_example_segments_name_products_of_the_sample_catalogue():
     assert [(f, p) for f, p in named if p not in category] == []
     # "already buy shoes, are recommended <product>": the product is a pair of shoes.
     assert {category[p] for f, p in named if f == "sales_opportunity.yaml"} == {"Shoes"}
+
+
+def test_declining_customers_open_more_tickets_and_answer_lower(params):
+    """Customers who stopped buying in the last 120 days (declining) opened about seven times
+    as many tickets in the last 90 days as customers still buying, and answer NPS lower."""
+    block = persona_block(params, 0)
+    tickets = pa.Table.from_batches(ticket_batches(params, 0)).to_pandas()
+    answers = pa.Table.from_batches(survey_batches(params, 0)).to_pandas()
+    end = params.end_day
+    customer = block["ptype"] == 0
+    declining = customer & block["churn"] & (block["churn_day"] > end - 120) & (block["churn_day"] <= end)
+    buying = customer & (~block["churn"] | (block["churn_day"] > end))
+    recent = tickets[tickets.opened_s // 86400 > end - 90]
+    per_persona = np.bincount(recent.persona_idx, minlength=len(block["idx"]))
+    assert per_persona[declining].mean() > 4 * per_persona[buying].mean()
+    nps = answers[(answers.kind == 1) & (answers.answered_s // 86400 > end - 90)]
+    score = nps.groupby("persona_idx").score.mean()
+    assert (
+        score[score.index.isin(block["idx"][declining])].mean()
+        < score[score.index.isin(block["idx"][buying])].mean() - 2
+    )
+
+
+def test_email_events_carry_a_campaign_aimed_at_a_segment(params):
+    """Churned customers mostly get the win-back campaign (code 1), others never do."""
+    block = persona_block(params, 0)
+    events = pa.Table.from_batches(event_batches(params, 0)).to_pandas()
+    mail = events[events.campaign.notna()]
+    from segengine.generate.reference import EVENT_CODE
+
+    assert set(mail.event_type) == {EVENT_CODE[k] for k in ("email_sent", "email_open", "email_click")}
+    day = mail.event_s // 86400
+    idx = mail.persona_idx.astype(int).to_numpy()
+    churned = block["churn"][idx] & (day.to_numpy() > block["churn_day"][idx]) & (block["ptype"][idx] == 0)
+    winback = mail.campaign.to_numpy() == 1
+    assert winback[churned].mean() > 0.6 and winback[~churned].mean() == 0

@@ -24,9 +24,9 @@ CHARTS = (
     "value-tiers",
     "audience-sizes",
     "industry-trends",
-    "scoring-matrix",
-    "support-volume",
 )
+# Figures this world has no data for (no scores, no support tickets): drawn as "no data" panels.
+EMPTY_FIGURES = ("scoring-matrix", "support-volume")
 
 
 def chromium() -> str | None:
@@ -57,6 +57,8 @@ def test_report_contains_every_chart_and_escapes_names(report_path):
     for name in CHARTS:
         assert f'id="chart-{name}"' in html, name
         assert f'<svg xmlns="http://www.w3.org/2000/svg" class="chart-svg" data-chart="{name}"' in html, name
+    for name in EMPTY_FIGURES:
+        assert f'id="chart-{name}"' in html and f'class="chart-svg empty" data-chart="{name}"' in html, name
     assert "Big &lt;spenders&gt;" in html and "Big <spenders>" not in html
     assert "50.0% of 4 scored personas stayed" in html  # stability from the migration matrix
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from the network
@@ -108,7 +110,7 @@ def test_report_renders_in_headless_chromium_without_errors(report_path, tmp_pat
     status = re.search(r'<div id="js-status" data-errors="(\d+)" data-charts="(\d+)"', dom)
     assert status, "the page's own script did not run: " + dom[-500:]
     assert status.group(1) == "0", dom[-1000:]
-    assert int(status.group(2)) == len(CHARTS)
+    assert int(status.group(2)) == len(CHARTS) + len(EMPTY_FIGURES)
     for name in CHARTS:
         assert re.search(rf'<figure class="chart" id="chart-{name}" data-chart="{name}" data-rendered="yes"', dom), name
     console_errors = [ln for ln in done.stderr.splitlines() if "Uncaught" in ln or ("CONSOLE" in ln and "ERROR" in ln)]
