@@ -170,6 +170,7 @@ def _engagement_tables(
     Returns:
         Rows written per table (a table whose input is missing is not written).
     """
+    # Imported here like the rest of this module's work, so `import segengine.insights` stays cheap.
     from pyspark.sql import functions as F
 
     from segengine.errors import ConfigError
