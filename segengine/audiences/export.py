@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segengine.audiences.holdout import get_holdout, without_holdout
 from segengine.audiences.registry import get_audience, latest_refresh_stats, stored_members
 from segengine.errors import AudienceError
 from segengine.features.snapshots import require_feature_partition
@@ -85,7 +86,7 @@ def export_frame(
     if unknown:
         raise AudienceError(f"export: unknown column(s) {', '.join(unknown)}; choose attributes of the feature catalog")
     cols = ["persona_id"] + [c for c in cols if c != "persona_id"]
-    df = stored_members(lake, audience_id).select("persona_id", "since")
+    df = without_holdout(lake, audience_id, stored_members(lake, audience_id).select("persona_id", "since"))
     if consent is not None:
         df = _with_consent(lake, df, consent, snapshot_date)
     feature_cols = [c for c in cols if c not in {"persona_id", "since"}]
@@ -185,7 +186,9 @@ def export_audience(
         )
     df = export_frame(lake, aud.audience_id, columns, snapshot_date, with_recommendations, consent)
     members = rows
-    if consent is not None:
+    holdout = get_holdout(lake, aud.audience_id)
+    filtered = consent is not None or holdout is not None
+    if filtered:
         df = df.cache()
         rows = df.count()
     try:
@@ -196,12 +199,22 @@ def export_audience(
         else:
             df.write.mode("overwrite").option("header", True).csv(path)
     finally:
-        if consent is not None:
+        if filtered:
             df.unpersist()
     out = {"audience_id": aud.audience_id, "path": path, "format": fmt, "rows": rows, "columns": df.columns}
+    if filtered:
+        out["members"] = members
+    if holdout is not None:
+        out["holdout_share"] = holdout.share
     if consent is not None:
-        out.update(consent=consent, members=members, without_consent=members - rows)
+        # Members without consent: those the holdout left out are not counted twice.
+        treated = members if holdout is None else _treated(lake, aud.audience_id)
+        out.update(consent=consent, without_consent=treated - rows)
     return out
+
+
+def _treated(lake: Lake, audience_id: str) -> int:
+    return without_holdout(lake, audience_id, stored_members(lake, audience_id).select("persona_id")).count()
 
 
 def _write_single_csv(df: DataFrame, path: str) -> None:

@@ -23,6 +23,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from segengine.audiences.holdout import record_groups
 from segengine.audiences.membership import (
     Evaluator,
     RulesEvaluator,
@@ -121,6 +122,7 @@ def _refresh_one(
     if max_share is not None:
         new = check_removals(lake, aud, new, snapshot_date, max_share)
     stats = apply_membership(spark, lake, aud.audience_id, new, snapshot_date)
+    record_groups(spark, lake, aud.audience_id, snapshot_date)  # nothing when it has no holdout
     if aud.synced_to:
         write_sync_drop(spark, lake, aud)
     # Later dependents read the committed membership instead of re-evaluating the plan.

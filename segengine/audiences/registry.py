@@ -40,6 +40,8 @@ SOURCES = ("rules", "upload", "top_n", "lookalike", "set_operation")
 VISIBILITIES = ("private", "shared")
 SYNC_FORMATS = ("csv", "parquet")
 SORT_KEYS = ("updated", "size", "source", "name", "created")
+# ``synced_to`` of an audience sent to a registered destination: ``destination:NAME``.
+DESTINATION_PREFIX = "destination:"
 
 
 @dataclass(frozen=True)
@@ -463,10 +465,16 @@ def set_sync(
 
 
 def write_sync_drop(spark: SparkSession, lake: Lake, aud: Audience) -> None:
-    """Write the audience's current members to its file drop (overwritten each time)."""
-    if not aud.synced_to:
+    """Write the audience's current members, less its holdout, to its file drop (overwritten each time).
+
+    An audience synced to a registered destination (``destination:NAME``) is sent by
+    :mod:`segengine.audiences.destinations` instead.
+    """
+    from segengine.audiences.holdout import without_holdout
+
+    if not aud.synced_to or aud.synced_to.startswith(DESTINATION_PREFIX):
         return
-    df = stored_members(lake, aud.audience_id).select("persona_id", "since")
+    df = without_holdout(lake, aud.audience_id, stored_members(lake, aud.audience_id).select("persona_id", "since"))
     writer = df.coalesce(1).write.mode("overwrite")
     if aud.sync_format == "parquet":
         writer.parquet(aud.synced_to)

@@ -89,10 +89,12 @@ def unlock_date(ctx, date_: dt.date) -> None:
 @pipeline.command("steps")
 def list_steps() -> None:
     """List the pipeline steps in order."""
-    from segengine.pipeline.daily import DAILY_STEPS, MAINTENANCE_STEP, TRAINING_STEPS
+    from segengine.pipeline.daily import DAILY_STEPS, MAINTENANCE_STEP, SYNC_STEP, TRAINING_STEPS
 
     for s in DAILY_STEPS:
         click.echo(f"daily    {s.name:22s} {s.description}")
+        if s.name == "audiences":
+            click.echo(f"daily    {SYNC_STEP.name:22s} {SYNC_STEP.description}, when a destination exists")
     click.echo(f"daily    {MAINTENANCE_STEP.name:22s} {MAINTENANCE_STEP.description}, when maintenance.enabled")
     for s in TRAINING_STEPS:
         click.echo(f"training {s.name:22s} {s.description}")

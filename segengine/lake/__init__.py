@@ -86,6 +86,17 @@ TABLES: dict[str, TableSpec] = {
         TableSpec(
             "audience_refreshes", "gold/audience_refreshes", "gold", (), "Size, added, removed per audience refresh"
         ),
+        TableSpec("audience_holdouts", "gold/audience_holdouts", "gold", (), "Holdout share and salt per audience"),
+        TableSpec(
+            "audience_groups", "gold/audience_groups", "gold", ("audience_id",), "Treated or holdout, per member"
+        ),
+        TableSpec("destinations", "gold/destinations", "gold", (), "Destination registry (files, webhook, delta)"),
+        TableSpec(
+            "destination_syncs", "ops/destination_syncs", "ops", (), "Syncs per audience and destination (watermarks)"
+        ),
+        TableSpec(
+            "destination_dead_letters", "ops/destination_dead_letters", "ops", (), "Webhook batches that kept failing"
+        ),
         TableSpec("insights_segments", "gold/insights_segments", "gold", ("snapshot_date",), "Per segment metrics"),
         TableSpec(
             "insights_migrations", "gold/insights_migrations", "gold", ("to_date",), "AI segment transition matrix"

@@ -70,7 +70,13 @@ TRAINING_STEPS: tuple[Step, ...] = (
 MAINTENANCE_STEP = Step(
     "maintenance", "segengine.pipeline.daily:maintenance_step", "OPTIMIZE and VACUUM the tables (maintenance.*)"
 )
-STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS + (MAINTENANCE_STEP,)}
+# Right after ``audiences`` when any destination is registered (nothing to do otherwise).
+SYNC_STEP = Step(
+    "sync_destinations",
+    "segengine.audiences.destinations:sync_step",
+    "Send each synced audience's joins and leaves to its destination",
+)
+STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS + (SYNC_STEP, MAINTENANCE_STEP)}
 
 
 def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
@@ -101,10 +107,13 @@ def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
     return {**totals(outcomes), "per_table": [o.as_dict() for o in outcomes]}
 
 
-def daily_steps(config: Any, names: Sequence[str] | None = None) -> list[Step]:
-    """The daily steps to run: ``names`` (in the order given), or all of them plus
-    ``maintenance`` last when ``maintenance.enabled``."""
+def daily_steps(config: Any, names: Sequence[str] | None = None, lake: Any = None) -> list[Step]:
+    """The daily steps to run: ``names`` (in the order given), or all of them, with
+    ``sync_destinations`` after ``audiences`` when ``lake`` has a destination registry,
+    and ``maintenance`` last when ``maintenance.enabled``."""
     steps = select_steps(names)
+    if not names and lake is not None and lake.exists("destinations"):
+        steps.insert(next(i for i, s in enumerate(steps) if s.name == "audiences") + 1, SYNC_STEP)
     if not names and config.maintenance.enabled:
         steps.append(MAINTENANCE_STEP)
     return steps
@@ -376,7 +385,7 @@ def run_daily(
 
     if allow_large_change:
         config = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, allow_large_change=True))
-    selected = daily_steps(config, steps)
+    selected = daily_steps(config, steps, lake)
     with hold(lake, "daily", snapshot_date, config.pipeline.lock_timeout_minutes) as lock:
         result = run_steps(
             spark,
