@@ -703,11 +703,11 @@ def sync_destinations(
     Returns:
         ``{"synced": [per range], "failed": [audience names], "audiences": n}``.
     """
+    if destination is not None:
+        get_destination(lake, destination)  # an unknown one is an error, with a "did you mean"
     if not lake.exists("destinations"):
         return {"synced": [], "failed": [], "audiences": 0}
     dests = {d.name: d for d in list_destinations(lake)}
-    if destination is not None and destination not in dests:
-        get_destination(lake, destination)  # raises with a "did you mean"
     auds = attached_audiences(spark, lake, destination)
     if audiences:
         auds = [a for a in auds if a.name in audiences or a.audience_id in audiences]

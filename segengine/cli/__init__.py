@@ -238,6 +238,7 @@ def _register() -> None:
     from segengine.cli import (  # noqa: F401
         audience,
         data,
+        destination,
         features,
         insights,
         maintain,

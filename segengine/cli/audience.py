@@ -367,16 +367,28 @@ def export(
 
 @audience.command("sync")
 @click.argument("name")
-@click.option("--to", "destination", required=True, help="File-drop path/URI rewritten on every refresh.")
+@click.option("--to", "path", default=None, help="File-drop path/URI rewritten on every refresh.")
+@click.option("--destination", default=None, help="A registered destination (`segengine destination create`).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @user_option
 @pass_ctx
-def sync(ctx: Context, name: str, destination: str, fmt: str, user: str) -> None:
-    """Sync an audience to a file drop (locks it against edits and deletion)."""
-    from segengine.audiences import set_sync
+def sync(ctx: Context, name: str, path: str | None, destination: str | None, fmt: str, user: str) -> None:
+    """Sync an audience to a file drop (--to) or a destination (--destination); locks it against edits.
 
-    set_sync(ctx.spark, ctx.lake, name, user, destination, fmt)
-    click.echo(f"{name}: synced to {destination} ({fmt}); locked until `segengine audience unsync`")
+    A destination then receives the joins and leaves since its last sync from
+    `segengine destination sync` (or the pipeline's sync_destinations step).
+    """
+    from segengine.audiences import set_sync
+    from segengine.audiences.destinations import attach
+
+    if (path is None) == (destination is None):
+        raise click.UsageError("give one of --to PATH or --destination NAME")
+    if destination is not None:
+        attach(ctx.spark, ctx.lake, name, destination, user)
+        click.echo(f"{name}: synced to destination {destination}; locked until `segengine audience unsync`")
+        return
+    set_sync(ctx.spark, ctx.lake, name, user, path, fmt)
+    click.echo(f"{name}: synced to {path} ({fmt}); locked until `segengine audience unsync`")
 
 
 @audience.command("unsync")
@@ -452,3 +464,49 @@ def changes_lines(name: str, start: dt.date, end: dt.date, got: dict[str, Any]) 
         lines.append(f"{key} ({shown}):")
         lines.extend(f"  {day.isoformat()}  {persona}" for day, persona in ids)
     return lines
+
+
+@audience.command("holdout")
+@click.argument("name")
+@click.option("--share", type=float, required=True, help="Share of members held out, 0-1 (0 turns it off).")
+@click.option("--salt", default=None, help="Salt of the hash split (default: kept, or a new random one).")
+@date_option
+@user_option
+@pass_ctx
+def holdout(ctx: Context, name: str, share: float, salt: str | None, snapshot_date: dt.date | None, user: str) -> None:
+    """Keep a share of an audience out of its exports and syncs (stable hash of persona, audience, salt)."""
+    from segengine.audiences.holdout import set_holdout
+
+    got = set_holdout(ctx.spark, ctx.lake, name, share, user, salt, snapshot_date)
+    click.echo(f"{name}: holdout {got.share:.1%} (salt {got.salt})")
+
+
+@audience.command("lift")
+@click.argument("name")
+@click.option("--campaign-date", type=DATE, required=True, help="The day the campaign was sent.")
+@click.option("--days", default=30, show_default=True, help="Outcome window after the campaign date.")
+@click.option("--bootstrap", default=200, show_default=True, help="Bootstrap replicates.")
+@click.option("--confidence", default=0.95, show_default=True)
+@user_option
+@pass_ctx
+def lift(
+    ctx: Context, name: str, campaign_date: dt.date, days: int, bootstrap: int, confidence: float, user: str
+) -> None:
+    """Treated vs holdout conversion, revenue and orders per member, with lift and bootstrap intervals."""
+    from segengine.audiences.lift import lift_report
+
+    _echo(lift_report(ctx.spark, ctx.lake, name, campaign_date, days, user, bootstrap, confidence))
+
+
+@audience.command("mde")
+@click.argument("name")
+@click.option("--date", "snapshot_date", type=DATE, required=True, help="Plan as of this day.")
+@click.option("--days", default=30, show_default=True, help="Window of the base conversion rate.")
+@click.option("--share", type=float, default=None, help="Holdout share to plan with (default: the one set).")
+@user_option
+@pass_ctx
+def mde(ctx: Context, name: str, snapshot_date: dt.date, days: int, share: float | None, user: str) -> None:
+    """Minimum detectable conversion lift (5% two-sided, 80% power) from size and base rate."""
+    from segengine.audiences.lift import estimate_mde
+
+    _echo(estimate_mde(ctx.spark, ctx.lake, name, snapshot_date, days, share, user))
