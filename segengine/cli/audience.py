@@ -510,3 +510,26 @@ def mde(ctx: Context, name: str, snapshot_date: dt.date, days: int, share: float
     from segengine.audiences.lift import estimate_mde
 
     _echo(estimate_mde(ctx.spark, ctx.lake, name, snapshot_date, days, share, user))
+
+
+@audience.command("overlap")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--approx", is_flag=True, help="Estimate from HyperLogLog sketches instead of counting exactly.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@user_option
+@pass_ctx
+def overlap(ctx: Context, names: tuple[str, ...], approx: bool, as_json: bool, user: str) -> None:
+    """Pairwise overlap of two or more audiences: members in both, Jaccard, share of A in B."""
+    from segengine.audiences.overlap import audience_overlap
+
+    rows = audience_overlap(ctx.spark, ctx.lake, list(names), user, "approx" if approx else "exact")
+    if as_json:
+        _echo(rows)
+        return
+    click.echo(f"{'A':24s} {'B':24s} {'both':>10s} {'jaccard':>8s} {'A in B':>7s}")
+    for r in rows:
+        if r["a"] == r["b"]:
+            continue
+        jac = "-" if r["jaccard"] is None else f"{r['jaccard']:.3f}"
+        share = "-" if r["share_a_in_b"] is None else f"{r['share_a_in_b']:.1%}"
+        click.echo(f"{r['a'][:24]:24s} {r['b'][:24]:24s} {r['both']:>10,d} {jac:>8s} {share:>7s}")

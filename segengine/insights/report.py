@@ -309,6 +309,7 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
 
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     edges, counts = clv_histogram(features)
+    overlap = report_overlap(lake, history, snapshot_date)
     return {
         "score_matrix": date_rows("insights_matrix", F.col("dimension").isin("all", "audience")),
         "campaigns": date_rows("insights_campaigns", F.col("dimension").isin("all", "value_tier", "audience")),
@@ -319,7 +320,36 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
         "industry": industry,
         "clv_edges": edges,
         "clv_counts": counts,
+        "overlap": overlap,
     }
+
+
+OVERLAP_AUDIENCES = 10
+
+
+def report_overlap(lake: Any, history: list[dict[str, Any]], snapshot_date: dt.date) -> list[dict[str, Any]]:
+    """Pairwise overlap of the current members of the largest audiences on ``snapshot_date``
+    (:func:`segengine.audiences.overlap.overlap_counts`, one Spark job); [] without audiences."""
+    from pyspark.sql import functions as F
+
+    from segengine.audiences.overlap import overlap_counts, overlap_table
+
+    if not (lake.exists("audiences") and lake.exists("audience_members")):
+        return []
+    live = {r["name"]: r["audience_id"] for r in lake.read_rows("audiences") if not r["deleted"]}
+    sizes = {
+        h["segment"]: h["size"] or 0
+        for h in history
+        if h["dimension"] == "audience" and h["snapshot_date"] == snapshot_date
+    }
+    largest = sorted((n for n in sizes if n in live), key=lambda n: (-sizes[n], n))[:OVERLAP_AUDIENCES]
+    if len(largest) < 2:
+        return []
+    names = {live[n]: n for n in largest}
+    members = lake.read("audience_members", partitions={"audience_id": list(names)}).where(
+        F.col("audience_id").isin(list(names))
+    )
+    return overlap_table([r.asDict() for r in overlap_counts(members).collect()], names)
 
 
 def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
@@ -454,6 +484,24 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
             "" if len(auds) <= 10 else f"The 10 largest of {len(auds)} audiences on {latest}.",
         )
     )
+
+    overlap = data.get("overlap") or []
+    if overlap:
+        names = list(dict.fromkeys(o["a"] for o in overlap))
+        ocells = {
+            (o["a"], o["b"]): (o["share_a_in_b"] or 0.0, C.share_label(o["share_a_in_b"] or 0.0)) for o in overlap
+        }
+        figures.append(
+            _figure(
+                "audience-overlap",
+                "Audience overlap",
+                C.heatmap(
+                    "audience-overlap", names, names, ocells, "audience A", "audience B", legend=("0% of A", "100%")
+                ),
+                "Share of the members of A (rows) who are also in B (columns); current members of the "
+                f"{len(names)} largest audiences.",
+            )
+        )
 
     industry = data["industry"]
     months = sorted({i["month"] for i in industry})

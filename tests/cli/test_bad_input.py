@@ -96,6 +96,11 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("nope", "--date", D), "no audience 'nope'"),
         ((NO_WAREHOUSE, "x", "--date", D), WAREHOUSE_ERROR),
     ],
+    ("audience", "overlap"): [
+        (("nope", "other"), "no audience 'nope'"),
+        (("--approximate", "a", "b"), "No such option: --approximate"),
+        ((NO_WAREHOUSE, "a", "b"), WAREHOUSE_ERROR),
+    ],
     ("destination", "create"): [
         (("x", "--kind", "ftp"), "Invalid value for '--kind': 'ftp' is not one of"),
         (("x", "--kind", "webhook", "--set", "url=ftp://host"), "url must start with http:// or https://"),
