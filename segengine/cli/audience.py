@@ -533,3 +533,36 @@ def overlap(ctx: Context, names: tuple[str, ...], approx: bool, as_json: bool, u
         jac = "-" if r["jaccard"] is None else f"{r['jaccard']:.3f}"
         share = "-" if r["share_a_in_b"] is None else f"{r['share_a_in_b']:.1%}"
         click.echo(f"{r['a'][:24]:24s} {r['b'][:24]:24s} {r['both']:>10,d} {jac:>8s} {share:>7s}")
+
+
+@audience.command("history")
+@click.argument("name")
+@click.option("--from", "start", type=DATE, default=None, help="First day (default: the beginning).")
+@click.option("--to", "end", type=DATE, default=None, help="Last day (default: the latest).")
+@user_option
+@pass_ctx
+def history(ctx: Context, name: str, start: dt.date | None, end: dt.date | None, user: str) -> None:
+    """An audience's size, joins and leaves per day (reads only the days asked for)."""
+    from segengine.audiences.history import audience_history
+
+    click.echo(f"{'date':10s} {'size':>10s} {'joins':>8s} {'leaves':>8s}")
+    for d in audience_history(ctx.spark, ctx.lake, name, start, end, user):
+        size = "-" if d["size"] is None else f"{d['size']:,d}"
+        click.echo(f"{d['date'].isoformat():10s} {size:>10s} {d['joins']:>8,d} {d['leaves']:>8,d}")
+
+
+@audience.command("memberships")
+@click.argument("persona_id")
+@click.option("--from", "start", type=DATE, default=None, help="First day (default: the beginning).")
+@click.option("--to", "end", type=DATE, default=None, help="Last day (default: the latest).")
+@user_option
+@pass_ctx
+def memberships(ctx: Context, persona_id: str, start: dt.date | None, end: dt.date | None, user: str) -> None:
+    """Every audience a persona entered or left, with dates (the audiences you can see)."""
+    from segengine.audiences.history import persona_history
+
+    rows = persona_history(ctx.spark, ctx.lake, persona_id, start, end, user)
+    if not rows:
+        click.echo(f"{persona_id}: no audience entered or left in that range")
+    for r in rows:
+        click.echo(f"{r['date'].isoformat()}  {r['change']:7s}  {r['audience']}")

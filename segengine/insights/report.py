@@ -336,7 +336,7 @@ def report_overlap(lake: Any, history: list[dict[str, Any]], snapshot_date: dt.d
 
     if not (lake.exists("audiences") and lake.exists("audience_members")):
         return []
-    live = {r["name"]: r["audience_id"] for r in lake.read_rows("audiences") if not r["deleted"]}
+    live = {r["name"]: r["audience_id"] for r in lake.read_rows("audiences") if not r.get("deleted")}
     sizes = {
         h["segment"]: h["size"] or 0
         for h in history

@@ -101,6 +101,15 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("--approximate", "a", "b"), "No such option: --approximate"),
         ((NO_WAREHOUSE, "a", "b"), WAREHOUSE_ERROR),
     ],
+    ("audience", "history"): [
+        (("nope",), "no audience 'nope'"),
+        (("nope", "--from", BAD_DATE), "Invalid value for '--from'"),
+        ((NO_WAREHOUSE, "x"), WAREHOUSE_ERROR),
+    ],
+    ("audience", "memberships"): [
+        (("p1", "--to", BAD_DATE), "Invalid value for '--to'"),
+        ((NO_WAREHOUSE, "p1"), WAREHOUSE_ERROR),
+    ],
     ("destination", "create"): [
         (("x", "--kind", "ftp"), "Invalid value for '--kind': 'ftp' is not one of"),
         (("x", "--kind", "webhook", "--set", "url=ftp://host"), "url must start with http:// or https://"),
