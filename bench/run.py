@@ -23,7 +23,17 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODULES = ["data", "features", "rules", "sequences", "audiences", "insights", "models", "recommend"]
+DEFAULT_MODULES = [
+    "data",
+    "features",
+    "rules",
+    "sequences",
+    "audiences",
+    "activation",
+    "insights",
+    "models",
+    "recommend",
+]
 
 
 def _session(workdir: Path, driver_memory: str, backend: str = "auto"):

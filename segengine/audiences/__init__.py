@@ -1,12 +1,16 @@
 """Audiences: saved segments, static and dynamic membership, upload, top-N, set operations,
-export and scheduled refresh.
+export and scheduled refresh; activation: destinations, holdouts and lift, overlap, history.
 
 The public entry points are re-exported here; see each module for details.
 """
 
 from __future__ import annotations
 
+from segengine.audiences.destinations import attach, create_destination, sync_destinations
 from segengine.audiences.export import export_audience
+from segengine.audiences.history import audience_history, persona_history
+from segengine.audiences.holdout import set_holdout
+from segengine.audiences.lift import estimate_mde, lift_report
 from segengine.audiences.membership import (
     RulesEvaluator,
     apply_membership,
@@ -14,6 +18,7 @@ from segengine.audiences.membership import (
     create_audience,
     members_as_of,
 )
+from segengine.audiences.overlap import audience_overlap
 from segengine.audiences.refresh import refresh_all, refresh_audience, run_refresh_job
 from segengine.audiences.registry import (
     Audience,
@@ -31,6 +36,15 @@ from segengine.audiences.upload import upload_audience
 
 __all__ = [
     "Audience",
+    "attach",
+    "audience_history",
+    "audience_overlap",
+    "create_destination",
+    "estimate_mde",
+    "lift_report",
+    "persona_history",
+    "set_holdout",
+    "sync_destinations",
     "RulesEvaluator",
     "apply_membership",
     "combine_audiences",
