@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from segengine.audiences import create_audience
 from segengine.audiences.destinations import (
     attach,
     create_destination,
@@ -24,7 +23,9 @@ from segengine.audiences.destinations import (
     watermark,
 )
 from segengine.audiences.membership import apply_membership
+from segengine.audiences.registry import ensure_tables, register_audience
 from segengine.errors import AudienceError
+from segengine.pipeline.daily import daily_steps
 
 from .conftest import D1, D2
 
@@ -100,9 +101,11 @@ def _members(spark, ids):
 
 
 def _static(spark, lake, config, name, ids, visibility="shared"):
-    return create_audience(
-        spark, lake, config, name, "ann", "static", "upload", {}, _members(spark, ids), visibility, D1
-    )
+    """A static audience with its members (the registry row and one membership commit)."""
+    ensure_tables(spark, lake)
+    aud = register_audience(spark, lake, name, "ann", "static", "upload", {}, visibility)
+    apply_membership(spark, lake, aud.audience_id, _members(spark, ids), D1)
+    return aud.audience_id
 
 
 def _replay(log):
@@ -242,3 +245,7 @@ def test_private_audience_cannot_be_synced_and_settings_are_checked(spark, lake,
         create_destination(spark, lake, "y", "files", {}, "ann")
     with pytest.raises(AudienceError, match="did you mean crm"):
         attach(spark, lake, "mine", "crn", "ann")
+    # With a destination registered, the daily pipeline syncs right after the refresh.
+    names = [s.name for s in daily_steps(config, lake=lake)]
+    assert names[names.index("audiences") + 1] == "sync_destinations"
+    assert "sync_destinations" not in [s.name for s in daily_steps(config)]
