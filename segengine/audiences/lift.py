@@ -134,9 +134,10 @@ def lift_from_outcomes(
     per_rep = weighted.groupBy("replicate").agg(*group_aggs(F.col("_w")))
     lifts = []
     for metric, c in METRICS.items():
-        t = F.col(f"{c}_{TREATED}") / F.col(f"n_{TREATED}")
-        h = F.col(f"{c}_{HOLDOUT}") / F.col(f"n_{HOLDOUT}")
-        lifts += [(t - h).alias(f"{metric}_abs"), ((t - h) / h).alias(f"{metric}_rel")]
+        # try_divide: a replicate whose holdout draws no member (or no buyer) gives null, not an error.
+        t = F.try_divide(F.col(f"{c}_{TREATED}"), F.col(f"n_{TREATED}"))
+        h = F.try_divide(F.col(f"{c}_{HOLDOUT}"), F.col(f"n_{HOLDOUT}"))
+        lifts += [(t - h).alias(f"{metric}_abs"), F.try_divide(t - h, h).alias(f"{metric}_rel")]
     alpha = 1 - confidence
     probs = F.array(F.lit(alpha / 2), F.lit(1 - alpha / 2))
     ci = (

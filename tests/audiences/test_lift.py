@@ -9,7 +9,7 @@ import pytest
 
 from segengine.audiences import create_audience, export_audience
 from segengine.audiences.holdout import assign_groups, member_groups, set_holdout
-from segengine.audiences.lift import lift_from_outcomes, member_outcomes, minimum_detectable_effect
+from segengine.audiences.lift import lift_from_outcomes, lift_report, member_outcomes, minimum_detectable_effect
 
 from .conftest import D1
 
@@ -134,3 +134,9 @@ def test_holdout_is_recorded_left_out_of_exports_and_measured(spark, features, c
         "p4": (groups["p4"], 0, 0.0),
         "p5": (groups["p5"], 0, 0.0),
     }
+    report = lift_report(spark, features, "vip", D1, 30, user="ann", bootstrap=20)
+    sizes = {g: sum(1 for v in groups.values() if v == g) for g in ("treated", "holdout")}
+    assert {g: report["groups"][g]["members"] for g in sizes} == sizes
+    p1 = groups["p1"]
+    assert report["groups"][p1]["conversion_rate"] == pytest.approx(1 / sizes[p1])
+    assert report["groups"][p1]["revenue_per_member"] == pytest.approx(25.0 / sizes[p1])
