@@ -563,8 +563,10 @@ def _write_one_file(df: DataFrame, target: Path, fmt: str) -> int:
     produced = sorted(parts.glob("part-*"))
     if produced:
         os.replace(produced[0], target)
-    else:  # an empty frame may write no part file: an empty file with its header
-        target.write_text(",".join(df.columns) + "\n" if fmt == "csv" else "", encoding="utf-8")
+    elif fmt == "csv":  # Spark writes a header-only part for an empty frame; this is a fallback
+        target.write_text(",".join(df.columns) + "\n", encoding="utf-8")
+    else:
+        raise AudienceError(f"{target}: Spark wrote no Parquet file for {rows} rows")
     shutil.rmtree(parts, ignore_errors=True)
     return rows
 
