@@ -1,7 +1,7 @@
 """spark-submit entry point: send every synced audience's joins and leaves to its destination."""
 
-from segengine.audiences.destinations import run_sync_job
 from segengine.pipeline.entry import job_main
+from segengine.pipeline.jobs import run_sync_destinations_job
 
 
 def _args(parser):
@@ -10,4 +10,4 @@ def _args(parser):
 
 
 if __name__ == "__main__":
-    raise SystemExit(job_main("sync_destinations", run_sync_job, needs_date=False, add_args=_args))
+    raise SystemExit(job_main("sync_destinations", run_sync_destinations_job, needs_date=False, add_args=_args))

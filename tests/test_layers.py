@@ -46,6 +46,7 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
 _CLI_COMMAND_MODULES = (
     "audience",
     "data",
+    "destination",
     "features",
     "insights",
     "maintain",

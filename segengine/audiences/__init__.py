@@ -9,7 +9,6 @@ from __future__ import annotations
 from segengine.audiences.destinations import attach, create_destination, sync_destinations
 from segengine.audiences.export import export_audience
 from segengine.audiences.history import audience_history, persona_history
-from segengine.audiences.holdout import set_holdout
 from segengine.audiences.lift import estimate_mde, lift_report
 from segengine.audiences.membership import (
     RulesEvaluator,
@@ -27,6 +26,7 @@ from segengine.audiences.registry import (
     list_audiences,
     members,
     resolver,
+    set_holdout,
     set_sync,
     update_audience,
 )

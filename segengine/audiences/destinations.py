@@ -751,16 +751,3 @@ def sync_step(spark: SparkSession, lake: Lake, config: Any, snapshot_date: dt.da
             + " (see `segengine destination dead-letters`; the next sync resumes where they stopped)"
         )
     return {**summary, "rows": sum(int(s.get("adds") or 0) + int(s.get("removes") or 0) for s in summary["synced"])}
-
-
-def run_sync_job(ctx: Any) -> dict[str, Any]:
-    """``jobs/sync_destinations.py``: :func:`sync_destinations` (``--destination``, ``--audience``)."""
-    summary = sync_destinations(
-        ctx.spark, ctx.lake, getattr(ctx.args, "destination", None), getattr(ctx.args, "audience", None) or None
-    )
-    if summary["failed"]:
-        raise AudienceError(
-            f"{len(summary['failed'])} of {summary['audiences']} audiences did not reach their destination: "
-            + ", ".join(summary["failed"])
-        )
-    return summary

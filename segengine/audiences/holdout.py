@@ -4,7 +4,8 @@ A member is assigned by a stable hash of (persona id, audience id, salt): the sa
 member lands in the same group on every refresh and every run, and the split is
 reproducible from the three values alone. The share and salt of an audience live in
 ``audience_holdouts`` (the latest row wins); the group of each member is recorded in
-``audience_groups`` when the holdout is set and after every refresh, so a lift report
+``audience_groups`` when the holdout is set (:func:`segengine.audiences.registry.set_holdout`)
+and after every refresh, so a lift report
 reads who was held out, not who would be with today's setting.
 
 Changing the holdout of an audience synced to a destination is refused (it is locked,
@@ -15,11 +16,9 @@ holdout.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from segengine.audiences.registry import _now, get_audience, stored_members
 from segengine.errors import AudienceError
 
 if TYPE_CHECKING:
@@ -86,13 +85,13 @@ def assign_groups(members: DataFrame, audience_id: str, share: float, salt: str)
     """
     from pyspark.sql import functions as F
 
-    _check_share(share)
+    check_share(share)
     bucket = F.pmod(F.xxhash64(F.col("persona_id"), F.lit(audience_id), F.lit(salt)), F.lit(BUCKETS))
     cut = round(share * BUCKETS)
     return members.withColumn("group", F.when(bucket < F.lit(cut), F.lit(HOLDOUT)).otherwise(F.lit(TREATED)))
 
 
-def _check_share(share: float) -> None:
+def check_share(share: float) -> None:
     if not 0.0 <= share < 1.0:
         raise AudienceError(f"holdout share: expected a share from 0 up to (not including) 1, got {share}")
 
@@ -125,47 +124,6 @@ def without_holdout(lake: Lake, audience_id: str, members: DataFrame) -> DataFra
     )
 
 
-def set_holdout(
-    spark: SparkSession,
-    lake: Lake,
-    audience: str,
-    share: float,
-    user: str | None = None,
-    salt: str | None = None,
-    snapshot_date: dt.date | None = None,
-) -> Holdout:
-    """Keep ``share`` of an audience out of its exports and syncs; record every member's group.
-
-    Args:
-        share: 0 turns the holdout off.
-        salt: default a new random one (or the current one, when the audience has a holdout).
-        snapshot_date: the ``assigned_on`` of members recorded now (default today).
-
-    Raises:
-        AudienceError: not the owner, the audience is synced (locked), or a bad share.
-    """
-    _check_share(share)
-    aud = get_audience(spark, lake, audience, user)
-    if user is not None and user != aud.owner:
-        raise AudienceError(f"audience {aud.name!r} belongs to {aud.owner}; {user} cannot change its holdout")
-    if aud.locked:
-        raise AudienceError(
-            f"audience {aud.name!r} is synced to {aud.synced_to} and locked; turn sync off before changing its holdout"
-        )
-    current = get_holdout(lake, aud.audience_id)
-    salt = salt or (current.salt if current else uuid.uuid4().hex[:8])
-    lake.write_rows(
-        [(aud.audience_id, float(share), salt, user or "system", _now())],
-        holdouts_schema(),
-        "audience_holdouts",
-        operation="SET HOLDOUT",
-        metadata={"audience_id": aud.audience_id},
-    )
-    if share:
-        record_groups(spark, lake, aud.audience_id, snapshot_date or dt.date.today())
-    return Holdout(aud.audience_id, float(share), salt)
-
-
 def record_groups(spark: SparkSession, lake: Lake, audience_id: str, snapshot_date: dt.date) -> int | None:
     """Record the group of every current member in ``audience_groups`` (one merge).
 
@@ -184,7 +142,12 @@ def record_groups(spark: SparkSession, lake: Lake, audience_id: str, snapshot_da
         lake.write_rows([], groups_schema(), "audience_groups", operation="CREATE TABLE")
     recorded = lake.read("audience_groups", partitions={"audience_id": audience_id}).select("persona_id", "assigned_on")
     source = (
-        assign_groups(stored_members(lake, audience_id).select("persona_id"), audience_id, holdout.share, holdout.salt)
+        assign_groups(
+            lake.read("audience_members", partitions={"audience_id": audience_id}).select("persona_id"),
+            audience_id,
+            holdout.share,
+            holdout.salt,
+        )
         .join(recorded, "persona_id", "left")
         .select(
             F.lit(audience_id).alias("audience_id"),

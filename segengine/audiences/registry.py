@@ -25,6 +25,14 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from segengine.audiences.holdout import (
+    Holdout,
+    check_share,
+    get_holdout,
+    holdouts_schema,
+    record_groups,
+    without_holdout,
+)
 from segengine.errors import AudienceError, UnknownAudience, UnknownName, did_you_mean
 
 if TYPE_CHECKING:
@@ -464,14 +472,53 @@ def set_sync(
     return new
 
 
+def set_holdout(
+    spark: SparkSession,
+    lake: Lake,
+    audience: str,
+    share: float,
+    user: str | None = None,
+    salt: str | None = None,
+    snapshot_date: dt.date | None = None,
+) -> Holdout:
+    """Keep ``share`` of an audience out of its exports and syncs; record every member's group.
+
+    Args:
+        share: 0 turns the holdout off.
+        salt: default a new random one (or the current one, when the audience has a holdout).
+        snapshot_date: the ``assigned_on`` of members recorded now (default today).
+
+    Raises:
+        AudienceError: not the owner, the audience is synced (locked), or a bad share.
+    """
+    check_share(share)
+    aud = get_audience(spark, lake, audience, user)
+    if user is not None and user != aud.owner:
+        raise AudienceError(f"audience {aud.name!r} belongs to {aud.owner}; {user} cannot change its holdout")
+    if aud.locked:
+        raise AudienceError(
+            f"audience {aud.name!r} is synced to {aud.synced_to} and locked; turn sync off before changing its holdout"
+        )
+    current = get_holdout(lake, aud.audience_id)
+    salt = salt or (current.salt if current else uuid.uuid4().hex[:8])
+    lake.write_rows(
+        [(aud.audience_id, float(share), salt, user or "system", _now())],
+        holdouts_schema(),
+        "audience_holdouts",
+        operation="SET HOLDOUT",
+        metadata={"audience_id": aud.audience_id},
+    )
+    if share:
+        record_groups(spark, lake, aud.audience_id, snapshot_date or dt.date.today())
+    return Holdout(aud.audience_id, float(share), salt)
+
+
 def write_sync_drop(spark: SparkSession, lake: Lake, aud: Audience) -> None:
     """Write the audience's current members, less its holdout, to its file drop (overwritten each time).
 
     An audience synced to a registered destination (``destination:NAME``) is sent by
     :mod:`segengine.audiences.destinations` instead.
     """
-    from segengine.audiences.holdout import without_holdout
-
     if not aud.synced_to or aud.synced_to.startswith(DESTINATION_PREFIX):
         return
     df = without_holdout(lake, aud.audience_id, stored_members(lake, aud.audience_id).select("persona_id", "since"))

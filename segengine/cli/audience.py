@@ -475,7 +475,7 @@ def changes_lines(name: str, start: dt.date, end: dt.date, got: dict[str, Any]) 
 @pass_ctx
 def holdout(ctx: Context, name: str, share: float, salt: str | None, snapshot_date: dt.date | None, user: str) -> None:
     """Keep a share of an audience out of its exports and syncs (stable hash of persona, audience, salt)."""
-    from segengine.audiences.holdout import set_holdout
+    from segengine.audiences.registry import set_holdout
 
     got = set_holdout(ctx.spark, ctx.lake, name, share, user, salt, snapshot_date)
     click.echo(f"{name}: holdout {got.share:.1%} (salt {got.salt})")

@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 from typing import Any
 
+from segengine.audiences.destinations import sync_destinations
+from segengine.errors import AudienceError
 from segengine.features.compute import compute_features
 from segengine.generate import generate_raw
 from segengine.ingest import default_raw_dir, ingest
@@ -134,3 +136,17 @@ def run_generate_job(ctx: JobContext) -> dict[str, Any]:
     return generate_raw(
         ctx.spark, ctx.config, a.out or default_raw_dir(ctx.config), a.personas, a.seed, a.malformed_share
     )
+
+
+def run_sync_destinations_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/sync_destinations.py``: send each synced audience's joins and leaves
+    (``--destination``, ``--audience`` repeatable); fails naming the audiences that did not get through."""
+    summary = sync_destinations(
+        ctx.spark, ctx.lake, getattr(ctx.args, "destination", None), getattr(ctx.args, "audience", None) or None
+    )
+    if summary["failed"]:
+        raise AudienceError(
+            f"{len(summary['failed'])} of {summary['audiences']} audiences did not reach their destination: "
+            + ", ".join(summary["failed"])
+        )
+    return summary

@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 
 from segengine.audiences import create_audience, export_audience
-from segengine.audiences.holdout import assign_groups, member_groups, set_holdout
+from segengine.audiences.holdout import assign_groups, member_groups
 from segengine.audiences.lift import lift_from_outcomes, lift_report, member_outcomes, minimum_detectable_effect
+from segengine.audiences.registry import set_holdout
 
 from .conftest import D1
 
