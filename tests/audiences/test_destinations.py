@@ -121,6 +121,7 @@ def _replay(log):
     return members
 
 
+@pytest.mark.slow  # end to end through real membership commits (about 10-30 s each)
 def test_webhook_sync_survives_a_failing_endpoint_with_every_change_once(spark, lake, config, endpoint):
     create_destination(
         spark,
@@ -191,6 +192,7 @@ def test_webhook_sync_survives_a_failing_endpoint_with_every_change_once(spark, 
     assert len(endpoint.attempts) == before
 
 
+@pytest.mark.slow  # end to end through real membership commits (about 10-30 s each)
 def test_files_destination_writes_a_snapshot_then_adds_and_removes_with_a_manifest(spark, lake, config, tmp_path):
     drop = tmp_path / "drop"
     create_destination(spark, lake, "sftp", "files", {"path": str(drop), "columns": ["persona_id", "since"]}, "ann")
@@ -221,6 +223,7 @@ def test_files_destination_writes_a_snapshot_then_adds_and_removes_with_a_manife
     assert [r["status"] for r in sync_log(lake, "sftp", aid)] == ["pending", "done", "pending", "done"]
 
 
+@pytest.mark.slow  # end to end through real membership commits (about 10-30 s each)
 def test_delta_destination_keeps_current_members_and_every_change(spark, lake, config):
     create_destination(spark, lake, "lakehouse", "delta", {}, "ann")
     aid = _static(spark, lake, config, "vip", ["p1", "p2"])
