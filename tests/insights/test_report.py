@@ -24,6 +24,7 @@ CHARTS = (
     "value-tiers",
     "audience-sizes",
     "industry-trends",
+    "audience-overlap",  # the world's audiences were refreshed on the report's date
 )
 # Figures this world has no data for (no scores, no support tickets): drawn as "no data" panels.
 EMPTY_FIGURES = ("scoring-matrix", "support-volume")
