@@ -22,7 +22,8 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, chain
 from segengine_submit import DEFAULT_ARGS, MACROS, SparkJobOperator, command
 
 # `segengine pipeline steps`, daily part, in order; maintenance runs when the Variable
-# segengine_maintenance is true (the task is skipped otherwise).
+# segengine_maintenance is true (the task is skipped otherwise). sync_destinations sends
+# the audiences' joins and leaves to their destinations (nothing when none is defined).
 DAILY_STEPS = (
     "ingest",
     "features",
@@ -30,6 +31,7 @@ DAILY_STEPS = (
     "score_clv",
     "recommendations",
     "audiences",
+    "sync_destinations",
     "insights",
     "maintenance",
 )

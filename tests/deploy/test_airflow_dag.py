@@ -21,13 +21,15 @@ from typing import Any
 import pytest
 
 from segengine.pipeline.daily import DAILY_STEPS as PIPELINE_STEPS
-from segengine.pipeline.daily import MAINTENANCE_STEP, TRAINING_STEPS
+from segengine.pipeline.daily import MAINTENANCE_STEP, SYNC_STEP, TRAINING_STEPS
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 PROBE = Path(__file__).with_name("airflow_probe.py")
 # The DAGs cannot import segengine; this test can, and holds them to its list of steps.
+# The destinations' sync runs every day right after the audiences (a no-op without any).
 DAILY_STEPS = [s.name for s in (*PIPELINE_STEPS, MAINTENANCE_STEP)]
+DAILY_STEPS.insert(DAILY_STEPS.index("audiences") + 1, SYNC_STEP.name)
 TRAINING_JOBS = [s.name for s in TRAINING_STEPS]
 STUB = textwrap.dedent(
     """\
@@ -266,6 +268,7 @@ def test_bad_input_fails_the_task_at_once_and_stops_the_run(airflow_python, airf
     assert [c["step"] for c in calls] == DAILY_STEPS[: DAILY_STEPS.index("audiences") + 1]
     assert result["state"] == "failed"
     assert result["tasks"]["audiences"] == {"state": "failed", "try_number": 1, "max_tries": 3}
+    assert result["tasks"]["sync_destinations"]["state"] == "upstream_failed"
     assert result["tasks"]["insights"]["state"] == "upstream_failed"
     assert result["tasks"]["maintenance"]["state"] == "upstream_failed"
 
