@@ -125,7 +125,7 @@ def finish_demo_audiences(
     """After the second day's refresh: show changes, export, expand a lookalike."""
     from pyspark.sql import functions as F
 
-    from segengine.audiences import export_audience, list_audiences
+    from segengine.audiences import list_audiences
 
     out: dict[str, Any] = {}
     changes = lake.read("audience_changes").filter(F.col("snapshot_date") == F.lit(snapshot_date))
@@ -135,30 +135,7 @@ def finish_demo_audiences(
         echo(
             f"   audience {aud.get('name')!s:32s} {aud.get('kind')!s:8s} {aud.get('source')!s:14s} size={aud.get('size')}"
         )
-    export_dir = os.path.join(config.warehouse_uri, "exports")
-    out["csv"] = export_audience(
-        spark,
-        lake,
-        config,
-        made["dynamic"],
-        os.path.join(export_dir, "churn_risk.csv"),
-        "csv",
-        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"],
-        single_file=True,
-        user=OWNER,
-        snapshot_date=snapshot_date,
-    )
-    out["xlsx"] = export_audience(
-        spark,
-        lake,
-        config,
-        made["dynamic"],
-        os.path.join(export_dir, "churn_risk.xlsx"),
-        "xlsx",
-        columns=["persona_id", "email", "persona_type", "value_tier", "clv_predicted"],
-        user=OWNER,
-        snapshot_date=snapshot_date,
-    )
+    out.update(export_demo_files(spark, lake, config, made["dynamic"], snapshot_date))
     echo(f"   exported: {out['csv']['path']} ({out['csv']['rows']} rows), {out['xlsx']['path']}")
     from segengine.models.lookalike import expand_audience
 
@@ -183,3 +160,51 @@ def _segments_dir() -> Any:
     from segengine.config import conf_dir
 
     return str(conf_dir() / "segments")
+
+
+# The columns of the demo's CSV and Excel exports.
+DEMO_EXPORT_COLUMNS = ["persona_id", "email", "persona_type", "value_tier", "clv_predicted"]
+
+
+def export_demo_files(
+    spark: Any,
+    lake: Any,
+    config: Any,
+    audience: str,
+    snapshot_date: dt.date,
+    columns: list[str] | None = None,
+    user: str = OWNER,
+) -> dict[str, Any]:
+    """Export ``audience`` to ``<warehouse>/exports/churn_risk.csv`` and ``.xlsx`` (the
+    folder is the demo's own: created when missing). Returns ``{"csv": …, "xlsx": …}``."""
+    from segengine.audiences import export_audience
+
+    columns = columns or DEMO_EXPORT_COLUMNS
+    export_dir = os.path.join(config.warehouse_uri, "exports")
+    return {
+        "csv": export_audience(
+            spark,
+            lake,
+            config,
+            audience,
+            os.path.join(export_dir, "churn_risk.csv"),
+            "csv",
+            columns=columns,
+            single_file=True,
+            user=user,
+            mkdir=True,
+            snapshot_date=snapshot_date,
+        ),
+        "xlsx": export_audience(
+            spark,
+            lake,
+            config,
+            audience,
+            os.path.join(export_dir, "churn_risk.xlsx"),
+            "xlsx",
+            columns=columns,
+            user=user,
+            mkdir=True,
+            snapshot_date=snapshot_date,
+        ),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 
 import pytest
 
@@ -109,3 +110,16 @@ def test_xlsx_has_a_styled_header_a_filter_frozen_panes_widths_and_number_format
     assert widths["B"] == len("1,234,567.89") + 1 and widths["E"] == len("a-rather-long-address@example.com") + 1
     assert widths["C"] == 8  # the minimum
     assert list(ws.iter_rows(min_row=3, values_only=True)) == [("p2", None, None, None, None)]
+
+
+def test_the_demo_exports_into_its_own_folder_creating_it(spark, vip, config):
+    """`make demo` stopped at its last step when the export folder check came in: the
+    demo's exports folder under a new warehouse did not exist."""
+    from segengine.pipeline.demo_audiences import export_demo_files
+
+    out = export_demo_files(spark, vip, config, "vip", D1, columns=["persona_id", "email"], user="ann")
+    assert (out["csv"]["rows"], out["xlsx"]["rows"]) == (2, 2)
+    assert out["csv"]["path"].endswith("exports/churn_risk.csv")
+    assert os.path.isfile(out["csv"]["path"].removeprefix("file:")) and os.path.isfile(
+        out["xlsx"]["path"].removeprefix("file:")
+    )
