@@ -182,29 +182,18 @@ def export_demo_files(
     columns = columns or DEMO_EXPORT_COLUMNS
     export_dir = os.path.join(config.warehouse_uri, "exports")
     return {
-        "csv": export_audience(
+        fmt: export_audience(
             spark,
             lake,
             config,
             audience,
-            os.path.join(export_dir, "churn_risk.csv"),
-            "csv",
+            os.path.join(export_dir, f"churn_risk.{fmt}"),
+            fmt,
             columns=columns,
-            single_file=True,
+            single_file=fmt == "csv",  # one CSV file, not Spark's folder of parts
             user=user,
             mkdir=True,
             snapshot_date=snapshot_date,
-        ),
-        "xlsx": export_audience(
-            spark,
-            lake,
-            config,
-            audience,
-            os.path.join(export_dir, "churn_risk.xlsx"),
-            "xlsx",
-            columns=columns,
-            user=user,
-            mkdir=True,
-            snapshot_date=snapshot_date,
-        ),
+        )
+        for fmt in ("csv", "xlsx")
     }
