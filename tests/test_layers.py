@@ -25,7 +25,7 @@ PACKAGE = "segengine"
 # package's own __init__). Units on one line are peers: they may import each other, as
 # long as no cycle forms between them.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "dates", "codes"),  # plain helpers: the exception family, date parsing, enum codes
+    ("errors", "dates", "codes", "bootstrap"),  # plain helpers: exceptions, dates, enum codes, bootstrap weights
     ("config",),  # the one typed Config, loaded from YAML
     ("session",),  # builds the SparkSession from the config
     ("lake", "contract"),  # Delta storage; the bronze tables' contract (schemas, readers)

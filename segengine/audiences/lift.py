@@ -7,7 +7,7 @@ per member and orders per member; the lift is treated minus holdout (absolute) a
 that over the holdout's value (relative).
 
 Intervals come from a Poisson bootstrap computed in Spark: every member is repeated
-once per replicate with a Poisson(1) weight (drawn by inverting its CDF on ``rand``),
+once per replicate with a Poisson(1) weight (segengine.bootstrap: from a hash of the persona, the replicate and the seed),
 the weighted means of both groups are aggregated per replicate, and the interval is
 the percentiles of the replicates' lifts (``percentile_approx``). Only one row per
 replicate is aggregated, nothing per member reaches the driver. The work is members x
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from segengine.audiences.holdout import HOLDOUT, TREATED, get_holdout, member_groups
 from segengine.audiences.membership import members_as_of
 from segengine.audiences.registry import get_audience, stored_members
+from segengine.bootstrap import poisson_weight
 from segengine.errors import AudienceError
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ METRICS = {
     "revenue_per_member": "revenue",
     "orders_per_member": "orders",
 }
-# Poisson(1) cumulative probabilities for 0..7; a draw beyond is counted as 8 (p < 1e-5).
-_POISSON_CDF = (0.367879, 0.735759, 0.919699, 0.981012, 0.996340, 0.999406, 0.999917, 0.999990)
 
 
 def member_outcomes(lake: Lake, audience_id: str, campaign_date: dt.date, window_days: int) -> DataFrame:
@@ -79,15 +78,6 @@ def member_outcomes(lake: Lake, audience_id: str, campaign_date: dt.date, window
     )
 
 
-def _poisson_weight(u: Column) -> Column:
-    from pyspark.sql import functions as F
-
-    expr = F.when(u < F.lit(_POISSON_CDF[0]), F.lit(0))
-    for k, cdf in enumerate(_POISSON_CDF[1:], start=1):
-        expr = expr.when(u < F.lit(cdf), F.lit(k))
-    return expr.otherwise(F.lit(len(_POISSON_CDF)))
-
-
 def lift_from_outcomes(
     outcomes: DataFrame, bootstrap: int = 200, confidence: float = 0.95, seed: int = 7
 ) -> dict[str, Any]:
@@ -115,7 +105,7 @@ def lift_from_outcomes(
         )
     spark = outcomes.sparkSession
     cols = list(METRICS.values())
-    data = outcomes.select("group", *[F.col(c).cast("double").alias(c) for c in cols])
+    data = outcomes.select("persona_id", "group", *[F.col(c).cast("double").alias(c) for c in cols])
 
     def group_aggs(weight: Column) -> list[Column]:
         out = []
@@ -130,7 +120,9 @@ def lift_from_outcomes(
     if not n_t or not n_h:
         raise AudienceError(f"lift: needs members in both groups, got {int(n_t)} treated and {int(n_h)} holdout")
     reps = spark.range(bootstrap).withColumnRenamed("id", "replicate")
-    weighted = data.crossJoin(reps).withColumn("_w", _poisson_weight(F.rand(seed)).cast("double"))
+    weighted = data.crossJoin(reps).withColumn(
+        "_w", poisson_weight(F.col("persona_id"), F.col("replicate"), seed).cast("double")
+    )
     per_rep = weighted.groupBy("replicate").agg(*group_aggs(F.col("_w")))
     lifts = []
     for metric, c in METRICS.items():
