@@ -10,6 +10,8 @@ SEG := $(VENV)/bin/segengine
 DEMO_DIR ?= demo
 DEMO_PERSONAS ?= 3000
 PYTEST_ARGS ?=
+# Test processes: each has its own local[2] SparkSession; files are dealt out whole.
+TEST_WORKERS ?= 2
 AIRFLOW_VENV ?= .venv-airflow
 
 .PHONY: help setup jars setup-dev airflow-env check-java demo test bench bench-scale lint format package clean
@@ -67,7 +69,7 @@ demo: setup ## Generate sample data and run the whole daily pipeline on the embe
 	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
 
 test: setup-dev airflow-env ## Run the test suite (airflow-env: the DAG tests run Airflow in .venv-airflow)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench/results.json
 	$(PY) -m bench.run

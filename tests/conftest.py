@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,15 +18,42 @@ def session_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-# The Delta backend of the `lake` fixture and the tests' configuration: embedded (the
-# default of `make test`) or jvm (`SEGENGINE_TEST_BACKEND=jvm make test`). Whatever this
-# says, the session loads delta-spark when `make setup` fetched it, and the lake
-# contract, interop, concurrency and maintenance tests run on both backends, and the
-# standalone cluster test runs the daily pipeline on delta-spark. The whole suite on
-# delta-spark took 4.5x the time of the embedded run per audience-registry test (every
-# small registry write is a Spark job and a Delta commit there): more than an hour on 2
-# cores, past the time CI gives the suite.
-TEST_BACKEND = os.environ.get("SEGENGINE_TEST_BACKEND", "embedded")
+# The Delta backend of the `lake` fixture and the tests' configuration: delta-spark (jvm,
+# the default of `make test`, which fetches its jars) or embedded
+# (`SEGENGINE_TEST_BACKEND=embedded make test`; also the default when no jars were
+# fetched). Whatever this says, the session loads delta-spark when `make setup` fetched
+# it: the lake contract, interop, concurrency and maintenance tests run on both
+# backends, the orders-only daily pipeline runs on the other backend (OTHER_BACKEND),
+# and the standalone cluster test runs the daily pipeline on delta-spark.
+def _test_backend() -> str:
+    chosen = os.environ.get("SEGENGINE_TEST_BACKEND")
+    if chosen:
+        return chosen
+    from segengine.session import PROJECT_JARS
+
+    return "jvm" if any(PROJECT_JARS.glob("delta-spark_*.jar")) else "embedded"
+
+
+TEST_BACKEND = _test_backend()
+OTHER_BACKEND = "embedded" if TEST_BACKEND == "jvm" else "jvm"
+
+# pytest-xdist runs each worker with a ``__main__`` that has neither ``__spec__`` nor
+# ``__file__``; pyspark.sql.connect (imported by MLflow's Spark flavour) takes that for
+# a doctest run and calls sys.exit(0). Give the worker's main module a file name.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
+
+
+def pytest_report_header(config):
+    return f"segengine: Delta backend {TEST_BACKEND} (SEGENGINE_TEST_BACKEND=jvm|embedded)"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Slow end-to-end files first: with ``-n 2 --dist loadfile`` a long file started last
+    would leave one worker running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +100,14 @@ def spark(base_config):
     session.conf.set("spark.sql.codegen.wholeStage", "false")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def other_backend(spark):
+    """The backend the suite does not run on (jvm only when this session loaded delta-spark)."""
+    from segengine.session import delta_jars_available
+
+    return OTHER_BACKEND if OTHER_BACKEND == "embedded" or delta_jars_available(spark) else TEST_BACKEND
 
 
 @pytest.fixture
