@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from segengine.audiences.holdout import without_holdout
 from segengine.audiences.registry import (
@@ -62,7 +63,7 @@ from segengine.audiences.registry import (
     get_audience,
     latest_refresh_stats,
 )
-from segengine.errors import AudienceError, did_you_mean
+from segengine.errors import AudienceError, SegengineError, did_you_mean
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -329,6 +330,44 @@ def watermark(lake: Lake, destination: str, audience_id: str) -> int | None:
     """The ``audience_members`` version last delivered to the destination, or None (never)."""
     done = [r for r in sync_log(lake, destination, audience_id) if r["status"] == "done"]
     return done[-1]["to_version"] if done else None
+
+
+def versions_to_keep(spark: SparkSession, lake: Lake) -> dict[str, int]:
+    """``{"audience_members": v}``: the oldest version a sync of an attached audience still
+    diffs from (its watermark, or the start of its unfinished range); {} when none does.
+
+    ``maintain(keep_versions=...)`` lengthens VACUUM's retention of that table so the
+    version stays readable and the next sync can still compute its changes.
+    """
+    if not lake.exists("destination_syncs"):
+        return {}
+    attached = {(a.synced_to.removeprefix(DESTINATION_PREFIX), a.audience_id) for a in attached_audiences(spark, lake)}
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in sorted(lake.read_rows("destination_syncs"), key=lambda r: r["seq"]):
+        last[(row["destination"], row["audience_id"])] = row
+    needed = [
+        row["to_version"] if row["status"] == "done" else row["from_version"]
+        for key, row in last.items()
+        if key in attached
+    ]
+    needed = [v for v in needed if v is not None and v != FIRST_SYNC]
+    return {"audience_members": min(needed)} if needed else {}
+
+
+def _version_readable(lake: Lake, audience_id: str, version: int) -> bool:
+    """False when ``version`` of the audience's members is gone (past the log, or files vacuumed).
+
+    Only a local warehouse can be checked file by file; elsewhere this says True.
+    """
+    try:
+        files = lake.files("audience_members", version=version, partitions={"audience_id": audience_id})
+    except Exception:  # noqa: BLE001 - any failure to load that version means it is gone
+        return False
+    root = lake.uri("audience_members")
+    if "://" in root and not root.startswith("file:"):
+        return True
+    root = root.removeprefix("file://").removeprefix("file:")
+    return all(os.path.exists(os.path.join(root, unquote(f["path"]))) for f in files)
 
 
 def _record(lake: Lake, dest: str, audience_id: str, sync_id: str, span: tuple[int, int], **fields: Any) -> None:
@@ -652,7 +691,16 @@ def sync_audience(spark: SparkSession, lake: Lake, dest: Destination, aud: Audie
                 break
             span, start, sync_id = (start_from, current), 0, uuid.uuid4().hex[:12]
             _record(lake, dest.name, aud.audience_id, sync_id, span, status="pending")
-        diff = member_diff(lake, aud.audience_id, *span).localCheckpoint(eager=True)
+        try:
+            diff = member_diff(lake, aud.audience_id, *span).localCheckpoint(eager=True)
+        except Exception as exc:
+            if span[0] != FIRST_SYNC and not _version_readable(lake, aud.audience_id, span[0]):
+                raise SegengineError(
+                    f"destination {dest.name}: audience {aud.name!r} was last synced at version {span[0]} of "
+                    f"audience_members, which is no longer readable (files vacuumed or commit past the log's "
+                    f"retention): the changes since cannot be computed, and a full resend is not built yet"
+                ) from exc
+            raise
         counts = {r["change"]: r["count"] for r in diff.groupBy("change").count().collect()}
         adds, removes = counts.get("join", 0), counts.get("leave", 0)
         if dest.kind == "webhook":

@@ -22,6 +22,7 @@ from segengine.cli import cli, pass_ctx
 @pass_ctx
 def maintain(ctx, tables: tuple[str, ...], retention_hours: int | None, force: bool, zorder: bool, dry_run: bool):
     """Compact small files (OPTIMIZE) and delete unreferenced ones (VACUUM); one line per table."""
+    from segengine.audiences.destinations import versions_to_keep
     from segengine.lake.maintenance import maintain as run
 
     for outcome in run(
@@ -31,5 +32,6 @@ def maintain(ctx, tables: tuple[str, ...], retention_hours: int | None, force: b
         force=force,
         zorder=zorder,
         dry_run=dry_run,
+        keep_versions=versions_to_keep(ctx.spark, ctx.lake),
     ):
         click.echo(outcome.line())

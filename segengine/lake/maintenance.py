@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,7 @@ class TableMaintenance:
     optimize: MaintenanceReport | None
     vacuum: MaintenanceReport | None
     skipped: str = ""
+    note: str = ""
 
     def line(self) -> str:
         """One line with the figures, as ``segengine maintain`` prints it."""
@@ -126,12 +128,15 @@ class TableMaintenance:
             crc = f" ({vac.checksums_removed} .crc checksums)" if vac.checksums_removed else ""
             dirs = f", {vac.dirs_removed} empty dirs" if vac.dirs_removed else ""
             parts.append(f"vacuum {verb} {vac.files_removed} files{crc}, {size}{dirs}, {_version_text(vac.version)}")
+        if self.note:
+            parts.append(self.note)
         return " | ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "skipped": self.skipped,
+            "note": self.note,
             "optimize": self.optimize.as_dict() if self.optimize else None,
             "vacuum": self.vacuum.as_dict() if self.vacuum else None,
         }
@@ -283,6 +288,7 @@ def maintain(
     zorder: bool = False,
     zorder_by: Sequence[str] | None = None,
     dry_run: bool = False,
+    keep_versions: Mapping[str, int] | None = None,
 ) -> list[TableMaintenance]:
     """OPTIMIZE then VACUUM every existing table of ``TABLES`` (or the ``tables`` named).
 
@@ -300,6 +306,10 @@ def maintain(
             table has those columns, instead of plain compaction.
         zorder_by: the Z-order columns.
         dry_run: delete nothing, commit nothing.
+        keep_versions: table name -> a version that must stay readable (a destination
+            sync still has to diff from it): that table's VACUUM retention is lengthened
+            to cover the version's commit (:func:`retention_keeping`), and the outcome
+            says so in its ``note``.
 
     Returns:
         One :class:`TableMaintenance` per table, in ``TABLES`` order.
@@ -315,12 +325,33 @@ def maintain(
         if not lake.exists(table):
             out.append(TableMaintenance(table, None, None, skipped="no table yet"))
             continue
+        table_hours, note = hours, ""
+        if keep_versions and table in keep_versions:
+            table_hours, note = retention_keeping(lake, table, keep_versions[table], hours)
         compacted = None if dry_run else optimize(lake, table, zorder_by=columns)
-        cleaned = vacuum(lake, table, retention_hours=hours, force=force, dry_run=dry_run)
-        outcome = TableMaintenance(table, compacted, cleaned)
+        cleaned = vacuum(lake, table, retention_hours=table_hours, force=force, dry_run=dry_run)
+        outcome = TableMaintenance(table, compacted, cleaned, note=note)
         log.info("maintenance %s", outcome.line())
         out.append(outcome)
     return out
+
+
+def retention_keeping(lake: Lake, name: str, version: int, hours: int) -> tuple[int, str]:
+    """The VACUUM retention (hours) under which ``version`` of ``name`` stays readable.
+
+    A file that version reads was removed by a later commit, so its tombstone is no
+    older than the version's own commit: a retention longer than the version's age
+    keeps every such file. Returns ``hours`` when it already is, else the whole hours of
+    that age plus one (longer than the age), with a note saying why.
+    """
+    entry = next((h for h in lake.history(name) if h.get("version") == version), None)
+    if entry is None or entry.get("timestamp") is None:
+        return hours, f"version {version} is no longer in the log; retention left at {hours} h"
+    age_hours = (time.time() * 1000 - float(entry["timestamp"])) / 3_600_000
+    if age_hours < hours:
+        return hours, ""
+    kept = math.floor(age_hours) + 1
+    return kept, f"retention {kept} h instead of {hours} h: a destination still syncs from version {version}"
 
 
 def totals(outcomes: Sequence[TableMaintenance]) -> dict[str, Any]:

@@ -99,9 +99,10 @@ def insights_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) ->
 
 def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
     """OPTIMIZE and VACUUM the tables as ``maintenance:`` configures (retention, Z-order, tables)."""
+    from segengine.audiences.destinations import versions_to_keep
     from segengine.lake.maintenance import maintain, totals
 
-    outcomes = maintain(lake, zorder=config.maintenance.zorder)
+    outcomes = maintain(lake, zorder=config.maintenance.zorder, keep_versions=versions_to_keep(spark, lake))
     for outcome in outcomes:
         log.info("%s", outcome.line())
     return {**totals(outcomes), "per_table": [o.as_dict() for o in outcomes]}

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from segengine.audiences.destinations import sync_destinations
+from segengine.audiences.destinations import sync_destinations, versions_to_keep
 from segengine.errors import AudienceError
 from segengine.features.compute import compute_features
 from segengine.generate import generate_raw
@@ -106,6 +106,7 @@ def run_maintenance_job(ctx: JobContext) -> list[dict[str, Any]]:
         force=args.force,
         zorder=args.zorder,
         dry_run=args.dry_run,
+        keep_versions=versions_to_keep(ctx.spark, ctx.lake),
     )
     for outcome in outcomes:
         print(outcome.line())

@@ -20,6 +20,7 @@ from segengine.audiences.destinations import (
     get_destination,
     sync_destinations,
     sync_log,
+    versions_to_keep,
     watermark,
 )
 from segengine.audiences.membership import apply_membership
@@ -252,3 +253,44 @@ def test_private_audience_cannot_be_synced_and_settings_are_checked(spark, lake,
     names = [s.name for s in daily_steps(config, lake=lake)]
     assert names[names.index("audiences") + 1] == "sync_destinations"
     assert "sync_destinations" not in [s.name for s in daily_steps(config)]
+
+
+def _vacuumed_after_a_change(spark, lake, keep: bool):
+    """vip synced once to a Delta destination, then changed, then VACUUM at 0 hours (forced)."""
+    from segengine.lake.maintenance import maintain
+
+    create_destination(spark, lake, "lakehouse", "delta", {}, "ann")
+    aid = _static(spark, lake, None, "vip", ["p1", "p2"])
+    assert versions_to_keep(spark, lake) == {}  # not attached yet
+    attach(spark, lake, "vip", "lakehouse", "ann")
+    sync_destinations(spark, lake)
+    synced_at = watermark(lake, "lakehouse", aid)
+    apply_membership(spark, lake, aid, _members(spark, ["p2", "p3"]), D2)
+    keep = versions_to_keep(spark, lake) if keep else None
+    (outcome,) = maintain(lake, tables=["audience_members"], retention_hours=0, force=True, keep_versions=keep)
+    return synced_at, keep, outcome
+
+
+@pytest.mark.slow  # end to end through real membership commits and a VACUUM
+def test_maintenance_keeps_the_version_an_attached_audience_was_last_synced_at(spark, lake):
+    synced_at, keep, outcome = _vacuumed_after_a_change(spark, lake, keep=True)
+    assert keep == {"audience_members": synced_at}
+    assert outcome.note == f"retention 1 h instead of 0 h: a destination still syncs from version {synced_at}"
+    result = sync_destinations(spark, lake)
+    assert result["failed"] == [] and [r["status"] for r in result["synced"]] == ["done"]
+    _, changes_uri = delta_paths(lake, get_destination(lake, "lakehouse"))
+    changes = sorted((r["persona_id"], r["change"]) for r in lake.read(changes_uri).collect())
+    assert changes == [("p1", "join"), ("p1", "leave"), ("p2", "join"), ("p3", "join")]
+
+
+@pytest.mark.slow  # end to end through real membership commits and a VACUUM
+def test_a_sync_from_a_vacuumed_version_fails_with_a_clear_message(spark, lake):
+    synced_at, _, outcome = _vacuumed_after_a_change(spark, lake, keep=False)
+    assert outcome.vacuum.files_removed > 0 and outcome.note == ""
+    result = sync_destinations(spark, lake)
+    assert result["failed"] == ["vip"]
+    message = result["synced"][-1]["message"]
+    assert message.startswith(
+        f"SegengineError: destination lakehouse: audience 'vip' was last synced at version {synced_at} of "
+        "audience_members, which is no longer readable"
+    ), message
