@@ -65,7 +65,7 @@ setup-dev: $(VENV)/.dev ## setup + test, lint and notebook tools
 
 airflow-env: $(AIRFLOW_VENV)/.installed ## Create .venv-airflow with the pinned Airflow for the DAG tests (deploy/airflow)
 
-demo: setup ## Generate sample data and run the whole daily pipeline on the embedded default
+demo: setup ## Generate sample data and run the whole daily pipeline (delta-spark, jars fetched by setup)
 	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
 
 test: setup-dev airflow-env ## Run the test suite (airflow-env: the DAG tests run Airflow in .venv-airflow)

@@ -1,7 +1,11 @@
-"""``make demo``: sample data → the whole pipeline on the embedded default, end to end.
+"""``make demo``: sample data → the whole pipeline, end to end (on delta-spark when
+``make setup`` fetched its jars, else on the embedded backend).
 
 Two consecutive snapshot dates are run so audiences show members added and removed
-and insights show migrations between AI segments.
+and insights show migrations between AI segments. The features of a quarter before
+the second date are computed first: the report's boundary review compares each rule
+threshold's percentile with that snapshot's, and the recommender's evaluation takes
+its segments from a snapshot before its training cutoff.
 """
 
 from __future__ import annotations
@@ -25,17 +29,20 @@ def run_demo(
     from segengine.features import compute_features
     from segengine.features.catalog import filterable
     from segengine.generate import generate_bronze
+    from segengine.insights import add_months
     from segengine.pipeline.daily import TRAINING_STEPS, run_daily, run_steps
 
     out: dict[str, Any] = {"warehouse": config.warehouse_uri}
     end = dt.date.fromisoformat(config.generator.end_date)
     day1, day2 = end - dt.timedelta(days=1), end
+    quarter_ago = add_months(day2, -3)
 
     echo(f"== 1/7 generating {personas:,} personas and ingesting them into Delta tables")
     out["generate"] = generate_bronze(spark, lake, config, personas=personas, seed=seed)
     echo(json.dumps(out["generate"], default=str)[:800])
 
-    echo(f"== 2/7 customer features for {day1} ({len(filterable())} filterable attributes)")
+    echo(f"== 2/7 customer features for {quarter_ago} and {day1} ({len(filterable())} filterable attributes)")
+    out["features_quarter_ago"] = compute_features(spark, lake, config, quarter_ago)
     out["features_day1"] = compute_features(spark, lake, config, day1)
     lake.read("customer_features", partitions={"snapshot_date": day1}).select(
         "persona_id", "persona_type", "recency_days", "frequency", "monetary", "tenure_days", "value_tier"
