@@ -69,7 +69,7 @@ demo: setup ## Generate sample data and run the whole daily pipeline (delta-spar
 	$(SEG) --conf warehouse=$(DEMO_DIR)/warehouse demo --personas $(DEMO_PERSONAS)
 
 test: setup-dev airflow-env ## Run the test suite (airflow-env: the DAG tests run Airflow in .venv-airflow)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench/results.json
 	$(PY) -m bench.run

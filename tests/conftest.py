@@ -51,7 +51,8 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(session, config, items):
     """Slow end-to-end files first: with ``-n 2 --dist loadfile`` a long file started last
-    would leave one worker running alone at the end."""
+    would leave one worker running alone at the end (`make test` passes
+    ``--no-loadscope-reorder``, or xdist would deal the files with most tests first)."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
 

@@ -40,9 +40,10 @@ TEXT = "persisted: the same text on every row"
 
 
 def _cached_bytes(spark) -> int:
-    """Bytes in memory of the caches of this test's frame (its plan names TEXT)."""
+    """Bytes of the caches of this test's frame (its plan names TEXT), in memory or spilled to
+    disk (with delta-spark's snapshot caches beside it a 2g test driver may spill it)."""
     infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
-    return sum(info.memSize() for info in infos if TEXT in info.name())
+    return sum(info.memSize() + info.diskSize() for info in infos if TEXT in info.name())
 
 
 def test_persisted_keeps_caches_deserialized_and_uncompressed_and_restores_the_setting(spark):
