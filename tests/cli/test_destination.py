@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from segengine.audiences import create_audience
-from segengine.audiences.holdout import member_groups
+from segengine.audiences.holdout import assign_groups, member_groups
 
 
 def test_a_synced_delta_destination_gets_the_members_less_the_holdout(invoke, spark, lake, config):
@@ -15,8 +15,14 @@ def test_a_synced_delta_destination_gets_the_members_less_the_holdout(invoke, sp
     )
     out = invoke("destination", "create", "lakehouse", "--kind", "delta", "--user", "ann")
     assert out.exit_code == 0, out.output
-    out = invoke("audience", "holdout", "vip", "--share", "0.5", "--salt", "s", "--user", "ann")
-    assert out.exit_code == 0 and "holdout 50.0% (salt s)" in out.output, out.output
+    # The audience id is a fresh uuid: take the first salt that splits the eight members.
+    salt = next(
+        s
+        for s in (f"s{i}" for i in range(200))
+        if assign_groups(members, aid, 0.5, s).select("group").distinct().count() == 2
+    )
+    out = invoke("audience", "holdout", "vip", "--share", "0.5", "--salt", salt, "--user", "ann")
+    assert out.exit_code == 0 and f"holdout 50.0% (salt {salt})" in out.output, out.output
     out = invoke("audience", "sync", "vip", "--destination", "lakehouse", "--user", "ann")
     assert out.exit_code == 0, out.output
     # Locked while synced: the holdout cannot change under the destination.
