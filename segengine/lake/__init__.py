@@ -270,21 +270,31 @@ class Lake:
         mode: str = "append",
         operation: str | None = None,
         metadata: dict[str, Any] | None = None,
+        evolve_schema: bool = False,
     ) -> int:
         """Append (or overwrite with) rows the driver holds: tuples, dicts or Rows of ``schema``.
 
         For small metadata (registry rows, run summaries, an empty table to create).
         The embedded backend commits them without a Spark job; otherwise this is
-        :meth:`write` of ``createDataFrame(rows, schema)``.
+        :meth:`write` of ``createDataFrame(rows, schema)``. ``evolve_schema`` as for
+        :meth:`write`.
         """
         if isinstance(schema, str):
             schema = self.spark.createDataFrame([], schema).schema
         uri = self._uri(name)
         partition_by = self._partition_by(name, None)
         if hasattr(self.backend, "write_rows"):
-            return self.backend.write_rows(rows, schema, uri, mode, partition_by, operation, metadata)
+            return self.backend.write_rows(rows, schema, uri, mode, partition_by, operation, metadata, evolve_schema)
         df = self.spark.createDataFrame(list(rows), schema)
-        return self.backend.write(df, uri, mode=mode, partition_by=partition_by, operation=operation, metadata=metadata)
+        return self.backend.write(
+            df,
+            uri,
+            mode=mode,
+            partition_by=partition_by,
+            operation=operation,
+            metadata=metadata,
+            evolve_schema=evolve_schema,
+        )
 
     def overwrite_partition(self, df: DataFrame, name: str, **partition: Any) -> int:
         """Replace exactly one partition (e.g. ``snapshot_date=...``); a rerun never duplicates."""

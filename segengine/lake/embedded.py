@@ -601,6 +601,7 @@ class EmbeddedBackend:
         partition_by: Sequence[str] | None = None,
         operation: str | None = None,
         metadata: dict[str, Any] | None = None,
+        evolve_schema: bool = False,
     ) -> int:
         """Write rows the driver already holds (a registry row, a run summary, none to create a table).
 
@@ -614,7 +615,7 @@ class EmbeddedBackend:
             raise SegengineError(f"{uri}: unknown write mode {mode!r}")
         if not self.can_write_rows(uri, rows, schema, partition_by):
             df = self.spark.createDataFrame(list(rows), schema)
-            return self.write(df, uri, mode, partition_by, None, False, operation, metadata)
+            return self.write(df, uri, mode, partition_by, None, evolve_schema, operation, metadata)
         local = _strip_file_scheme(uri)
         table = self._table(uri) if self.exists(uri) else None
         part_cols = list(table.metadata().partition_columns) if table is not None else list(partition_by or [])

@@ -469,6 +469,7 @@ class JvmBackend:
         partition_by: Sequence[str] | None = None,
         operation: str | None = None,
         metadata: dict[str, Any] | None = None,
+        evolve_schema: bool = False,
     ) -> int:
         """Write rows the driver holds (a registry row, a run summary, a lock) as one commit.
 
@@ -488,7 +489,15 @@ class JvmBackend:
         if self.log.can_write_rows(uri, rows, schema, partition_by):
             return self.log.write_rows(rows, schema, uri, mode, partition_by, operation, metadata)
         df = self.spark.createDataFrame(list(rows), schema)
-        return self.write(df, uri, mode=mode, partition_by=partition_by, operation=operation, metadata=metadata)
+        return self.write(
+            df,
+            uri,
+            mode=mode,
+            partition_by=partition_by,
+            operation=operation,
+            metadata=metadata,
+            evolve_schema=evolve_schema,
+        )
 
     def _save(
         self,

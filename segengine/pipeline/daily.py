@@ -120,30 +120,60 @@ def daily_steps(config: Any, names: Sequence[str] | None = None, lake: Any = Non
     return steps
 
 
+# Where each step's summary dict says how many rows it made, first match wins: a number,
+# or a dict of numbers (rows per table, customers per segment) summed.
+ROW_KEYS = (
+    "rows",
+    "rows_written",
+    "personas",
+    "loaded",
+    "members",
+    "scored",
+    "customers_scored",  # score_clv
+    "train_customers",  # train_clv
+    "users",  # train_recommendations
+    "segments",  # train_segments, score_segments: customers per segment
+)
+
+
 def _rows_of(result: Any) -> int | None:
-    """Best-effort row count from a step's summary dict."""
+    """The row count of a step's summary dict (None when it says none).
+
+    The audience refresh's summary lists its audiences: the rows are their members.
+    """
     if not isinstance(result, dict):
         return None
-    for key in ("rows", "rows_written", "personas", "loaded", "members", "scored"):
+    for key in ROW_KEYS:
         value = result.get(key)
+        if isinstance(value, bool):
+            continue
         if isinstance(value, int):
             return value
         if isinstance(value, dict):
-            nums = [v for v in value.values() if isinstance(v, int)]
+            nums = [v for v in value.values() if isinstance(v, int) and not isinstance(v, bool)]
             if nums:
                 return sum(nums)
+    audiences = result.get("audiences")
+    if isinstance(audiences, list) and all(isinstance(a, dict) and "size" in a for a in audiences):
+        return sum(int(a["size"]) for a in audiences)
     return None
 
 
 def _runs_schema() -> str:
     return (
         "run_id string, snapshot_date date, step string, status string, rows long, "
-        "seconds double, started_at timestamp, message string"
+        "seconds double, started_at timestamp, message string, spark_app_id string"
     )
 
 
 def _record(spark: Any, lake: Any, rows: list[tuple]) -> None:
-    lake.write_rows(rows, _runs_schema(), "runs", operation="RUN SUMMARY")
+    """Append ``runs`` rows (without the last column), each with the Spark application id.
+
+    The id finds the step's jobs in the Spark UI or history server. A ``runs`` table
+    written before that column existed gets it (older rows read NULL).
+    """
+    app_id = spark.sparkContext.applicationId
+    lake.write_rows([(*r, app_id) for r in rows], _runs_schema(), "runs", operation="RUN SUMMARY", evolve_schema=True)
 
 
 def _now() -> dt.datetime:

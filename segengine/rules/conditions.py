@@ -301,7 +301,13 @@ def _conditions_list(cls_key: str, node: Mapping[str, Any], path: str, ctx: Pars
     lpath = join_path(path, cls_key)
     if not isinstance(items, list) or not items:
         raise ctx.error(lpath, f"expected a non-empty list of conditions, got {show(items)}")
-    return tuple(parse_condition(item, join_path(lpath, i), ctx) for i, item in enumerate(items))
+    parsed = [
+        ctx.attempt(lambda i=i, item=item: parse_condition(item, join_path(lpath, i), ctx))
+        for i, item in enumerate(items)
+    ]
+    if any(c is None for c in parsed):
+        raise ctx.reported()
+    return tuple(c for c in parsed if c is not None)
 
 
 def _indent(text: str) -> str:

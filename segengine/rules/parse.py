@@ -165,7 +165,8 @@ def parse_segment(
         The validated :class:`Segment`.
 
     Raises:
-        SegmentDefinitionError: naming the source, line and path of the first problem.
+        SegmentDefinitionError: naming the source, line and path of each problem, one
+            per line in document order (``problems`` holds them as a list).
     """
     if catalog is None:
         from segengine.features import catalog as catalog_module
@@ -179,21 +180,22 @@ def parse_segment(
     ctx = ParseContext(catalog=catalog, max_conditions=max_conditions, source=source, lines=lines)
     if not isinstance(data, Mapping):
         raise ctx.error("", f"a segment document must be a mapping with name and where, got {show(data)}")
-    ctx.check_keys(data, "", DOCUMENT_KEYS, "a segment document")
-    if "name" not in data:
-        raise ctx.error("name", "missing segment name")
-    name = ctx.string(data["name"], "name")
-    if not slugify(name):
-        raise ctx.error("name", f"a segment name needs at least one letter or digit, got {name!r}")
+    # Each part is checked even when an earlier one failed: every problem is listed at once.
+    for key in data:
+        if key not in DOCUMENT_KEYS:
+            ctx.attempt(lambda key=key: ctx.check_keys({key: None}, "", DOCUMENT_KEYS, "a segment document"))
+    name = ctx.attempt(lambda: _name(data, ctx))
     text_fields = {}
     for key in ("description", "owner"):
         if data.get(key) is not None:
-            text_fields[key] = ctx.string(data[key], key, non_empty=False)
-    visibility = _choice(data, "visibility", VISIBILITIES, "shared", ctx)
-    kind = _choice(data, "kind", KINDS, "dynamic", ctx)
-    persona_types = _persona_types(data, ctx) if data.get("persona_types") is not None else None
-    where = parse_condition(data["where"], "where", ctx) if data.get("where") is not None else None
-    top = _top(data["top"], ctx) if data.get("top") is not None else None
+            text_fields[key] = ctx.attempt(lambda key=key: ctx.string(data[key], key, non_empty=False))
+    visibility = ctx.attempt(lambda: _choice(data, "visibility", VISIBILITIES, "shared", ctx))
+    kind = ctx.attempt(lambda: _choice(data, "kind", KINDS, "dynamic", ctx))
+    persona_types = ctx.attempt(lambda: _persona_types(data, ctx)) if data.get("persona_types") is not None else None
+    where = ctx.attempt(lambda: parse_condition(data["where"], "where", ctx)) if data.get("where") is not None else None
+    top = ctx.attempt(lambda: _top(data["top"], ctx)) if data.get("top") is not None else None
+    ctx.raise_problems()
+    assert name is not None and visibility is not None and kind is not None  # no problems: all parsed
     return Segment(
         name=name,
         where=where,
@@ -205,6 +207,15 @@ def parse_segment(
         condition_count=ctx.leaves,
         **text_fields,
     )
+
+
+def _name(data: Mapping[str, Any], ctx: ParseContext) -> str:
+    if "name" not in data:
+        raise ctx.error("name", "missing segment name")
+    name = ctx.string(data["name"], "name")
+    if not slugify(name):
+        raise ctx.error("name", f"a segment name needs at least one letter or digit, got {name!r}")
+    return name
 
 
 def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str, ctx: ParseContext) -> str:

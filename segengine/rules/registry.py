@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from segengine.dates import date_problem, parse_date
 from segengine.errors import SegmentDefinitionError
@@ -52,6 +52,13 @@ def show(value: Any) -> str:
     return f"{name} {text}"
 
 
+T = TypeVar("T")
+
+
+class _Reported(SegmentDefinitionError):
+    """Raised by a composite whose part failed: the part's problem is already recorded."""
+
+
 @dataclass
 class ParseContext:
     """State of one document's validation: catalog, limits, line numbers, counters."""
@@ -61,6 +68,31 @@ class ParseContext:
     source: str = "<segment>"
     lines: dict[str, int] = field(default_factory=dict)
     leaves: int = 0
+    # Every problem found so far: a document's problems are reported all at once.
+    problems: list[SegmentDefinitionError] = field(default_factory=list)
+
+    def attempt(self, parse: Callable[[], T]) -> T | None:
+        """``parse()``, or None with its problem recorded, so that the parts after it
+        are still checked (the siblings in a list, the other keys of the document)."""
+        try:
+            return parse()
+        except _Reported:
+            return None
+        except SegmentDefinitionError as exc:
+            self.problems.append(exc)
+            return None
+
+    def reported(self) -> SegmentDefinitionError:
+        """The error a composite raises when a part of it had a problem, already recorded."""
+        return _Reported(str(self.problems[-1]) if self.problems else "invalid segment document")
+
+    def raise_problems(self) -> None:
+        """One error listing every recorded problem, one per line (none: nothing)."""
+        if not self.problems:
+            return
+        error = SegmentDefinitionError("\n".join(str(p) for p in self.problems))
+        error.problems = [str(p) for p in self.problems]  # type: ignore[attr-defined]
+        raise error
 
     def error(self, path: str, message: str) -> SegmentDefinitionError:
         """An error naming the source, the YAML line (when known) and the path."""
@@ -78,7 +110,7 @@ class ParseContext:
 
     def count_leaf(self, path: str) -> None:
         self.leaves += 1
-        if self.leaves > self.max_conditions:
+        if self.leaves == self.max_conditions + 1:  # once: every leaf after it is past the limit too
             raise self.error(
                 path,
                 f"too many conditions: a segment may have at most {self.max_conditions} (rules.max_conditions)",

@@ -178,6 +178,8 @@ def test_daily_pipeline_on_standalone_cluster(
     runs = lake.read("runs").filter(F.col("snapshot_date") == F.lit(day2))
     statuses = {r["step"]: r["status"] for r in runs.collect()}
     assert set(statuses.values()) == {"ok"}, statuses
+    # The standalone master's application ids, not a local one: the runs find the cluster's jobs.
+    assert {r["spark_app_id"][:4] for r in runs.collect()} == {"app-"}
     assert {"features", "score_segments", "score_clv", "recommendations", "audiences", "insights"} <= set(statuses)
     features = lake.read("customer_features", partitions={"snapshot_date": day2})
     assert features.count() == lake.read("personas").count()

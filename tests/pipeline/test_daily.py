@@ -111,3 +111,43 @@ def test_pipeline_train_force_promote_reaches_every_training_step(spark, lake, c
         ("train_clv", {}),
         ("train_recommendations", {}),
     ]
+
+
+def test_runs_rows_carry_the_spark_application_id_and_an_old_runs_table_gains_the_column(spark, config):
+    from segengine.pipeline.daily import Step
+
+    class TwoSegments(Step):
+        def function(self):
+            return lambda *args: {"model_version": 3, "segments": {"Champions": 2, "At risk": 3}}
+
+    lake = Lake.open(spark, config)
+    old = "run_id string, snapshot_date date, step string, status string, rows long, seconds double, "
+    old += "started_at timestamp, message string"
+    day = dt.date(2025, 6, 30)
+    lake.write_rows([("r0", day, "features", "ok", 3, 1.0, dt.datetime(2025, 6, 30, 1), "")], old, "runs")
+
+    result = run_steps(spark, lake, config, day, [TwoSegments("score", "-", "")], echo=lambda _: None)
+
+    assert result["status"] == "ok"
+    rows = sorted((r["step"], r["rows"], r["spark_app_id"]) for r in lake.read_rows("runs"))
+    assert rows == [("features", 3, None), ("score", 5, spark.sparkContext.applicationId)]
+
+
+@pytest.mark.parametrize(
+    ("summary", "rows"),
+    [
+        ({"customers_scored": 7, "model_version": 2}, 7),  # score_clv
+        ({"version": 4, "train_customers": 11, "holdout_customers": 5}, 11),  # train_clv
+        ({"users": 9, "items": 4}, 9),  # train_recommendations
+        ({"k": 4, "segments": {"a": 2, "b": 3}, "b2b_segments": {"x": 1}}, 5),  # train_segments
+        ({"audiences": [{"name": "a", "size": 3}, {"name": "b", "size": 4}], "blocked": []}, 7),  # audiences
+        ({"audiences": [], "blocked": []}, 0),
+        ({"loaded": {"orders": 2, "events": 3}}, 5),  # ingest
+        ({"scored_b2b": True}, None),
+        ("not a dict", None),
+    ],
+)
+def test_every_step_summary_gives_its_row_count(summary, rows):
+    from segengine.pipeline.daily import _rows_of
+
+    assert _rows_of(summary) == rows

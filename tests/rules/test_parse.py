@@ -211,6 +211,43 @@ def test_yaml_errors_carry_the_line_number(tmp_path):
     assert msg.startswith(f"{path} line 6: where.all[1].any[0].value[1]: 'gold' is not a value of 'plan'")
 
 
+def test_every_problem_of_a_document_is_listed_at_once_in_document_order(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: Many problems
+            visibilty: shared
+            kind: sometimes
+            where:
+              all:
+                - {attr: fit_scor, op: ">=", value: 70}
+                - {attr: fit_score, op: ">=", value: ten}
+                - any:
+                    - {attr: plan, op: in, value: [free, gold]}
+                    - {attr: fit_score, op: ">=", value: 1}
+            top: {n: 0, by: clv_predicted}
+            """
+        )
+    )
+    with pytest.raises(SegmentDefinitionError) as info:
+        parse_segment(path)
+    lines = str(info.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "visibilty",
+        "kind",
+        "where.all[0].attr",
+        "where.all[1].value",
+        "where.all[2].any[0].value[1]",
+        "top.n",
+    ]
+    assert all(line.startswith(f"{path} line ") for line in lines)
+    assert lines[2].startswith(f"{path} line 6: where.all[0].attr: unknown attribute 'fit_scor'")
+    assert info.value.problems == lines
+    # One problem: the message is that problem alone, as before.
+    assert error_of(seg({"all": [{"attr": "fit_scor", "op": ">=", "value": 1}]})).count("\n") == 0
+
+
 def test_yaml_syntax_error_and_duplicate_key_are_reported_with_lines():
     assert "<segment> line 3: not valid YAML/JSON: expected ','" in error_of("name: x\nwhere: [unclosed\n")
     assert "<segment> line 3: name: key given twice" in error_of(
