@@ -104,7 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backend", default="auto", choices=["auto", "jvm", "embedded"], help="Delta backend (auto: jvm with the jars)"
     )
+    parser.add_argument(
+        "--daily-only",
+        action="store_true",
+        help="With --scale and --workdir: only the daily steps, on the warehouse an earlier run left in --workdir",
+    )
     args = parser.parse_args(argv)
+    if args.daily_only:
+        os.environ["SEGENGINE_BENCH_DAILY_ONLY"] = "1"  # read by bench_pipeline
 
     modules = ["pipeline"] if args.scale else [m for m in (args.only.split(",") if args.only else DEFAULT_MODULES) if m]
     scales = [int(s) for s in args.scales.split(",")] if args.scale else [args.personas]
@@ -136,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {row['benchmark']:28s} {row['metric']:32s} {row['value']!s:>14} {row.get('unit', '')}")
             write_results(rows, command)
             print(f"   ({time.time() - started:.0f}s)")
-            shutil.rmtree(workdir / name / str(scale), ignore_errors=True)
+            if not args.daily_only:
+                shutil.rmtree(workdir / name / str(scale), ignore_errors=True)
     shutil.rmtree(workdir / "_bronze", ignore_errors=True)
     spark.stop()
     return 1 if failures else 0

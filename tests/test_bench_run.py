@@ -125,3 +125,29 @@ def test_peak_memory_samples_less_often_when_a_sample_is_slow(monkeypatch):
     assert mem.peak == 100 and mem.peak_anon == 50
     assert "every 0.1 s" in mem.describe() and "at most 5% of a core" in mem.describe()
     assert "; 2 samples;" in mem.describe()
+
+
+def test_example_audiences_are_created_after_the_segments_they_use():
+    """The 1M run failed after 40 minutes: `at_risk_high_value` (in_segment churn_risk) was
+    created before `churn_risk`, alphabetically, and creation compiles the rules."""
+    from bench.bench_pipeline import dependency_order
+
+    uses = {"at_risk": ["churn"], "churn": [], "sales": ["churn", "at_risk"], "b2b": [], "x": ["not_an_audience"]}
+    assert dependency_order(uses) == ["b2b", "churn", "at_risk", "sales", "x"]
+    with pytest.raises(ValueError, match="cycle: a, b"):
+        dependency_order({"a": ["b"], "b": ["a"]})
+
+
+def test_the_example_segments_have_a_creation_order():
+    from pathlib import Path
+
+    import yaml
+
+    from bench.bench_pipeline import dependency_order
+    from segengine.rules import parse_segment
+
+    folder = Path(__file__).resolve().parents[1] / "conf" / "segments"
+    uses = {p.stem: parse_segment(yaml.safe_load(p.read_text())).referenced_segments() for p in folder.glob("*.yaml")}
+    order = dependency_order(uses)
+    assert sorted(order) == sorted(uses)
+    assert all(order.index(u) < order.index(n) for n, used in uses.items() for u in used if u in uses)
