@@ -159,16 +159,18 @@ def test_daily_pipeline_on_standalone_cluster(
         "--conf",
         "spark.ui.enabled=false",
         str(ROOT / "jobs" / "daily_pipeline.py"),
+        # The README's standalone command from here on: the cluster overlay (master from
+        # spark-submit, delta-spark), the warehouse, MLflow in the warehouse.
+        "--env",
+        "cluster",
         "--date",
         day2.isoformat(),
         "--conf",
         f"warehouse={config.warehouse_uri}",
         "--conf",
-        "spark.master=null",
+        "mlflow.tracking_uri=null",
         "--conf",
         "spark.shuffle_partitions=4",
-        "--conf",
-        "delta.backend=jvm",
     ]
     # Outside the checkout, so the job can only import segengine from the zip.
     env = dict(standalone_cluster["env"], PYTHONPATH="")
