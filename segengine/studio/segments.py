@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
 from segengine.audiences import resolver as audience_resolver
-from segengine.errors import did_you_mean
+from segengine.errors import SegmentDefinitionError, did_you_mean
 from segengine.features.catalog import CATALOG
 from segengine.rules import CompiledSegment, Segment, compile_segment, count_by_persona_type, parse_segment
 from segengine.studio.auth import acting_user
@@ -30,12 +31,34 @@ from segengine.studio.models import (
 from segengine.studio.state import StudioState, get_state
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 422)}
+# parse_segment names a document given as a mapping ``<segment>``; a path follows it.
+DOCUMENT_SOURCE = "<segment>"
+_PATH = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 router = APIRouter(prefix="/api/segments", tags=["segments"], responses=ERRORS)
 
 
+def _in_body(problem: str) -> str:
+    """``<segment>: where.all[0].value: …`` -> ``document.where.all[0].value: …`` (the request field)."""
+    rest = problem.removeprefix(f"{DOCUMENT_SOURCE}: ")
+    if rest == problem:
+        return problem
+    return f"document.{rest}" if _PATH.match(rest) else f"document: {rest}"
+
+
 def parse_document(state: StudioState, document: dict[str, Any]) -> Segment:
-    """The validated segment (SegmentDefinitionError listing every problem, with its path)."""
-    return parse_segment(document, max_conditions=state.config.rules.max_conditions)
+    """The validated segment.
+
+    Raises:
+        SegmentDefinitionError: every problem, one a line, each naming its place in the
+            request body (``document.where.all[0].value: expected a number, got …``).
+    """
+    try:
+        return parse_segment(document, max_conditions=state.config.rules.max_conditions)
+    except SegmentDefinitionError as exc:
+        problems = [_in_body(p) for p in getattr(exc, "problems", None) or str(exc).splitlines()]
+        error = SegmentDefinitionError("\n".join(problems))
+        error.problems = problems  # type: ignore[attr-defined]
+        raise error from None
 
 
 def compile_for(state: StudioState, segment: Segment, day: dt.date, user: str, views: Any = None) -> CompiledSegment:
