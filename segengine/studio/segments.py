@@ -15,10 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from segengine.audiences import get_audience
 from segengine.audiences import resolver as audience_resolver
-from segengine.errors import SegmentDefinitionError, did_you_mean
+from segengine.errors import AudienceError, SegmentDefinitionError, UnknownAudience, UnknownName, did_you_mean
 from segengine.features.catalog import CATALOG
 from segengine.rules import CompiledSegment, Segment, compile_segment, count_by_persona_type, parse_segment
+from segengine.rules.compile import Resolver
 from segengine.studio.auth import acting_user
 from segengine.studio.models import (
     CountResponse,
@@ -61,9 +63,29 @@ def parse_document(state: StudioState, document: dict[str, Any]) -> Segment:
         raise error from None
 
 
+def visible_resolver(state: StudioState, user: str) -> Resolver:
+    """``in_segment`` names -> the rule audiences ``user`` may see.
+
+    The registry's resolver says an audience is private to its owner; here an audience
+    another user keeps private is unknown, as it is everywhere else in the studio.
+    """
+    resolve = audience_resolver(state.spark, state.lake, user)
+
+    def visible(name: str) -> Segment:
+        try:
+            get_audience(state.spark, state.lake, name, user)
+        except UnknownAudience as exc:
+            raise UnknownName(name, exc.candidates) from None
+        except AudienceError:
+            raise UnknownName(name) from None
+        return resolve(name)
+
+    return visible
+
+
 def compile_for(state: StudioState, segment: Segment, day: dt.date, user: str, views: Any = None) -> CompiledSegment:
     """Compile ``segment`` for ``day``; ``in_segment`` names resolve to the audiences ``user`` sees."""
-    return compile_segment(segment, day, views=views, resolver=audience_resolver(state.spark, state.lake, user))
+    return compile_segment(segment, day, views=views, resolver=visible_resolver(state, user))
 
 
 def count_segment(state: StudioState, document: dict[str, Any], date: str | None, user: str) -> CountResponse:
