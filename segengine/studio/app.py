@@ -8,6 +8,7 @@ problem naming its field or document path first:
 
 ==============================================  ======
 a segment document or a date is invalid          422
+a document nested too deeply to compile          422
 a request field is invalid (FastAPI validation)  422
 no such audience (or private to someone else)    404
 no feature snapshot for the date, no persona     404
@@ -91,6 +92,11 @@ async def _segengine_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(status, list(problems))
 
 
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    # The rule parser and compiler recurse once per nesting level of a document.
+    return _error(422, ["document: nested too deeply"])
+
+
 def create_app(
     spark: SparkSession,
     lake: Any,
@@ -131,6 +137,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SegengineError, _segengine_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     for module in (catalog, segments, audiences, profiles, runs, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -113,6 +113,22 @@ def test_a_bad_document_is_a_422_naming_each_field_path(offline):
     assert nameless.json()["problems"] == ["document.name: missing segment name"]
 
 
+def _nested(depth: int) -> str:
+    leaf = '{"attr": "fit_score", "op": ">=", "value": 1}'
+    return '{"document": {"name": "deep", "where": ' + '{"not": ' * depth + leaf + "}" * depth + "}}"
+
+
+def test_a_document_nested_too_deeply_is_refused_not_a_server_error(offline):
+    headers = {"Content-Type": "application/json"}
+    response = offline().post("/api/segments/validate", content=_nested(600), headers=headers)
+    assert response.status_code == 422
+    assert response.json()["problems"] == ["document: nested too deeply"]
+    # Deeper still, the JSON parser itself gives up: a 400, still not a server error.
+    response = offline().post("/api/segments/validate", content=_nested(3000), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == "There was an error parsing the body"
+
+
 def test_a_bad_date_is_a_422_naming_it(offline):
     response = offline().post("/api/segments/explain", json={"document": HIGH_FIT, "date": "2025-02-30"})
     assert response.status_code == 422
