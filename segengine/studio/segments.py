@@ -17,10 +17,18 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from segengine.audiences import get_audience
 from segengine.audiences import resolver as audience_resolver
-from segengine.errors import AudienceError, SegmentDefinitionError, UnknownAudience, UnknownName, did_you_mean
+from segengine.errors import (
+    AudienceError,
+    FeatureSnapshotMissing,
+    SegmentDefinitionError,
+    UnknownAudience,
+    UnknownName,
+    did_you_mean,
+)
 from segengine.features.catalog import CATALOG
 from segengine.rules import CompiledSegment, Segment, compile_segment, count_by_persona_type, parse_segment
 from segengine.rules.compile import Resolver
+from segengine.rules.nulls import count_empty, empty_attrs
 from segengine.studio.auth import acting_user
 from segengine.studio.models import (
     CountResponse,
@@ -167,8 +175,27 @@ def explain(
     segment = parse_document(state, body.document)
     compiled = compile_for(state, segment, state.day_or_latest(body.date), user)
     return ExplainResponse(
-        name=segment.name, snapshot_date=compiled.snapshot_date, explanation=compiled.explain(), sql=compiled.sql
+        name=segment.name,
+        snapshot_date=compiled.snapshot_date,
+        explanation=compiled.explain(empty_counts(state, compiled)),
+        sql=compiled.sql,
     )
+
+
+def empty_counts(state: StudioState, compiled: CompiledSegment) -> dict[str, int] | None:
+    """Personas with each attribute the null rule decides empty, from the cached partition.
+
+    None (not counted) when no condition depends on the null rule, or the date has no
+    feature snapshot (explaining needs no data).
+    """
+    attrs = empty_attrs(compiled.segment)
+    if not attrs:
+        return None
+    try:
+        snap = state.cache.snapshot(compiled.snapshot_date)
+    except FeatureSnapshotMissing:
+        return None
+    return count_empty(snap.frame, attrs)
 
 
 @router.post("/count", response_model=CountResponse)

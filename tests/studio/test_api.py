@@ -62,6 +62,15 @@ def test_counts_read_the_cached_partition(spark, lake, client, capsys):
     assert "InMemoryTableScan" in capsys.readouterr().out
 
 
+def test_explain_counts_the_empty_values_on_the_cached_partition(client):
+    explained = client.post("/api/segments/explain", json={"document": HIGH_FIT})
+    assert explained.status_code == 200, explained.text
+    assert (
+        "where (fit_score >= 70): personas with no fit_score are not included (1 persona on 2025-06-30)"
+        in explained.json()["explanation"]
+    )
+
+
 def test_a_date_without_features_is_a_404_naming_the_latest(client):
     response = client.post("/api/segments/count", json={"document": HIGH_FIT, "date": "2025-07-31"})
     assert response.status_code == 404
