@@ -8,13 +8,15 @@ anyone else it is "no audience", without naming the owner.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from segengine.audiences import create_audience, get_audience, list_audiences, members
 from segengine.audiences.registry import Audience, latest_refresh_stats
 from segengine.errors import AudienceError, UnknownAudience
+from segengine.rules import compile_segment
 from segengine.studio.auth import acting_user
 from segengine.studio.models import (
     MAX_PREVIEW,
@@ -28,8 +30,33 @@ from segengine.studio.models import (
 from segengine.studio.segments import compile_for, parse_document
 from segengine.studio.state import StudioState, get_state
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422)}
 router = APIRouter(prefix="/api/audiences", tags=["audiences"], responses=ERRORS)
+
+
+class CachedEvaluator:
+    """The rule compiler over the studio's cached partitions (an audiences ``Evaluator``).
+
+    Saving an audience evaluates its members on the warm cache rather than reading and
+    caching the partition a second time (the registry's default evaluator would).
+    """
+
+    def __init__(self, state: StudioState) -> None:
+        self.state = state
+
+    def prepare(self, spark: SparkSession, lake: Any, snapshot_date: dt.date) -> None:
+        self.state.cache.snapshot(snapshot_date)
+
+    def __call__(
+        self, spark: SparkSession, lake: Any, definition: dict[str, Any], snapshot_date: dt.date, resolve: Any
+    ) -> DataFrame:
+        snap = self.state.cache.snapshot(snapshot_date)
+        segment = parse_document(self.state, definition)
+        compiled = compile_segment(segment, snap.snapshot_date, views=snap.views, resolver=resolve)
+        return spark.sql(compiled.sql).select("persona_id")
 
 
 def visible_audience(state: StudioState, name: str, user: str) -> Audience:
@@ -72,8 +99,7 @@ def save_audience(state: StudioState, body: AudienceCreate, user: str) -> Audien
     """
     segment = parse_document(state, body.document)
     day = state.day(body.date) or state.cache.latest_date()
-    if day is not None:
-        compile_for(state, segment, day, user)  # in_segment names, as this user sees them
+    compile_for(state, segment, day or dt.date.today(), user)  # in_segment names, as this user sees them
     audience_id = create_audience(
         state.spark,
         state.lake,
@@ -85,6 +111,7 @@ def save_audience(state: StudioState, body: AudienceCreate, user: str) -> Audien
         dict(body.document),
         visibility=body.visibility,
         snapshot_date=day,
+        evaluator=CachedEvaluator(state),
     )
     return get_audience(state.spark, state.lake, audience_id, user)
 

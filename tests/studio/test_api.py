@@ -157,6 +157,16 @@ def test_a_private_audience_is_invisible_to_another_user(client):
     assert inside["total"] == 1
 
 
+def test_saving_an_audience_evaluates_on_the_warm_cache(client):
+    from segengine.rules import evaluate
+
+    before = dict(evaluate._CACHED)
+    saved = client.post("/api/audiences", json={"document": FR_OR_LOW_SPEND, "kind": "static"})
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["size"] == 3
+    assert evaluate._CACHED == before  # no second cached copy of the partition
+
+
 def test_an_audience_name_taken_is_a_409(client):
     assert client.post("/api/audiences", json={"document": HIGH_FIT}).status_code == 201
     again = client.post("/api/audiences", json={"document": HIGH_FIT})
