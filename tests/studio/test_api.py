@@ -160,11 +160,12 @@ def test_a_private_audience_is_invisible_to_another_user(client):
 def test_saving_an_audience_evaluates_on_the_warm_cache(client):
     from segengine.rules import evaluate
 
-    before = dict(evaluate._CACHED)
+    before = {key: id(frame) for key, frame in evaluate._CACHED.items()}
     saved = client.post("/api/audiences", json={"document": FR_OR_LOW_SPEND, "kind": "static"})
     assert saved.status_code == 201, saved.text
     assert saved.json()["size"] == 3
-    assert evaluate._CACHED == before  # no second cached copy of the partition
+    after = {key: id(frame) for key, frame in evaluate._CACHED.items()}
+    assert after == before  # no second cached copy of the partition
 
 
 def test_an_audience_name_taken_is_a_409(client):
