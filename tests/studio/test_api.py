@@ -222,3 +222,27 @@ def test_every_tab_renders(client):
     assert "Persona a as of 2025-06-30" in profile.text
     assert client.get("/profiles", params={"persona_id": "zz"}).status_code == 404
     assert "Latest pipeline runs" in client.get("/runs").text
+
+
+def test_the_command_serves_the_app_over_its_session(spark, lake, config, features, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    import segengine.session
+    from segengine.cli import cli
+
+    served = {}
+    monkeypatch.setattr(segengine.session, "build_spark", lambda *a, **k: spark)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **k: served.update(config=self.config))
+    base = ["--env", "local", "--conf", f"warehouse={config.warehouse}", "--conf", f"delta.backend={lake.backend.name}"]
+    args = ["studio", "--port", "8799", "--user-header", "X-Forwarded-User", "--user", "ann"]
+    result = CliRunner().invoke(cli, [*base, *args])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("segengine studio on http://127.0.0.1:8799/")
+    assert (served["config"].host, served["config"].port) == ("127.0.0.1", 8799)
+    with TestClient(served["config"].app) as client:
+        count = client.post("/api/segments/count", json={"document": HIGH_FIT}).json()
+        assert (count["snapshot_date"], count["total"]) == ("2025-06-30", 3)
+        assert "Signed in as <strong>ann</strong>" in client.get("/runs").text
+        assert "Signed in as <strong>bob</strong>" in client.get("/runs", headers={"X-Forwarded-User": "bob"}).text
