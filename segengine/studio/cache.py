@@ -12,12 +12,14 @@ A date other than the latest (a user looking back) is cached beside it, one such
 at a time: asking for another one replaces it.
 
 Each cached date has its own view names (``studio_features_20250630`` …), so two
-requests on different dates never see each other's views.
+requests on different dates never see each other's views (a second cache in the same
+process names its views ``studio2_…``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -32,17 +34,18 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 FEATURES_TABLE = "customer_features"
+_INSTANCES = itertools.count(1)  # next() is atomic under the GIL
 
 
-def studio_views(day: dt.date) -> TableViews:
+def studio_views(day: dt.date, prefix: str = "studio") -> TableViews:
     """The temp-view names of one cached date (``studio_features_20250630`` …)."""
     tag = day.strftime("%Y%m%d")
     return TableViews(
-        features=f"studio_features_{tag}",
-        order_lines=f"studio_order_lines_{tag}",
-        events=f"studio_events_{tag}",
-        recommendations=f"studio_recommendations_{tag}",
-        products=f"studio_products_{tag}",
+        features=f"{prefix}_features_{tag}",
+        order_lines=f"{prefix}_order_lines_{tag}",
+        events=f"{prefix}_events_{tag}",
+        recommendations=f"{prefix}_recommendations_{tag}",
+        products=f"{prefix}_products_{tag}",
     )
 
 
@@ -89,6 +92,9 @@ class FeatureCache:
         self._other: CachedSnapshot | None = None
         self._latest_date: dt.date | None = None
         self._checked_at: float | None = None
+        # Temp views are per session: two caches over one session keep apart by prefix.
+        number = next(_INSTANCES)
+        self._prefix = "studio" if number == 1 else f"studio{number}"
 
     # ------------------------------------------------------------ dates
 
@@ -154,7 +160,7 @@ class FeatureCache:
     def _load(self, day: dt.date) -> CachedSnapshot:
         frame = self.lake.read(FEATURES_TABLE, partitions={"snapshot_date": day}).cache()
         rows = frame.count()  # materialises the cache: the first count of a segment is warm
-        views = studio_views(day)
+        views = studio_views(day, self._prefix)
         register_views(self.spark, self.lake, day, views=views, features=frame)
         return CachedSnapshot(day, frame, views, rows)
 
