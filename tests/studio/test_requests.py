@@ -92,6 +92,15 @@ def test_request_fields_are_validated_and_named(offline):
         assert any(p.startswith(expected) for p in response.json()["problems"]), response.json()
 
 
+def test_a_body_that_is_not_json_is_not_read_as_a_request(offline):
+    # What a cross-site HTML form can send (text/plain, no CORS preflight) is refused.
+    form = offline().post(
+        "/api/audiences", content='{"document": {"name": "x"}}', headers={"Content-Type": "text/plain"}
+    )
+    assert form.status_code == 422
+    assert form.json()["problems"][0].startswith("body: Input should be a valid dictionary")
+
+
 def test_a_bad_document_is_a_422_naming_each_field_path(offline):
     doc = {
         "name": "Bad",
