@@ -36,18 +36,38 @@ from segengine.cli.audience import _default_user
     type=click.FloatRange(0),
     help="Look for a newer customer_features snapshot at most this often.",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A Host name requests may carry besides the loopback ones (your proxy's public name, if it passes it on).",
+)
 @pass_ctx
 def studio(
-    ctx: Context, host: str, port: int, user_header: str, token: str | None, user: str, check_seconds: float
+    ctx: Context,
+    host: str,
+    port: int,
+    user_header: str,
+    token: str | None,
+    user: str,
+    check_seconds: float,
+    allowed_hosts: tuple[str, ...],
 ) -> None:
     """Serve the studio (API at /api, OpenAPI at /docs, UI at /) until interrupted.
 
     Refuses a --host other than 127.0.0.1, localhost or ::1 unless --token is set.
     """
     from segengine.studio import StudioSettings, check_bind, create_app, make_server
+    from segengine.studio.auth import default_allowed_hosts
 
     check_bind(host, token)  # before any Spark work
-    settings = StudioSettings(user_header=user_header, token=token, default_user=user, check_seconds=check_seconds)
+    settings = StudioSettings(
+        user_header=user_header,
+        token=token,
+        default_user=user,
+        check_seconds=check_seconds,
+        allowed_hosts=default_allowed_hosts(host, allowed_hosts),
+    )
     app = create_app(ctx.spark, ctx.lake, ctx.config, settings)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"segengine studio on http://{shown}:{port}/ (acting user header {user_header}; Ctrl-C stops)")

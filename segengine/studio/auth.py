@@ -10,8 +10,9 @@ Two ways to run:
   OpenAPI) needs ``Authorization: Bearer <token>`` and acts as the default user; only
   then may the server listen on a non-loopback address.
 
-The guard also bounds request bodies: a POST must say its ``Content-Length``, and no
-more than ``max_body_bytes``.
+The guard also bounds request bodies (a POST must say its ``Content-Length``, and no
+more than ``max_body_bytes``) and, when ``allowed_hosts`` is set (the command sets the
+loopback names for a loopback bind), refuses a ``Host`` header naming anything else.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class StudioSettings:
         default_user: the acting user when no header is given, and always with a token.
         check_seconds: how often the feature cache looks for a newer snapshot.
         max_body_bytes: the largest request body accepted.
+        allowed_hosts: the names a request's ``Host`` header may carry (port aside);
+            None accepts any. Against DNS rebinding: a web page whose own name resolves to
+            127.0.0.1 would otherwise reach a loopback studio as the default user.
     """
 
     user_header: str = DEFAULT_USER_HEADER
@@ -48,6 +52,7 @@ class StudioSettings:
     default_user: str | None = None
     check_seconds: float = 30.0
     max_body_bytes: int = 64 * 1024
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -58,6 +63,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_name(host_header: str) -> str:
+    """``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:8765`` -> ``::1`` (lower case)."""
+    text = host_header.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+def default_allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The ``Host`` names to accept when listening on ``host``: the loopback names for a
+    loopback bind, plus ``extra`` (a proxy that passes on its public name); None (any)
+    for a non-loopback bind without ``extra`` (the token guards it)."""
+    if is_loopback(host):
+        return ("127.0.0.1", "localhost", "::1", *extra)
+    return (host_name(host), *extra) if extra else None
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -121,6 +143,11 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
     def _problem(self, method: str, headers: dict[str, str]) -> tuple[int, str, list] | None:
+        allowed = self.settings.allowed_hosts
+        if allowed is not None:
+            name = host_name(headers.get("host", ""))
+            if name not in {h.lower() for h in allowed}:
+                return 400, f"header Host: {name!r} is not a name this studio answers to (see --allowed-host)", []
         token = self.settings.token
         if token:
             given = headers.get("authorization", "")

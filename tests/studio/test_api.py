@@ -241,8 +241,9 @@ def test_the_command_serves_the_app_over_its_session(spark, lake, config, featur
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("segengine studio on http://127.0.0.1:8799/")
     assert (served["config"].host, served["config"].port) == ("127.0.0.1", 8799)
-    with TestClient(served["config"].app) as client:
+    with TestClient(served["config"].app, base_url="http://127.0.0.1:8799") as client:
         count = client.post("/api/segments/count", json={"document": HIGH_FIT}).json()
         assert (count["snapshot_date"], count["total"]) == ("2025-06-30", 3)
         assert "Signed in as <strong>ann</strong>" in client.get("/runs").text
         assert "Signed in as <strong>bob</strong>" in client.get("/runs", headers={"X-Forwarded-User": "bob"}).text
+        assert client.get("/runs", headers={"Host": "evil.example.net"}).status_code == 400

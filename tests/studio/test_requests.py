@@ -66,6 +66,21 @@ def test_the_user_comes_from_the_header_else_the_default_user(offline):
     assert bad.json()["detail"].startswith("header X-Segengine-User: expected a user name of 1 to 128")
 
 
+def test_a_host_header_naming_another_site_is_refused(offline):
+    from segengine.studio.auth import default_allowed_hosts
+
+    allowed = default_allowed_hosts("127.0.0.1", ("studio.example.com",))
+    client = offline(StudioSettings(default_user="tester", allowed_hosts=allowed))
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "Studio.Example.com"):
+        assert client.get("/api/catalog", headers={"Host": host}).status_code == 200, host
+    rebound = client.get("/api/catalog", headers={"Host": "evil.example.net:8765"})
+    assert rebound.status_code == 400
+    assert rebound.json()["detail"] == (
+        "header Host: 'evil.example.net' is not a name this studio answers to (see --allowed-host)"
+    )
+    assert default_allowed_hosts("0.0.0.0") is None  # beyond loopback the token guards it
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(offline):
     client = offline(StudioSettings(default_user="tester", max_body_bytes=1000))
     doc = {"name": "big", "description": "x" * 2000, "where": HIGH_FIT["where"]}
