@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from segengine.audiences import create_audience, get_audience, list_audiences, members
 from segengine.audiences.registry import Audience, latest_refresh_stats
-from segengine.errors import AudienceError, UnknownAudience
+from segengine.errors import AudienceError, UnknownAudience, did_you_mean
 from segengine.rules import compile_segment
 from segengine.studio.auth import acting_user
 from segengine.studio.models import (
@@ -63,14 +63,18 @@ def visible_audience(state: StudioState, name: str, user: str) -> Audience:
     """The audience ``name`` (or id) as ``user`` sees it.
 
     Raises:
-        HTTPException: 404 when unknown or private to someone else (the same answer).
+        HTTPException: 404 when unknown or private to someone else: the same answer,
+            with a "did you mean" among the audiences ``user`` sees, so the two cannot be
+            told apart.
     """
     try:
         return get_audience(state.spark, state.lake, name, user)
-    except UnknownAudience as exc:
-        raise HTTPException(404, str(exc)) from None
-    except AudienceError:
-        raise HTTPException(404, f"no audience {name!r}") from None
+    except AudienceError as exc:
+        if isinstance(exc, UnknownAudience):
+            candidates = list(exc.candidates)
+        else:
+            candidates = [r["name"] for r in audience_rows(state, user)]
+        raise HTTPException(404, f"no audience {name!r}{did_you_mean(name, candidates)}") from None
 
 
 def audience_rows(state: StudioState, user: str) -> list[dict[str, Any]]:

@@ -139,7 +139,11 @@ def test_a_private_audience_is_invisible_to_another_user(client):
     for path in ("/api/audiences/Ann's GB", f"/api/audiences/{aud['audience_id']}", "/api/audiences/Ann's GB/members"):
         hidden = client.get(path, headers=as_user("bob"))
         assert hidden.status_code == 404, path
+        assert hidden.json()["detail"].startswith("no audience ")
         assert "ann" not in hidden.json()["detail"]  # not even the owner's name
+    # Told apart from an audience that does not exist? No: the same answer.
+    assert client.get("/api/audiences/Ann's GB", headers=as_user("bob")).json()["detail"] == 'no audience "Ann\'s GB"'
+    assert client.get("/api/audiences/Bob's GB", headers=as_user("bob")).json()["detail"] == 'no audience "Bob\'s GB"'
     members = client.get("/api/audiences/Ann's GB/members", headers=as_user("ann")).json()
     assert members == {"audience": "Ann's GB", "members": [{"persona_id": "a", "since": "2025-06-30"}]}
     # The 360 of a member lists the audiences the asking user may see, only.
