@@ -8,6 +8,7 @@ it through ``POST /api/audiences``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ from segengine.studio.runs import latest_runs
 from segengine.studio.state import StudioState, get_state
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# JSON as text to read (escaped by the page's autoescape like any text); ``tojson`` is for
+# data inside <script> and shows ``>`` as ``\u003e``.
+TEMPLATES.env.filters["json_text"] = lambda value, indent=None: json.dumps(
+    value, indent=indent, ensure_ascii=False, default=str
+)
 MEMBERS_SHOWN = 50
 RUNS_SHOWN = 50
 

@@ -221,6 +221,7 @@ def test_every_tab_renders(client):
     assert "GB high fit" in listing.text
     one = client.get("/audiences", params={"name": "GB high fit"})
     assert '<a href="/profiles?persona_id=a">a</a>' in one.text
+    assert "&#34;op&#34;: &#34;&gt;=&#34;" in one.text  # the definition as readable (escaped) JSON
     assert client.get("/audiences", params={"name": "nope"}).status_code == 404
     profile = client.get("/profiles", params={"persona_id": "a"})
     assert "Persona a as of 2025-06-30" in profile.text
