@@ -146,3 +146,7 @@ class UnknownAudience(AudienceError):
         super().__init__(message)
         self.name = name
         self.candidates = tuple(candidates)
+
+
+class UnsafeStudioBind(SegengineError):
+    """``segengine studio`` was asked to listen beyond this machine without an auth setting."""

@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("generate", "rules"),  # sample data (writes raw files, then ingests); segment rules over features
     ("models", "insights", "audiences"),  # capabilities over features and rules
     ("pipeline",),  # steps, jobs' adapters, the daily run
-    ("cli", "workspace", "packaging", PACKAGE),  # entry points: commands, the notebook facade
+    ("cli", "studio", "workspace", "packaging", PACKAGE),  # entry points: commands, the studio, the notebook facade
 ]
 
 # (importing module, imported module) -> why it is allowed for now.
@@ -54,6 +54,7 @@ _CLI_COMMAND_MODULES = (
     "pipeline",
     "recommend",
     "segment",
+    "studio",
 )
 
 # Modules that import each other -> why it is allowed for now.

@@ -246,6 +246,7 @@ def _register() -> None:
         pipeline,
         recommend,
         segment,
+        studio,
     )
 
 

@@ -58,6 +58,7 @@ def register_views(
     lake: Any,
     snapshot_date: dt.date | str,
     views: TableViews | None = None,
+    features: DataFrame | None = None,
 ) -> TableViews:
     """Register the temp views compiled segments read, for one snapshot date.
 
@@ -66,6 +67,9 @@ def register_views(
         lake: the :class:`~segengine.lake.Lake`.
         snapshot_date: the feature snapshot to segment.
         views: view names (default :class:`TableViews`).
+        features: the ``customer_features`` partition of the date, already read (and
+            cached) by the caller, who then owns it: it is used as it is, neither read
+            again nor unpersisted here (the studio's warm cache passes its frame).
 
     Returns:
         The view names registered.
@@ -80,13 +84,16 @@ def register_views(
     check_session(spark)
     views = views or TableViews()
     day = _as_date(snapshot_date)
-    require_feature_partition(lake, day)
-    features = lake.read("customer_features", partitions={"snapshot_date": day}).cache()
+    owned = features is None
+    if features is None:
+        require_feature_partition(lake, day)
+        features = lake.read("customer_features", partitions={"snapshot_date": day}).cache()
     key = (id(spark), views.features)
     old = _CACHED.pop(key, None)
-    if old is not None:
+    if old is not None and old is not features:
         old.unpersist()
-    _CACHED[key] = features
+    if owned:
+        _CACHED[key] = features
     features.createOrReplaceTempView(views.features)
 
     def table(name: str) -> DataFrame:

@@ -207,6 +207,11 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("{ghost}", "--date", D), "unknown segment 'loyal_customerz' (did you mean loyal_customers?)"),
         ((NO_WAREHOUSE, "{ok}", "--date", D), WAREHOUSE_ERROR),
     ],
+    ("studio",): [
+        (("--host", "0.0.0.0"), "--host 0.0.0.0: the studio listens on a non-loopback address only with --token"),
+        (("--port", "70000"), "Invalid value for '--port': 70000 is not in the range 0<=x<=65535"),
+        ((NO_WAREHOUSE,), WAREHOUSE_ERROR),
+    ],
 }
 
 # Group paths: a group without a subcommand name either runs (features, recommend) and
