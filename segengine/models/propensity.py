@@ -826,6 +826,11 @@ def _train_target(
 def apply_propensity_model(features: DataFrame, model: PipelineModel, target: Target) -> DataFrame:
     """The target's calibrated probability and its percentile (0-100) for its population.
 
+    The percentile ranks the classifier's own score, before calibration: isotonic
+    calibration is a step function (many personas share a step, so a percentile of it
+    would jump by whole steps), and it never reverses the order of two scores, so the
+    percentile and the probability rank the personas alike.
+
     Args:
         features: one ``customer_features`` partition.
         model: the registered pipeline (classifier, then isotonic calibration).
@@ -837,9 +842,12 @@ def apply_propensity_model(features: DataFrame, model: PipelineModel, target: Ta
     """
     population = features.where(F.col("persona_type").isin(*target.population))
     p = F.least(F.greatest(F.col("propensity").cast("double"), F.lit(0.0)), F.lit(1.0))
-    scored = model.transform(population).select("persona_id", p.alias(target.column))
+    scored = model.transform(population).select(
+        "persona_id", p.alias(target.column), event_probability(PROBABILITY).alias("_raw")
+    )
     # One global ordering, as the CLV percentile: a single sort of (id, double) pairs.
-    return scored.withColumn(target.percentile, F.percent_rank().over(Window.orderBy(target.column)) * F.lit(100.0))
+    rank = F.percent_rank().over(Window.orderBy("_raw")) * F.lit(100.0)
+    return scored.select("persona_id", target.column, rank.alias(target.percentile))
 
 
 def load_propensity_champion(config: Config, target: Target) -> Any:

@@ -334,7 +334,7 @@ def test_calibrated_scores_land_in_the_feature_partition_for_their_populations(g
     assert row["purchase"] == row["purchase_in_population"] == row["buyers"] > 0
     assert row["churn"] == row["churn_in_population"] == row["churn_pct"] == row["customers"] > 0
     assert 0.0 <= row["p_min"] <= row["p_max"] <= 1.0
-    assert (row["pct_min"], row["pct_max"]) == (0.0, 100.0)
+    assert row["pct_min"] == 0.0 and 90.0 < row["pct_max"] <= 100.0
     scored = generated_world["scored"]
     assert scored["scored"] == row["buyers"]
     assert scored["models"]["churn"]["personas_scored"] == row["customers"]
@@ -354,7 +354,7 @@ def test_rules_on_churn_risk_compile_and_count(spark, generated_world):
         assert members.count() == expected, where
     top = df.where("churn_risk_pct >= 90").count()
     customers = df.where("persona_type = 'customer'").count()
-    assert 0 < top <= customers * 0.11
+    assert 0 < top <= 0.1 * (customers - 1) + 1  # percent_rank: at most the top tenth
 
 
 @pytest.mark.slow
