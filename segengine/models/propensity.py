@@ -734,7 +734,12 @@ def _train_target(
             return holdout_metrics(scored_holdout(loaded, None, holdout), "_score")["roc_auc"]
 
         champ_version, champ_auc, note = score_champion(champion, champion_auc)
-        example_rows = holdout.select("persona_id", *features).orderBy("persona_id").limit(5)
+        # Customers first: their columns are filled, so the signature sees every type.
+        example_rows = (
+            holdout.select("persona_id", *features)
+            .orderBy(F.col("persona_type") != F.lit("customer"), "persona_id")
+            .limit(5)
+        )
         example = example_rows.toPandas()
         output = final.transform(example_rows).select("propensity").toPandas()
         evaluation = {
