@@ -75,8 +75,9 @@ from pyspark.sql import functions as F
 
 from segengine.errors import ConfigError, ModelError
 from segengine.features.catalog import CATALOG
+from segengine.features.profile import profile_features
 from segengine.features.snapshots import require_feature_partition
-from segengine.features.windows import local_date
+from segengine.features.windows import cycle_start
 from segengine.models.clv import customer_value_features, order_facts, shift_months, stack_cutoffs
 from segengine.models.tracking import (
     Validation,
@@ -260,30 +261,45 @@ TARGETS: tuple[Target, ...] = (
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(c for t in TARGETS for c in (t.column, t.percentile))
 
 # The model's inputs, in order: (input name, SQL expression over catalog columns, the
-# catalog columns it reads), as in :data:`segengine.models.clv.CLV_INPUTS`. Per-cycle
-# values, recencies and rates only: lifetime totals and tenure grow with the recorded
-# history, so earlier cutoffs would never show the values scoring meets.
-PROPENSITY_INPUTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("recency_days", "`recency_days`", ("recency_days",)),
-    ("frequency", "`frequency`", ("frequency",)),
-    ("monetary", "`monetary`", ("monetary",)),
-    ("days_since_last_purchase", "`days_since_last_purchase`", ("days_since_last_purchase",)),
-    ("avg_basket_value", "`avg_basket_value`", ("avg_basket_value",)),
-    ("items_cycle", "`items_cycle`", ("items_cycle",)),
+# catalog columns it reads, customers only), as in :data:`segengine.models.clv.CLV_INPUTS`.
+# Per-cycle values, recencies and rates only: lifetime totals and tenure grow with the
+# recorded history, so earlier cutoffs would never show the values scoring meets. An
+# input "customers only" describes purchases: it is missing for everyone else.
+PROPENSITY_INPUTS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("recency_days", "`recency_days`", ("recency_days",), True),
+    ("frequency", "`frequency`", ("frequency",), True),
+    ("monetary", "`monetary`", ("monetary",), True),
+    ("days_since_last_purchase", "`days_since_last_purchase`", ("days_since_last_purchase",), True),
+    ("avg_basket_value", "`avg_basket_value`", ("avg_basket_value",), True),
+    ("items_cycle", "`items_cycle`", ("items_cycle",), True),
     # Purchases and net spend per 30 days since the first purchase (at least one month).
-    ("orders_30d", "`orders_lifetime` / greatest(`tenure_days` + 1, 30) * 30", ("orders_lifetime", "tenure_days")),
+    (
+        "orders_30d",
+        "`orders_lifetime` / greatest(`tenure_days` + 1, 30) * 30",
+        ("orders_lifetime", "tenure_days"),
+        True,
+    ),
     (
         "lifetime_spend_30d",
         "`revenue_lifetime` / greatest(`tenure_days` + 1, 30) * 30",
         ("revenue_lifetime", "tenure_days"),
+        True,
     ),
     # Days since the last purchase over the customer's mean gap between purchases.
     (
         "overdue_ratio",
         "`days_since_last_purchase` * greatest(`orders_lifetime` - 1, 1) / greatest(`tenure_days`, 1)",
         ("days_since_last_purchase", "orders_lifetime", "tenure_days"),
+        True,
     ),
-    ("cutoff_month", "month(`snapshot_date`)", ("snapshot_date",)),
+    # Spend in this cycle against the one before: a customer slowing down.
+    ("revenue_prev_cycle", "`revenue_prev_cycle`", ("revenue_prev_cycle",), True),
+    ("spend_change", "`monetary` - `revenue_prev_cycle`", ("monetary", "revenue_prev_cycle"), True),
+    # The persona, for customers and prospects alike.
+    ("days_since_created", "`days_since_created`", ("days_since_created",), False),
+    ("consent_email", "CAST(`consent_email` AS INT)", ("consent_email",), False),
+    ("is_b2b", "CAST(`is_b2b` AS INT)", ("is_b2b",), False),
+    ("cutoff_month", "month(`snapshot_date`)", ("snapshot_date",), False),
 )
 # The RFM baseline: recency and frequency alone (log scale, a flag for "never bought").
 BASELINE_INPUTS: tuple[tuple[str, str], ...] = (
@@ -300,7 +316,7 @@ PROBABILITY = "propensity_probability"  # the classifier's probability vector (e
 FeatureBuilder = Callable[[Any, Any, Any, dt.date], "DataFrame"]
 
 
-def propensity_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+def propensity_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...], bool]]:
     """The :data:`PROPENSITY_INPUTS` whose columns are all in the catalog and in ``available``."""
     inputs = [
         item
@@ -315,7 +331,7 @@ def propensity_inputs(available: Sequence[str] | None = None) -> list[tuple[str,
 def propensity_feature_columns(available: Sequence[str] | None = None) -> list[str]:
     """The catalog columns the propensity models read, in input order (persona_type first)."""
     cols = ["persona_type", *[c for c in BASELINE_COLUMNS if c != "persona_type"]]
-    for _, _, sources in propensity_inputs(available):
+    for _, _, sources, _ in propensity_inputs(available):
         cols.extend(c for c in sources if c not in cols)
     return cols
 
@@ -332,11 +348,14 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
     Its output ``propensity_probability`` is the probability vector (element 1: the event).
     """
     cfg = config.propensity
-    exprs = [(name, expr) for name, expr, _ in propensity_inputs(features)]
+    exprs = [
+        (name, _customer_only(expr) if customers_only else f"CAST({expr} AS DOUBLE)")
+        for name, expr, _, customers_only in propensity_inputs(features)
+    ]
     # Expressions and identifiers are this module's constants, never user input.
     prep = SQLTransformer(
         statement="SELECT *, "
-        + ", ".join(f"coalesce({_customer_only(expr)}, {MISSING}D) AS `propensity_in_{name}`" for name, expr in exprs)
+        + ", ".join(f"coalesce({expr}, {MISSING}D) AS `propensity_in_{name}`" for name, expr in exprs)
         + ", CASE WHEN `persona_type` = 'customer' THEN 1D ELSE 0D END AS `propensity_in_is_customer`"
         + " FROM __THIS__"
     )
@@ -404,7 +423,14 @@ def event_probability(column: str) -> Any:
 def propensity_features(
     orders: DataFrame, personas: DataFrame, cutoff: dt.date, cycle_months: int, tz: str, session_tz: str
 ) -> DataFrame:
-    """Every persona that exists at ``cutoff`` with its persona type and order features then.
+    """Every persona that exists at ``cutoff`` with the catalog columns the models read, as then.
+
+    The feature catalog's definitions (``docs/features.md``) computed from the order
+    lines and personas only: the CLV model's order features
+    (:func:`segengine.models.clv.customer_value_features`), the net revenue of the cycle
+    before the current one, and the persona's profile columns
+    (:func:`segengine.features.profile.profile_features`). A test holds them equal to the
+    feature table's.
 
     Args:
         orders: :func:`segengine.models.clv.order_facts`.
@@ -416,27 +442,41 @@ def propensity_features(
 
     Returns:
         persona_id, snapshot_date, persona_type (customer: a purchase on or before the
-        cutoff; prospect: an email or phone; else visitor) and the columns of
-        :func:`segengine.models.clv.customer_value_features` (null for non-customers).
+        cutoff; prospect: an email or phone; else visitor), days_since_created,
+        consent_email, is_b2b, revenue_prev_cycle and the columns of
+        :func:`segengine.models.clv.customer_value_features` (the order columns are
+        null for non-customers).
     """
     value = customer_value_features(orders, personas, cutoff, cycle_months, tz, session_tz).drop(
         "snapshot_date", "persona_type"
     )
-
-    def present(c: str) -> Any:
-        return F.col(c).isNotNull() & (F.trim(F.col(c)) != "")
-
-    existing = personas.where(local_date(F.col("created_at"), tz, session_tz) <= F.lit(cutoff)).select(
-        "persona_id", (present("email") | present("phone")).alias("_contact")
+    current = cycle_start(cutoff, cycle_months)
+    previous = cycle_start(current, cycle_months)
+    day = F.col("order_date")
+    prev = (
+        orders.where((day >= F.lit(previous)) & (day < F.lit(current)))
+        .groupBy("persona_id")
+        .agg(F.sum("net_micros").alias("_prev_micros"))
     )
-    kind = (
-        F.when(F.col("orders_lifetime").isNotNull(), "customer")
-        .when(F.col("_contact"), "prospect")
-        .otherwise("visitor")
+    profile = profile_features(personas, cutoff, tz, session_tz).select(
+        "persona_id", "days_since_created", "consent_email", "is_b2b", "has_email", "has_phone"
     )
-    joined = existing.join(value, "persona_id", "left")
+    customer = F.col("orders_lifetime").isNotNull()
+    kind = F.when(customer, "customer").when(F.col("has_email") | F.col("has_phone"), "prospect").otherwise("visitor")
+    micros = F.coalesce(F.col("_prev_micros"), F.lit(0).cast("long"))
+    revenue_prev = F.when(customer, F.round(micros.cast("double") / F.lit(1_000_000.0), 2))
+    joined = profile.join(value, "persona_id", "left").join(prev, "persona_id", "left")
     rest = [c for c in value.columns if c != "persona_id"]
-    return joined.select("persona_id", F.lit(cutoff).alias("snapshot_date"), kind.alias("persona_type"), *rest)
+    return joined.select(
+        "persona_id",
+        F.lit(cutoff).alias("snapshot_date"),
+        kind.alias("persona_type"),
+        "days_since_created",
+        "consent_email",
+        "is_b2b",
+        revenue_prev.alias("revenue_prev_cycle"),
+        *rest,
+    )
 
 
 def labelled_rows(

@@ -83,8 +83,15 @@ def test_holdout_metrics_and_calibration_on_a_known_ranking(spark):
 # ------------------------------------------------------------------ training rows at a cutoff
 
 LINES = "order_id string, persona_id string, order_ts timestamp, quantity int, unit_price double"
-PERSONAS = "persona_id string, email string, phone string, created_at timestamp"
 CREATED = dt.datetime(2024, 1, 1, 9)
+
+
+def _personas(spark, rows):
+    """Bronze personas from (persona_id, email, phone, created_at); the other columns empty."""
+    from segengine.contract import spark_schema
+
+    full = [(pid, email, phone, None, created, *(None,) * 10) for pid, email, phone, created in rows]
+    return spark.createDataFrame(full, spark_schema("personas"))
 
 
 def _ts(day: dt.date, hour: int = 12) -> dt.datetime:
@@ -105,7 +112,8 @@ def _features(spark, orders, personas, cutoff):
 
 
 def test_persona_types_and_order_features_are_those_of_the_cutoff(spark):
-    personas = spark.createDataFrame(
+    personas = _personas(
+        spark,
         [
             ("a", "a@x.com", None, CREATED),  # bought before the cutoff: customer
             ("b", None, "+4912345", CREATED),  # a phone, no purchase: prospect
@@ -113,7 +121,6 @@ def test_persona_types_and_order_features_are_those_of_the_cutoff(spark):
             ("d", "d@x.com", None, dt.datetime(2025, 6, 1, 9)),  # created after the cutoff: absent
             ("e", "  ", None, CREATED),  # a blank email is none; buys only after the cutoff: visitor
         ],
-        PERSONAS,
     )
     orders = _orders(
         spark,
@@ -144,11 +151,96 @@ def test_persona_types_and_order_features_are_those_of_the_cutoff(spark):
     ]
 
 
+def test_training_features_equal_the_feature_table(spark, base_config):
+    """propensity_features must give the feature table's values for the columns the models read."""
+    from pyspark.sql import functions as F
+
+    from segengine.contract import spark_schema
+    from segengine.features.build import assemble_features
+    from segengine.models.clv import order_facts
+    from segengine.models.propensity import propensity_feature_columns, propensity_features
+
+    cutoff = D(2025, 1, 31)
+    lines = [
+        # c1: a purchase in the previous cycle, one in this cycle with a refund, one after the cutoff.
+        ("O1", 1, "c1", dt.datetime(2024, 3, 1, 10), "web", "P1", 2, 50.0),
+        ("O2", 1, "c1", dt.datetime(2024, 9, 15, 10), "app", "P2", 1, 20.0),
+        ("R1", 1, "c1", dt.datetime(2024, 9, 20, 10), "web", "P2", -1, 20.0),
+        ("O3", 1, "c1", dt.datetime(2025, 2, 1, 0, 30), "web", "P1", 1, 50.0),
+        # c2: one old purchase, before the previous cycle; r1: a refund only (a prospect).
+        ("O4", 1, "c2", dt.datetime(2023, 1, 2, 9), "store", "P2", 1, 20.0),
+        ("R2", 1, "r1", dt.datetime(2024, 12, 1, 9), "web", "P1", -1, 50.0),
+    ]
+    none6 = (None,) * 6
+
+    def persona(pid, email, created, consent, industry):
+        return (
+            pid,
+            email,
+            None,
+            None if email else f"ck-{pid}",
+            created,
+            "DE",
+            None,
+            None,
+            None,
+            consent,
+            None,
+            industry,
+            *none6[:3],
+        )
+
+    personas = [
+        persona("c1", "c1@x.com", dt.datetime(2023, 1, 1), True, "retail"),
+        persona("c2", "c2@x.com", dt.datetime(2022, 6, 1), False, None),
+        persona("r1", "r1@x.com", dt.datetime(2024, 1, 1), None, None),
+        persona("v1", None, dt.datetime(2024, 12, 30), None, None),
+        persona("late", "l@x.com", dt.datetime(2025, 3, 1), None, None),
+    ]
+    bronze = {
+        "personas": spark.createDataFrame(personas, spark_schema("personas")),
+        "order_lines": spark.createDataFrame(lines, spark_schema("order_lines")),
+        "products": spark.createDataFrame(
+            [("P1", "Runner", "Shoes", "Acme", 50.0), ("P2", "Tote", "Bags", "Bolt", 20.0)], spark_schema("products")
+        ),
+    }
+    fconf = base_config.features
+    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    table = assemble_features(
+        bronze["personas"], bronze["order_lines"], bronze["products"], None, cutoff, fconf, session_tz
+    )
+    orders = order_facts(bronze["order_lines"], fconf.timezone, session_tz)
+    ours = propensity_features(orders, bronze["personas"], cutoff, fconf.cycle_months, fconf.timezone, session_tz)
+    columns = ["persona_id", *propensity_feature_columns(ours.columns)]
+    assert {"revenue_prev_cycle", "days_since_created", "consent_email", "is_b2b"} <= set(columns)
+    types = dict(ours.dtypes)
+    expected = table.select(*[F.col(c).cast(types[c]) for c in columns])
+    # Every persona alike on the persona columns; the order columns are the models' inputs for customers only.
+    persona_cols = ["persona_id", "persona_type", "snapshot_date", "days_since_created", "consent_email", "is_b2b"]
+    assert_df_equality(
+        ours.select(persona_cols), expected.select(persona_cols), ignore_row_order=True, ignore_nullable=True
+    )
+    customers = "persona_type = 'customer'"
+    assert_df_equality(
+        ours.where(customers).select(columns),
+        expected.where(customers),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    got = {r.persona_id: (r.persona_type, r.revenue_prev_cycle) for r in ours.collect()}
+    assert got == {
+        "c1": ("customer", 100.0),
+        "c2": ("customer", 0.0),
+        "r1": ("prospect", None),
+        "v1": ("visitor", None),
+    }
+
+
 def test_each_model_learns_its_own_population_and_label(spark):
     from segengine.models.propensity import TARGETS, labelled_rows
 
-    personas = spark.createDataFrame(
-        [(p, f"{p}@x.com", None, CREATED) for p in ("a", "b", "p")] + [("v", None, None, CREATED)], PERSONAS
+    personas = _personas(
+        spark, [(p, f"{p}@x.com", None, CREATED) for p in ("a", "b", "p")] + [("v", None, None, CREATED)]
     )
     orders = _orders(
         spark,
@@ -177,7 +269,7 @@ def test_a_planted_purchase_after_the_cutoff_changes_the_label_never_the_feature
     w = propensity_windows(D(2025, 6, 30), 30, cutoffs=2)
     (newest, _), (older, _) = w["train"]
     holdout_cutoff = w["holdout"][0]
-    personas = spark.createDataFrame([(p, f"{p}@x.com", None, CREATED) for p in ("p", "q", "r")], PERSONAS)
+    personas = _personas(spark, [(p, f"{p}@x.com", None, CREATED) for p in ("p", "q", "r")])
     base = [
         ("o1", "p", _ts(older - dt.timedelta(days=40)), 1, 40.0),
         ("o2", "q", _ts(older - dt.timedelta(days=5)), 3, 15.0),
