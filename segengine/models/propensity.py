@@ -361,13 +361,7 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
     )
     inputs = ["propensity_in_is_customer", *[f"propensity_in_{name}" for name, _ in exprs]]
     assembler = VectorAssembler(inputCols=inputs, outputCol="propensity_features")
-    common = {
-        "featuresCol": "propensity_features",
-        "labelCol": "label",
-        "predictionCol": "propensity_class",
-        "rawPredictionCol": "propensity_raw",
-        "probabilityCol": PROBABILITY,
-    }
+    common = {"featuresCol": "propensity_features", "labelCol": "label", "predictionCol": "propensity_class"}
     if cfg.algorithm == "gbt":
         clf = GBTClassifier(
             maxIter=cfg.max_iter,
@@ -381,6 +375,8 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
         clf = LogisticRegression(regParam=cfg.reg_param, maxIter=100, **common)
     else:
         raise ConfigError(f"propensity.algorithm: expected gbt or logistic, got {cfg.algorithm!r}")
+    # Not every classifier's constructor takes these two; each has the setters.
+    clf.setRawPredictionCol("propensity_raw").setProbabilityCol(PROBABILITY)
     return Pipeline(stages=[prep, assembler, clf])
 
 
