@@ -32,6 +32,7 @@ DEFAULT_MODULES = [
     "activation",
     "insights",
     "models",
+    "propensity",
     "recommend",
 ]
 

@@ -148,6 +148,26 @@ class ClvConfig:
 
 
 @dataclass
+class PropensityConfig:
+    horizon_days: int = 30  # purchase_propensity_30d: a purchase in the next N days
+    churn_days: int = 90  # churn_risk: no purchase in the next N days (customers who bought before)
+    train_cutoffs: int = 6  # stacked training cutoffs, a month apart
+    algorithm: str = "gbt"  # gbt | logistic
+    max_depth: int = 4
+    max_iter: int = 20
+    step_size: float = 0.1
+    min_instances_per_node: int = 20
+    reg_param: float = 0.01  # algorithm logistic only
+    seed: int = 13
+    # Percentile bootstrap (Poisson weights, seeded) of the holdout AUCs and their difference.
+    eval_bootstrap_resamples: int = 200
+    eval_bootstrap_seed: int = 23
+    eval_max_rows: int = 100000  # the bootstrap reads a hash-drawn sample of at most this many holdout rows
+    purchase_model_name: str = "segengine-purchase-propensity"
+    churn_model_name: str = "segengine-churn-risk"
+
+
+@dataclass
 class RecommendConfig:
     rank: int = 16
     reg_param: float = 0.3
@@ -252,6 +272,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     segments: SegmentsModelConfig = field(default_factory=SegmentsModelConfig)
     clv: ClvConfig = field(default_factory=ClvConfig)
+    propensity: PropensityConfig = field(default_factory=PropensityConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     lookalike: LookalikeConfig = field(default_factory=LookalikeConfig)
     audiences: AudiencesConfig = field(default_factory=AudiencesConfig)

@@ -316,6 +316,14 @@ class Workspace:
         """Write ``clv_predicted`` and ``clv_percentile`` into ``date``'s feature partition."""
         return self._step("score_clv", date)
 
+    def train_propensity(self, date: DateLike) -> StepResult:
+        """Train, evaluate, calibrate and register (gated) the purchase propensity and churn risk models."""
+        return self._step("train_propensity", date)
+
+    def score_propensity(self, date: DateLike) -> StepResult:
+        """Write ``purchase_propensity_30d``, ``churn_risk`` and their percentiles into ``date``'s feature partition."""
+        return self._step("score_propensity", date)
+
     # -------------------------------------------------------------- segments
 
     def segment(self, doc: SegmentDoc) -> SegmentQuery:

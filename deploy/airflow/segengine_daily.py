@@ -29,6 +29,7 @@ DAILY_STEPS = (
     "features",
     "score_segments",
     "score_clv",
+    "score_propensity",
     "recommendations",
     "audiences",
     "sync_destinations",

@@ -1,4 +1,4 @@
-"""segengine's model training as an Airflow DAG, weekly: segments, CLV, recommendations.
+"""segengine's model training as an Airflow DAG, weekly: segments, CLV, recommendations, propensity.
 
 Mondays at 06:00 UTC it trains on Sunday's features (``--date`` is the day before the
 run), once the daily DAG's run for Sunday has succeeded (the sensor waits up to 12 hours,
@@ -16,14 +16,14 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import DAG, CronTriggerTimetable, chain
 from segengine_submit import DEFAULT_ARGS, MACROS, SparkJobOperator, command
 
-TRAINING_JOBS = ("train_segments", "train_clv", "train_recommendations")
+TRAINING_JOBS = ("train_segments", "train_clv", "train_recommendations", "train_propensity")
 FEATURES_DATE = "{{ macros.ds_add(ds, -1) }}"
 # The daily run of Sunday has logical date Sunday 00:00; this run's is Monday 06:00.
 DAILY_RUN_BEFORE = timedelta(days=1, hours=6)
 
 with DAG(
     dag_id="segengine_training",
-    description="segengine weekly training of the segment, CLV and recommendation models",
+    description="segengine weekly training of the segment, CLV, recommendation and propensity models",
     schedule=CronTriggerTimetable("0 6 * * 1", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

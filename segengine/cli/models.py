@@ -1,7 +1,7 @@
 """`segengine` commands for models (registered on import by segengine.cli).
 
-``segengine train segments|clv --date D [--force-promote]``, ``segengine score
-segments|clv|all --date D``, ``segengine models list`` and ``segengine models promote NAME
+``segengine train segments|clv|propensity --date D [--force-promote]``, ``segengine score
+segments|clv|propensity|all --date D``, ``segengine models list`` and ``segengine models promote NAME
 --version N`` (promotion or rollback: moves the champion alias). Other model areas add subcommands to the ``train`` and
 ``score`` groups defined here (``segengine train recommendations`` is in
 :mod:`segengine.cli.recommend`).
@@ -78,6 +78,19 @@ def train_clv_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
     echo_promotions(result)
 
 
+@train.command("propensity")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
+@force_promote_option
+@pass_ctx
+def train_propensity_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
+    """Train the purchase propensity and churn risk classifiers; print holdout AUC vs the RFM baseline (gated on AUC)."""
+    from segengine.models.propensity import train_propensity
+
+    result = train_propensity(ctx.spark, ctx.lake, ctx.config, date_, force_promote=force_promote)
+    _echo(result)
+    echo_promotions(result)
+
+
 @cli.group("score")
 def score() -> None:
     """Write model outputs into the feature table for a snapshot date."""
@@ -101,6 +114,16 @@ def score_clv_cmd(ctx, date_: dt.date) -> None:
     from segengine.models.clv import score_clv
 
     _echo(score_clv(ctx.spark, ctx.lake, ctx.config, date_))
+
+
+@score.command("propensity")
+@click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
+@pass_ctx
+def score_propensity_cmd(ctx, date_: dt.date) -> None:
+    """Fill purchase_propensity_30d, churn_risk and their percentiles with the champion models."""
+    from segengine.models.propensity import score_propensity
+
+    _echo(score_propensity(ctx.spark, ctx.lake, ctx.config, date_))
 
 
 @cli.group("models")

@@ -293,9 +293,43 @@ ATTRIBUTES: list[Attribute] = [
     Attribute("b2b_segment", "string", "B2B segment name from the firmographic model", source="model"),
     Attribute("clv_predicted", "double", "Predicted spend in the next cycle", "currency", "model"),
     Attribute("clv_percentile", "double", "Percentile of clv_predicted among customers (0-100)", "percentile", "model"),
+    Attribute(
+        "purchase_propensity_30d",
+        "double",
+        "Calibrated probability of a purchase in the next propensity.horizon_days days (default 30); "
+        "customers and prospects",
+        "probability 0-1",
+        "model",
+    ),
+    Attribute(
+        "purchase_propensity_30d_pct",
+        "double",
+        "Percentile of purchase_propensity_30d among customers and prospects (0-100)",
+        "percentile",
+        "model",
+    ),
+    Attribute(
+        "churn_risk",
+        "double",
+        "Calibrated probability of no purchase in the next propensity.churn_days days (default 90); "
+        "customers only (null for those who never bought)",
+        "probability 0-1",
+        "model",
+    ),
+    Attribute("churn_risk_pct", "double", "Percentile of churn_risk among customers (0-100)", "percentile", "model"),
 ]
 
-MODEL_COLUMNS = ("ai_segment", "ai_segment_distance", "b2b_segment", "clv_predicted", "clv_percentile")
+MODEL_COLUMNS = (
+    "ai_segment",
+    "ai_segment_distance",
+    "b2b_segment",
+    "clv_predicted",
+    "clv_percentile",
+    "purchase_propensity_30d",
+    "purchase_propensity_30d_pct",
+    "churn_risk",
+    "churn_risk_pct",
+)
 # Null in a warehouse without an ``events`` table (unknown, not zero). The attributes of
 # source order_lines+events (active days, and so behaviour_state) and the scores that
 # weigh visits and email activity are computed from what there is: the order lines.

@@ -136,7 +136,7 @@ def customer_profile(
     Returns:
         A JSON-serialisable dict with ``identity``, ``consents``, ``orders`` (summary and
         recent orders), ``recent_events``, ``features``, ``tiers``, ``segment_history``,
-        ``clv``, ``recommendations``, ``audiences``, and the latest ``support_tickets``
+        ``clv``, ``propensity``, ``recommendations``, ``audiences``, and the latest ``support_tickets``
         and ``survey_responses`` up to the snapshot day. Sections whose table does not
         exist yet are empty.
 
@@ -229,6 +229,13 @@ def customer_profile(
         "consents": {k: merged.get(k) for k in CONSENT_FIELDS if k in merged},
         "tiers": {k: features.get(k) for k in TIER_FIELDS if k in features},
         "clv": {"predicted": features.get("clv_predicted"), "percentile": features.get("clv_percentile")},
+        # Calibrated probabilities (null until scored, or outside the model's population).
+        "propensity": {
+            "purchase_30d": features.get("purchase_propensity_30d"),
+            "purchase_30d_percentile": features.get("purchase_propensity_30d_pct"),
+            "churn_risk": features.get("churn_risk"),
+            "churn_risk_percentile": features.get("churn_risk_pct"),
+        },
         "features": features,
         "orders": orders,
         "recent_events": events,

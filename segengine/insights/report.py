@@ -129,6 +129,35 @@ def clv_histogram(features: DataFrame, bins: int = CLV_BINS) -> tuple[list[float
     return [lo + i * width for i in range(bins + 1)], [int(counted.get(i, 0)) for i in range(bins)]
 
 
+PROBABILITY_BINS = 10
+
+
+def probability_histogram(
+    features: DataFrame, column: str, bins: int = PROBABILITY_BINS
+) -> tuple[list[float], list[int]]:
+    """Histogram of a probability column (e.g. ``churn_risk``) in ``bins`` equal bins of [0, 1], in Spark.
+
+    Args:
+        features: one ``customer_features`` snapshot.
+        column: a probability attribute.
+        bins: number of bins.
+
+    Returns:
+        ``(edges, counts)``; empty lists when the column is missing or nothing is scored.
+    """
+    from pyspark.sql import functions as F
+
+    if column not in features.columns:
+        return [], []
+    v = F.col(column).cast("double")
+    idx = F.least(F.floor(v * F.lit(bins)).cast("int"), F.lit(bins - 1))
+    rows = features.where(v.isNotNull()).groupBy(idx.alias("b")).agg(F.count(F.lit(1)).alias("n")).collect()
+    counted = {r["b"]: r["n"] for r in rows}  # at most ``bins`` rows
+    if not counted:
+        return [], []
+    return [i / bins for i in range(bins + 1)], [int(counted.get(i, 0)) for i in range(bins)]
+
+
 def _figure(name: str, title: str, svg: str, note: str = "") -> str:
     note_html = f'<p class="note">{escape(note)}</p>' if note else ""
     return (
@@ -309,6 +338,7 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
 
     features = lake.read("customer_features", partitions={"snapshot_date": snapshot_date})
     edges, counts = clv_histogram(features)
+    churn_edges, churn_counts = probability_histogram(features, "churn_risk")
     overlap = report_overlap(lake, history, snapshot_date)
     return {
         "score_matrix": date_rows("insights_matrix", F.col("dimension").isin("all", "audience")),
@@ -320,6 +350,8 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
         "industry": industry,
         "clv_edges": edges,
         "clv_counts": counts,
+        "churn_edges": churn_edges,
+        "churn_counts": churn_counts,
         "overlap": overlap,
     }
 
@@ -453,6 +485,22 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
             )
             if data["clv_counts"]
             else C.empty_chart("clv-distribution", "CLV not scored yet"),
+        )
+    )
+    figures.append(
+        _figure(
+            "churn-risk-distribution",
+            "Churn risk of customers (calibrated probability)",
+            C.histogram(
+                "churn-risk-distribution",
+                data.get("churn_edges") or [],
+                data.get("churn_counts") or [],
+                "churn risk",
+                y_title="customers",
+            )
+            if data.get("churn_counts")
+            else C.empty_chart("churn-risk-distribution", "Churn risk not scored yet"),
+            "churn_risk: probability of no purchase in the next propensity.churn_days days.",
         )
     )
 

@@ -6,7 +6,7 @@ appended to the Delta ``runs`` table and printed; ``resume=True`` skips the step
 that already succeeded for that date in the latest run, so a failed run continues
 from the step that failed.
 
-Training jobs (segments, CLV, recommendations) run on their own schedule; scoring
+Training jobs (segments, CLV, recommendations, propensity) run on their own schedule; scoring
 loads the models by their registered alias.
 
 The ``audiences`` step refuses an audience whose refresh would remove more than
@@ -57,6 +57,11 @@ DAILY_STEPS: tuple[Step, ...] = (
     Step("features", "segengine.features:compute_features", "Customer feature table for the date"),
     Step("score_segments", "segengine.models.segments:score_segments", "AI segment of every customer"),
     Step("score_clv", "segengine.models.clv:score_clv", "Predicted CLV and its percentile"),
+    Step(
+        "score_propensity",
+        "segengine.models.propensity:score_propensity",
+        "Purchase propensity and churn risk (calibrated) and their percentiles",
+    ),
     Step("recommendations", "segengine.models.recommend:score_recommendations", "Top 10 products per customer"),
     Step("audiences", "segengine.audiences:refresh_all", "Refresh every dynamic audience"),
     Step("insights", "segengine.pipeline.daily:insights_step", "Insight tables, then the HTML report from them"),
@@ -65,6 +70,11 @@ TRAINING_STEPS: tuple[Step, ...] = (
     Step("train_segments", "segengine.models.segments:train_segments", "k-means RFMT segments"),
     Step("train_clv", "segengine.models.clv:train_clv", "CLV regressor"),
     Step("train_recommendations", "segengine.models.recommend:train_recommendations", "ALS recommender"),
+    Step(
+        "train_propensity",
+        "segengine.models.propensity:train_propensity",
+        "Purchase propensity and churn classifiers",
+    ),
 )
 # Last daily step when ``maintenance.enabled`` (off by default).
 MAINTENANCE_STEP = Step(
@@ -131,6 +141,7 @@ ROW_KEYS = (
     "scored",
     "customers_scored",  # score_clv
     "train_customers",  # train_clv
+    "train_rows",  # train_propensity
     "users",  # train_recommendations
     "segments",  # train_segments, score_segments: customers per segment
 )

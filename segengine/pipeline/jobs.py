@@ -21,6 +21,7 @@ from segengine.ingest import default_raw_dir, ingest
 from segengine.lake.maintenance import maintain
 from segengine.models.clv import score_clv, train_clv
 from segengine.models.lookalike import expand_audience
+from segengine.models.propensity import train_propensity
 from segengine.models.recommend import score_recommendations, train_recommendations
 from segengine.models.segments import score_segments, train_segments
 from segengine.pipeline.entry import JobContext
@@ -51,6 +52,11 @@ def run_train_segments_job(ctx: JobContext) -> dict[str, Any]:
 def run_train_clv_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/train_clv.py``: train, evaluate and register the CLV model for ``ctx.snapshot_date``."""
     return train_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+
+
+def run_train_propensity_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/train_propensity.py``: train, evaluate, calibrate and register both propensity models for ``--date``."""
+    return train_propensity(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
 
 
 def run_train_recommendations_job(ctx: JobContext) -> dict[str, Any]:

@@ -55,7 +55,8 @@ def _options(path: tuple[str, ...]) -> set[str]:
 
 
 def test_train_recommendations_and_audience_lookalike_are_subcommands():
-    assert {"segments", "clv", "recommendations"} <= set(cli.commands["train"].commands)
+    assert {"segments", "clv", "recommendations", "propensity"} <= set(cli.commands["train"].commands)
+    assert _options(("train", "propensity")) == {"--date", "--force-promote"}
     assert _options(("train", "recommendations")) == {"--date", "--no-evaluate", "--force-promote"}
     assert _options(("train", "segments")) == _options(("train", "clv")) == {"--date", "--force-promote"}
     assert _options(("models", "promote")) == {"name", "--version", "--alias"}

@@ -21,7 +21,8 @@ def test_catalog_names_are_unique_and_include_the_agreed_columns():
         "days_since_last_purchase days_since_last_visit visits_30d time_on_site_30d email_opens_90d "
         "email_clicks_90d consent_email consent_sms email phone cookie_id age country city gender industry "
         "company_size plan account_owner engagement_score fit_score value_tier behaviour_state lifecycle_stage "
-        "ai_segment ai_segment_distance b2b_segment clv_predicted clv_percentile"
+        "ai_segment ai_segment_distance b2b_segment clv_predicted clv_percentile purchase_propensity_30d "
+        "purchase_propensity_30d_pct churn_risk churn_risk_pct"
     ).split()
     assert set(agreed) <= set(names)
 

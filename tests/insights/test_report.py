@@ -26,8 +26,8 @@ CHARTS = (
     "industry-trends",
     "audience-overlap",  # the world's audiences were refreshed on the report's date
 )
-# Figures this world has no data for (no scores, no support tickets): drawn as "no data" panels.
-EMPTY_FIGURES = ("scoring-matrix", "support-volume")
+# Figures this world has no data for (no scores, no support tickets, no churn risk): drawn as "no data" panels.
+EMPTY_FIGURES = ("scoring-matrix", "support-volume", "churn-risk-distribution")
 
 
 def chromium() -> str | None:

@@ -90,10 +90,15 @@ def test_pipeline_train_force_promote_reaches_every_training_step(spark, lake, c
 
     import segengine.session
     from segengine.cli import cli
-    from segengine.models import clv, recommend, segments
+    from segengine.models import clv, propensity, recommend, segments
 
     calls = []
-    for module, name in ((segments, "train_segments"), (clv, "train_clv"), (recommend, "train_recommendations")):
+    for module, name in (
+        (segments, "train_segments"),
+        (clv, "train_clv"),
+        (recommend, "train_recommendations"),
+        (propensity, "train_propensity"),
+    ):
         monkeypatch.setattr(module, name, lambda *a, _n=name, **k: calls.append((_n, k)) or {"rows": 1})
     monkeypatch.setattr(segengine.session, "build_spark", lambda *a, **k: spark)
     Path(config.warehouse).mkdir(parents=True)  # the command refuses a missing warehouse
@@ -107,9 +112,11 @@ def test_pipeline_train_force_promote_reaches_every_training_step(spark, lake, c
         ("train_segments", {"force_promote": True}),
         ("train_clv", {"force_promote": True}),
         ("train_recommendations", {"force_promote": True}),
+        ("train_propensity", {"force_promote": True}),
         ("train_segments", {}),
         ("train_clv", {}),
         ("train_recommendations", {}),
+        ("train_propensity", {}),
     ]
 
 

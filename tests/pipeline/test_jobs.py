@@ -44,15 +44,21 @@ def test_score_job_scores_only_the_model_asked_for(config, monkeypatch):
 def test_training_jobs_pass_force_promote(config, monkeypatch):
     from segengine.pipeline.entry import add_force_promote
 
-    calls = _record(monkeypatch, "train_segments", "train_clv", "train_recommendations")
+    calls = _record(monkeypatch, "train_segments", "train_clv", "train_recommendations", "train_propensity")
     forced = _ctx(config, ["--date", "2025-06-30", "--force-promote"], add_force_promote)
-    for run in (jobs.run_train_segments_job, jobs.run_train_clv_job, jobs.run_train_recommendations_job):
+    for run in (
+        jobs.run_train_segments_job,
+        jobs.run_train_clv_job,
+        jobs.run_train_recommendations_job,
+        jobs.run_train_propensity_job,
+    ):
         run(forced)
     jobs.run_train_clv_job(_ctx(config, ["--date", "2025-06-30"], add_force_promote))
     assert [(n, k["force_promote"]) for n, _, k in calls] == [
         ("train_segments", True),
         ("train_clv", True),
         ("train_recommendations", True),
+        ("train_propensity", True),
         ("train_clv", False),
     ]
 
