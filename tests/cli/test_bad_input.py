@@ -164,7 +164,9 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("--date", BAD_DATE), DATE_ERROR),
         ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR),
     ],
+    ("train", "propensity"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("score", "segments"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
+    ("score", "propensity"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("score", "clv"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("models", "list"): [((NO_WAREHOUSE,), WAREHOUSE_ERROR)],
     ("models", "promote"): [
