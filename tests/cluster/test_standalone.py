@@ -114,6 +114,7 @@ def test_daily_pipeline_on_standalone_cluster(
 
     from segengine.features import compute_features
     from segengine.lake import Lake
+    from segengine.models.propensity import train_propensity
     from segengine.models.recommend import train_recommendations
     from segengine.packaging import build_zip
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
@@ -127,6 +128,7 @@ def test_daily_pipeline_on_standalone_cluster(
             config.clv, max_iter=5, train_cycles=1, cutoff_step_months=config.features.cycle_months
         ),
         recommend=dataclasses.replace(config.recommend, max_iter=5),
+        propensity=dataclasses.replace(config.propensity, train_cutoffs=2, max_iter=5, eval_bootstrap_resamples=20),
     )
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)
@@ -139,6 +141,8 @@ def test_daily_pipeline_on_standalone_cluster(
     trained = run_steps(spark, lake, config, day1, TRAINING_STEPS[:2], echo=lambda s: None)
     assert trained["status"] == "ok", trained
     assert train_recommendations(spark, lake, config, day1, evaluate_first=False)["promotion"]["alias"] == "champion"
+    # The daily job scores propensity too.
+    assert train_propensity(spark, lake, config, day1)["train_rows"] > 0
 
     zip_path = build_zip(tmp_path / "dist")
     submit = str(_spark_home() / "bin" / "spark-submit")
