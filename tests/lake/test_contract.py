@@ -501,7 +501,13 @@ def test_write_rows_on_a_backend_without_it_is_a_dataframe_write(spark, config):
     got_rows, uri, kwargs = backend.call
     assert got_rows == [("a1", "p1", D1)]
     assert uri == lake.uri("audience_members")
-    assert kwargs == {"mode": "append", "partition_by": ("audience_id",), "operation": None, "metadata": None}
+    assert kwargs == {
+        "mode": "append",
+        "partition_by": ("audience_id",),
+        "operation": None,
+        "metadata": None,
+        "evolve_schema": False,
+    }
 
 
 # ------------------------------------------------------------------ files in the log
