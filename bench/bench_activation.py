@@ -16,7 +16,6 @@ attaches all of them to a ``delta`` destination and reports:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
@@ -31,7 +30,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.audiences.overlap import audience_overlap
     from segengine.lake import Lake
 
-    cfg = dataclasses.replace(config, warehouse=os.path.join(workdir, "bench_activation_wh"))
+    cfg = config.replace(warehouse=os.path.join(workdir, "bench_activation_wh"))
     lake = Lake.open(spark, cfg)
     for day, salt in ((D1, 1), (D2, 2)):
         lake.overwrite_partition(synthetic_features(spark, scale, day, salt), "customer_features", snapshot_date=day)

@@ -14,7 +14,6 @@ reports:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -87,7 +86,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.audiences import create_audience, export_audience, refresh_all
     from segengine.lake import Lake
 
-    cfg = dataclasses.replace(config, warehouse=os.path.join(workdir, "bench_audiences_wh"))
+    cfg = config.replace(warehouse=os.path.join(workdir, "bench_audiences_wh"))
     lake = Lake.open(spark, cfg)
     for day, salt in ((D1, 1), (D2, 2)):
         lake.overwrite_partition(synthetic_features(spark, scale, day, salt), "customer_features", snapshot_date=day)

@@ -33,7 +33,6 @@ Goal (issue 35): MAE <= 0.9x lifetimes' and predicted total within +-5% of actua
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 from importlib import resources
@@ -163,10 +162,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
 
     cdnow = read_cdnow()
     customers_total = int(cdnow["customer"].nunique())
-    base = dataclasses.replace(
-        config,
+    base = config.replace(
         warehouse=os.path.join(workdir, "cdnow_warehouse"),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=None, registry_uri=None),
+        mlflow=config.mlflow.replace(tracking_uri=None, registry_uri=None),
     )
     lake = Lake.open(spark, base)
     _bronze(spark, lake, cdnow)
@@ -189,10 +187,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
 
     for snap_text, months in PAIRS:
         snapshot = dt.date.fromisoformat(snap_text)
-        cfg = dataclasses.replace(
-            base,
-            features=dataclasses.replace(base.features, cycle_months=months),
-            clv=dataclasses.replace(base.clv, model_name=f"cdnow-clv-{snap_text}-{months}m"),
+        cfg = base.replace(
+            features=base.features.replace(cycle_months=months),
+            clv=base.clv.replace(model_name=f"cdnow-clv-{snap_text}-{months}m"),
         )
         end = shift_months(snapshot, months)
         key = f"{snap_text}_{months}m"

@@ -7,7 +7,6 @@ without timing the features job first.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 from typing import Any
@@ -19,7 +18,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     from bench.shared import bronze
     from segengine.lake import Lake
 
-    config = dataclasses.replace(config, warehouse=os.path.join(workdir, "core_warehouse"))
+    config = config.replace(warehouse=os.path.join(workdir, "core_warehouse"))
     lake = Lake.open(spark, config)
     bronze(spark, lake, config, scale)
     return core_vs_duckdb(spark, lake, config, dt.date.fromisoformat(config.generator.end_date))

@@ -9,7 +9,6 @@ Parquet, and reports each backend's ratio to Parquet (goal: ≤ 1.3×).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -122,7 +121,7 @@ def bench_lake(spark: Any, config: Any, workdir: str, rows: int) -> list[dict[st
         times["parquet"]["merge"] = time.time() - t
         merged = _aggregate(spark.read.parquet(f"{workdir}/plain_{attempt}"))
         for backend in backends:
-            cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=backend))
+            cfg = config.replace(delta=config.delta.replace(backend=backend))
             lake = Lake.open(spark, cfg)
             path = f"{workdir}/{backend}_{attempt}"
             t = time.time()
@@ -172,7 +171,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.lake import Lake
 
     workdir = workdir.rstrip("/")
-    config = dataclasses.replace(config, warehouse=f"{workdir}/warehouse")
+    config = config.replace(warehouse=f"{workdir}/warehouse")
     out: list[dict[str, Any]] = []
 
     gen = generate_raw(spark, config, f"{workdir}/raw", personas=scale)

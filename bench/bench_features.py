@@ -19,7 +19,6 @@ warehouse under ``workdir``, then reports:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -209,7 +208,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict]:
     from segengine.features import compute_features
     from segengine.lake import Lake
 
-    config = dataclasses.replace(config, warehouse=os.path.join(workdir, "features_warehouse"))
+    config = config.replace(warehouse=os.path.join(workdir, "features_warehouse"))
     lake = Lake.open(spark, config)
     gen = bronze(spark, lake, config, scale)
     snapshot = dt.date.fromisoformat(config.generator.end_date)

@@ -14,7 +14,6 @@ trains and scores the AI segments (so migrations are real), then reports:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import statistics
@@ -43,10 +42,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.models.segments import score_segments, train_segments
     from segengine.models.tracking import configure_mlflow
 
-    config = dataclasses.replace(
-        config,
+    config = config.replace(
         warehouse=os.path.join(workdir, "insights_warehouse"),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=None),
+        mlflow=config.mlflow.replace(tracking_uri=None),
     )
     lake = Lake.open(spark, config)
     bronze(spark, lake, config, scale)

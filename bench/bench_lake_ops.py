@@ -10,7 +10,6 @@ embedded). Not part of the default ``make bench`` run: ``python -m bench.run --o
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import statistics
 import time
@@ -59,10 +58,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     seconds: dict[tuple[str, str], list[float]] = {}
     jobs: dict[tuple[str, str], list[int]] = {}
     for backend in backends:
-        cfg = dataclasses.replace(
-            config,
+        cfg = config.replace(
             warehouse=f"{workdir}/{backend}",
-            delta=dataclasses.replace(config.delta, backend=backend),
+            delta=config.delta.replace(backend=backend),
         )
         lake = Lake.open(spark, cfg)
         for i in range(ROUNDS):

@@ -21,7 +21,6 @@ That is acceptable in a benchmark, never in the product.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -117,10 +116,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.models.clv import clv_windows, customer_value_features, order_facts, score_clv, train_clv
     from segengine.models.segments import score_segments, train_segments
 
-    cfg = dataclasses.replace(
-        config,
+    cfg = config.replace(
         warehouse=os.path.join(workdir, "bench_models_warehouse"),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=None, registry_uri=None),
+        mlflow=config.mlflow.replace(tracking_uri=None, registry_uri=None),
     )
     lake = Lake.open(spark, cfg)
     bronze(spark, lake, cfg, scale, seed=cfg.generator.seed)

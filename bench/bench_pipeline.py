@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -62,7 +61,7 @@ def run(spark, config, workdir: str, scale: int) -> list[dict]:
     from segengine.lake import Lake
     from segengine.pipeline.daily import DAILY_STEPS, TRAINING_STEPS
 
-    config = dataclasses.replace(config, warehouse=f"{workdir}/warehouse")
+    config = config.replace(warehouse=f"{workdir}/warehouse")
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)
     day1, day2 = end - dt.timedelta(days=1), end

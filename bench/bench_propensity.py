@@ -15,7 +15,6 @@ Not a test: the figures depend on the generator and the scale.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -39,10 +38,9 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from segengine.lake import Lake
     from segengine.models.propensity import score_propensity, train_propensity
 
-    cfg = dataclasses.replace(
-        config,
+    cfg = config.replace(
         warehouse=os.path.join(workdir, "bench_propensity_warehouse"),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=None, registry_uri=None),
+        mlflow=config.mlflow.replace(tracking_uri=None, registry_uri=None),
     )
     lake = Lake.open(spark, cfg)
     bronze(spark, lake, cfg, scale, seed=cfg.generator.seed)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -251,7 +250,7 @@ def run(spark: Any, config: Any, workdir: str, scale: int) -> list[dict[str, Any
     from bench.shared import bronze
     from segengine.lake import Lake
 
-    config = dataclasses.replace(config, warehouse=os.path.join(workdir, "warehouse_recommend"))
+    config = config.replace(warehouse=os.path.join(workdir, "warehouse_recommend"))
     lake = Lake.open(spark, config)
     snapshot = dt.date.fromisoformat(config.generator.end_date)
     t0 = time.time()

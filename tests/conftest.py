@@ -82,14 +82,12 @@ def spark(base_config):
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    import dataclasses
-
     from segengine.session import build_spark
 
     # Delta's jars and SQL extension are on whenever `make setup` fetched them, so the
     # lake contract tests can run on both backends in one session.
     backend = "jvm" if TEST_BACKEND == "jvm" else "auto"
-    session_config = dataclasses.replace(base_config, delta=dataclasses.replace(base_config.delta, backend=backend))
+    session_config = base_config.replace(delta=base_config.delta.replace(backend=backend))
     session = build_spark(session_config, app_name="segengine-tests")
     # delta-spark keeps the log (and the cached state) of the last 1,000 tables it
     # touched; the suite makes thousands of small tables, and with all of them cached a
@@ -114,9 +112,7 @@ def other_backend(spark):
 @pytest.fixture
 def config(base_config, tmp_path):
     """A config whose warehouse is a fresh directory for this test."""
-    import dataclasses
-
-    return dataclasses.replace(base_config, warehouse=str(tmp_path / "warehouse"))
+    return base_config.replace(warehouse=str(tmp_path / "warehouse"))
 
 
 @pytest.fixture
@@ -148,15 +144,12 @@ def generated_bronze(spark, base_config, tmp_path_factory):
     writes tables points them elsewhere, or copies the bronze tables (``copy_bronze``).
     Returns ``(config, lake, generate_bronze result)``.
     """
-    import dataclasses
-
     from segengine.generate import generate_bronze
     from segengine.lake import Lake
 
-    config = dataclasses.replace(
-        base_config,
+    config = base_config.replace(
         warehouse=str(tmp_path_factory.mktemp("generated") / "warehouse"),
-        generator=dataclasses.replace(base_config.generator, malformed_share=0.02, chunk_personas=800),
+        generator=base_config.generator.replace(malformed_share=0.02, chunk_personas=800),
     )
     lake = Lake.open(spark, config)
     result = generate_bronze(spark, lake, config, personas=GENERATED_PERSONAS, seed=5)

@@ -120,19 +120,15 @@ def test_a_folder_without_delta_spark_means_no_jars_and_a_missing_one_is_an_erro
 
 
 def test_spark_conf_user_settings_override_the_defaults():
-    import dataclasses
-
     from segengine.session import spark_conf
 
     cfg = load_config("local", environ={})
     key = "spark.sql.codegen.aggregate.map.twolevel.enabled"
-    cfg = dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf={key: "true"}))
+    cfg = cfg.replace(spark=cfg.spark.replace(conf={key: "true"}))
     assert spark_conf(cfg)[key] == "true"
 
 
 def test_spark_conf_lets_the_jit_compile_huge_generated_methods():
-    import dataclasses
-
     from segengine.session import spark_conf
 
     cfg = load_config("local", environ={})
@@ -141,7 +137,7 @@ def test_spark_conf_lets_the_jit_compile_huge_generated_methods():
     assert conf["spark.driver.extraJavaOptions"].startswith("-XX:-DontCompileHugeMethods -Dlog4j2.configurationFile=")
     assert conf["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
     given = {"spark.driver.extraJavaOptions": "-Dx=1", "spark.executor.extraJavaOptions": "-XX:+DontCompileHugeMethods"}
-    conf = spark_conf(dataclasses.replace(cfg, spark=dataclasses.replace(cfg.spark, conf=given)))
+    conf = spark_conf(cfg.replace(spark=cfg.spark.replace(conf=given)))
     # The user's options are kept; one that names the flag decides it.
     assert conf["spark.driver.extraJavaOptions"].startswith("-Dx=1 -XX:-DontCompileHugeMethods ")
     assert conf["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
@@ -182,3 +178,74 @@ def test_this_machine_has_java_17_or_newer():
     from segengine.session import java_major_version
 
     assert (java_major_version() or 0) >= 17
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("delta.backend=delta-rs", r"delta\.backend: 'delta-rs' is not one of auto, embedded, jvm$"),
+        ("spark.log_level=LOUD", r"spark\.log_level: 'LOUD' is not one of ALL, TRACE, DEBUG, INFO, WARN, ERROR"),
+        ("clv.algorithm=xgboost", r"clv\.algorithm: 'xgboost' is not one of gbt, rf, bgnbd$"),
+        ("propensity.algorithm=rf", r"propensity\.algorithm: 'rf' is not one of gbt, logistic$"),
+        ("recommend.scorer=gpu", r"recommend\.scorer: 'gpu' is not one of vectorized, mllib$"),
+        ("ingest.formats=csv,xml", r"ingest\.formats\[1\]: 'xml' is not one of csv, json, parquet$"),
+        ("recommend.persona_types=[customer, lead]", r"recommend\.persona_types\[1\]: 'lead' is not one of"),
+    ],
+)
+def test_a_value_outside_a_settings_choices_is_a_load_time_error_naming_key_and_choices(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override], environ={})
+
+
+def test_choices_from_every_source_are_checked_and_log_levels_ignore_case():
+    with pytest.raises(ConfigError, match=r"delta\.backend: 'both' is not one of"):
+        load_config("local", environ={"SEGENGINE__DELTA__BACKEND": "both"})
+    assert load_config("local", overrides=["spark.log_level=warn"], environ={}).spark.log_level == "WARN"
+
+
+def test_strict_types_numbers_as_text_and_comma_lists():
+    cfg = load_config(
+        "local",
+        overrides=["spark.conf={spark.sql.shuffle.partitions: 200}", "spark.driver_memory=4096"],
+        environ={"SEGENGINE__MAINTENANCE__TABLES": "orders, events"},
+    )
+    assert cfg.spark.conf == {"spark.sql.shuffle.partitions": "200"}
+    assert cfg.spark.driver_memory == "4096"
+    assert cfg.maintenance.tables == ["orders", "events"]
+    share = load_config("local", overrides=["generator.b2b_share=1"], environ={}).generator.b2b_share
+    assert share == 1.0 and isinstance(share, float)
+    with pytest.raises(ConfigError, match=r"features\.cycle_months: expected an integer, got 6\.5"):
+        load_config("local", overrides=["features.cycle_months=6.5"], environ={})
+    with pytest.raises(ConfigError, match=r"features\.incremental: expected true or false, got 1$"):
+        load_config("local", overrides=["features.incremental=1"], environ={})
+    with pytest.raises(ConfigError, match=r"^spark: expected a mapping, got int \(5\)$"):
+        load_config("local", overrides=["spark=5"], environ={})
+
+
+def test_replace_validates_like_loading_and_names_the_dotted_key():
+    cfg = load_config("local", environ={})
+    jvm = cfg.replace(delta=cfg.delta.replace(backend="jvm"))
+    assert jvm.delta.backend == "jvm" and cfg.delta.backend == "auto"
+    with pytest.raises(ConfigError, match=r"^delta\.backend: 'spark' is not one of auto, embedded, jvm$"):
+        cfg.delta.replace(backend="spark")
+    with pytest.raises(ConfigError, match=r"^segments\.k: expected an integer, got 'four'$"):
+        cfg.segments.replace(k="four")
+    with pytest.raises(
+        ConfigError, match=r"^unknown configuration key clv\.max_dept \(did you mean clv\.max_depth\?\)$"
+    ):
+        cfg.clv.replace(max_dept=3)
+    with pytest.raises(ConfigError, match=r"^features\.cycle_months: expected an integer"):
+        cfg.replace(features={"cycle_months": "six"})
+
+
+def test_schema_documents_keys_defaults_choices_and_meanings():
+    from segengine.config import Config
+
+    schema = Config.model_json_schema()
+    delta = schema["$defs"]["DeltaConfig"]
+    assert delta["additionalProperties"] is False
+    backend = delta["properties"]["backend"]
+    assert backend["enum"] == ["auto", "embedded", "jvm"] and backend["default"] == "auto"
+    assert "delta-spark" in backend["description"]
+    assert "silhouette" in schema["$defs"]["SegmentsModelConfig"]["properties"]["k"]["description"]
+    assert set(schema["properties"]) >= {"warehouse", "spark", "delta", "recommend", "tables"}

@@ -17,12 +17,15 @@ import difflib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from segengine.dates import DATE_FORM, date_problem, parse_date
 from segengine.errors import SegengineError
+
+if TYPE_CHECKING:
+    from segengine.config import Config
 
 
 class Context:
@@ -32,14 +35,14 @@ class Context:
         self.env = env
         self.config_files = config_files
         self.overrides = overrides
-        self._config: Any = None
+        self._config: Config | None = None
         self._spark: Any = None
         self._lake: Any = None
         # Only the commands that load data may create a missing warehouse folder.
         self.may_create_warehouse = False
 
     @property
-    def config(self) -> Any:
+    def config(self) -> Config:
         if self._config is None:
             from segengine.config import load_config
 
@@ -194,7 +197,7 @@ def show_config(ctx: Context) -> None:
     """Print the resolved configuration as YAML."""
     import yaml
 
-    click.echo(yaml.safe_dump(ctx.config.to_dict(), sort_keys=False))
+    click.echo(yaml.safe_dump(ctx.config.model_dump(), sort_keys=False))
 
 
 @cli.command("tables")

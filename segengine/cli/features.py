@@ -26,16 +26,12 @@ def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_j
         return
     if snapshot_date is None:
         raise click.UsageError("give --date YYYY-MM-DD to compute features, or a subcommand (catalog, show)")
-    import dataclasses
-
     from segengine.features import compute_features
 
     ctx: Context = click_ctx.find_object(Context)
     config = ctx.config
     if force:
-        config = dataclasses.replace(
-            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
-        )
+        config = config.replace(features=config.features.replace(allow_before_first_data=True))
     result = compute_features(ctx.spark, ctx.lake, config, snapshot_date)
     if as_json:
         click.echo(json.dumps(result, default=str))

@@ -23,7 +23,6 @@ others; ``--steps maintenance`` runs it alone whatever the setting.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib
 import json
@@ -426,7 +425,7 @@ def run_daily(
     from segengine.pipeline.lock import hold
 
     if allow_large_change:
-        config = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, allow_large_change=True))
+        config = config.replace(audiences=config.audiences.replace(allow_large_change=True))
     selected = daily_steps(config, steps, lake)
     with hold(lake, "daily", snapshot_date, config.pipeline.lock_timeout_minutes) as lock:
         result = run_steps(

@@ -10,7 +10,6 @@ of job contexts or argparse.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
 from segengine.audiences.destinations import sync_destinations, versions_to_keep
@@ -38,9 +37,7 @@ def run_features_job(ctx: JobContext) -> dict[str, Any]:
     """
     config = ctx.config
     if getattr(ctx.args, "force", False):
-        config = dataclasses.replace(
-            config, features=dataclasses.replace(config.features, allow_before_first_data=True)
-        )
+        config = config.replace(features=config.features.replace(allow_before_first_data=True))
     return compute_features(ctx.spark, ctx.lake, config, ctx.snapshot_date)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 
 import pytest
@@ -46,7 +45,7 @@ def test_xlsx_export_streams_rows_into_a_workbook(spark, vip, config, tmp_path):
 
 
 def test_xlsx_export_past_the_row_limit_suggests_csv(spark, vip, config, tmp_path):
-    small = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, excel_max_rows=1))
+    small = config.replace(audiences=config.audiences.replace(excel_max_rows=1))
     with pytest.raises(AudienceError, match="export it to CSV"):
         export_audience(spark, vip, small, "vip", str(tmp_path / "x.xlsx"), "xlsx")
 

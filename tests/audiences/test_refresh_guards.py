@@ -7,7 +7,6 @@ lost its members and every member was logged as having left.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
@@ -92,7 +91,7 @@ def test_cli_refresh_on_a_date_without_features_exits_2_with_one_line(spark, fea
 
 def test_first_refresh_is_never_blocked_even_with_a_zero_share(spark, features, config):
     lake = features
-    strict = dataclasses.replace(config, audiences=dataclasses.replace(config.audiences, max_removed_share=0.0))
+    strict = config.replace(audiences=config.audiences.replace(max_removed_share=0.0))
     aid = create_audience(spark, lake, strict, "top", "ann", "dynamic", "rules", TOP)
     out = refresh_audience(spark, lake, strict, aid, D1)
     assert (out["size"], out["added"], out["removed"]) == (1, 1, 0)

@@ -8,7 +8,6 @@ and stops both daemons by their pids.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import signal
@@ -121,14 +120,11 @@ def test_daily_pipeline_on_standalone_cluster(
     from segengine.session import delta_jars
 
     # Smaller models than the defaults for the in-process training (same code paths).
-    config = dataclasses.replace(
-        config,
-        segments=dataclasses.replace(config.segments, k=4),
-        clv=dataclasses.replace(
-            config.clv, max_iter=5, train_cycles=1, cutoff_step_months=config.features.cycle_months
-        ),
-        recommend=dataclasses.replace(config.recommend, max_iter=5),
-        propensity=dataclasses.replace(config.propensity, train_cutoffs=2, max_iter=5, eval_bootstrap_resamples=20),
+    config = config.replace(
+        segments=config.segments.replace(k=4),
+        clv=config.clv.replace(max_iter=5, train_cycles=1, cutoff_step_months=config.features.cycle_months),
+        recommend=config.recommend.replace(max_iter=5),
+        propensity=config.propensity.replace(train_cutoffs=2, max_iter=5, eval_bootstrap_resamples=20),
     )
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)

@@ -8,7 +8,6 @@ they run once for the module.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -70,7 +69,7 @@ def refreshed(spark, base_config, tmp_path_factory):
     from segengine.features import build_features, compute_features
     from segengine.lake import Lake
 
-    config = dataclasses.replace(base_config, warehouse=str(tmp_path_factory.mktemp("incr") / "warehouse"))
+    config = base_config.replace(warehouse=str(tmp_path_factory.mktemp("incr") / "warehouse"))
     lake = Lake.open(spark, config)
     for name, rows in (
         ("personas", PERSONAS),
@@ -221,7 +220,7 @@ def test_fallbacks_to_full_recompute(spark, refreshed):
     older = plan_refresh(spark, lake, config, SNAPSHOT)
     assert (older.mode, older.write_state) == ("full", False)
     assert plan_refresh(spark, lake, config, NEXT).write_state  # a rerun of the state's date rewrites it
-    off = dataclasses.replace(config, features=dataclasses.replace(config.features, incremental=False))
+    off = config.replace(features=config.features.replace(incremental=False))
     assert plan_refresh(spark, lake, off, later).reason == "features.incremental is off"
     far = plan_refresh(spark, lake, config, NEXT + dt.timedelta(days=30))
     assert far.mode == "full" and "more than" in far.reason
@@ -253,8 +252,8 @@ def test_incremental_refresh_of_generated_data_equals_the_full_recompute(
     from segengine.lake import Lake
 
     # Bronze from the generated warehouse; features and state in this test's directory.
-    config = dataclasses.replace(
-        generated_config, tables={**generated_config.tables, **{t: str(tmp_path / t) for t in STATE_TABLES}}
+    config = generated_config.replace(
+        tables={**generated_config.tables, **{t: str(tmp_path / t) for t in STATE_TABLES}}
     )
     lake = Lake.open(spark, config)
     end = dt.date.fromisoformat(config.generator.end_date)

@@ -3,7 +3,6 @@ refusals built on them (no features for a date, a snapshot before any data)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -110,7 +109,7 @@ def test_features_before_the_first_data_are_refused_and_forced_with_the_flag(spa
     assert forced.exit_code == 0, forced.output
     assert feature_snapshot_dates(lake) == [dt.date(2024, 5, 31)]
     # The same from the configuration key.
-    allowed = dataclasses.replace(config, features=dataclasses.replace(config.features, allow_before_first_data=True))
+    allowed = config.replace(features=config.features.replace(allow_before_first_data=True))
     require_bronze_data(lake, allowed, dt.date(1999, 1, 1))
 
 

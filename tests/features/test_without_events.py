@@ -7,7 +7,6 @@ and the next refresh is full.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -23,7 +22,7 @@ def no_events(spark, base_config, tmp_path_factory):
     from segengine.features import build_features, compute_features
     from segengine.lake import Lake
 
-    config = dataclasses.replace(base_config, warehouse=str(tmp_path_factory.mktemp("noevents") / "warehouse"))
+    config = base_config.replace(warehouse=str(tmp_path_factory.mktemp("noevents") / "warehouse"))
     lake = Lake.open(spark, config)
     for name, rows in (("personas", PERSONAS), ("products", PRODUCTS), ("order_lines", HISTORY_LINES)):
         lake.write(frame(spark, name, rows), name, mode="overwrite")

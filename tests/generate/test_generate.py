@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from pyspark.sql import functions as F
 
@@ -68,7 +66,7 @@ def test_persona_types_derived_from_bronze_match_the_configured_shares(bronze):
 
 
 def test_same_seed_and_count_write_identical_files(spark, config, tmp_path):
-    small = dataclasses.replace(config, generator=dataclasses.replace(config.generator, chunk_personas=120))
+    small = config.replace(generator=config.generator.replace(chunk_personas=120))
     first = generate_raw(spark, small, str(tmp_path / "a"), personas=300, seed=9)
     second = generate_raw(spark, small, str(tmp_path / "b"), personas=300, seed=9)
     assert first["rows"] == second["rows"]

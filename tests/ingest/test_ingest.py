@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -77,7 +76,7 @@ def loaded(spark, base_config, tmp_path_factory):
     root = tmp_path_factory.mktemp("ingest")
     raw = root / "raw"
     _write_raw(raw)
-    config = dataclasses.replace(base_config, warehouse=str(root / "warehouse"))
+    config = base_config.replace(warehouse=str(root / "warehouse"))
     lake = Lake.open(spark, config)
     result = ingest(spark, lake, config, str(raw))
     return lake, config, raw, result
@@ -223,13 +222,13 @@ def test_a_warehouse_and_raw_folder_moved_elsewhere_are_not_ingested_again(spark
     the same files under another root (a copied or remounted warehouse) are skipped."""
     first = tmp_path / "first"
     _write_raw(first / "raw")
-    config = dataclasses.replace(base_config, warehouse=str(first / "warehouse"))
+    config = base_config.replace(warehouse=str(first / "warehouse"))
     lake = Lake.open(spark, config)
     assert ingest(spark, lake, config, str(first / "raw"))["rows_in"] > 0
 
     moved = tmp_path / "moved"
     shutil.copytree(first, moved)  # copies modification times too
-    config = dataclasses.replace(base_config, warehouse=str(moved / "warehouse"))
+    config = base_config.replace(warehouse=str(moved / "warehouse"))
     lake = Lake.open(spark, config)
     before = {t: lake.version(t) for t in ("personas", "order_lines", "events", "products")}
     again = ingest(spark, lake, config, str(moved / "raw"))

@@ -63,14 +63,12 @@ def session(backend: str, name: str):
 
 def write(spark, config, spec: dict) -> dict:
     """Plan the spec's write, meet the other writer at the barrier, commit."""
-    import dataclasses
-
     from pyspark.sql import functions as F
 
     from segengine.errors import WriteConflict
     from segengine.lake import Lake, embedded
 
-    lake = Lake.open(spark, dataclasses.replace(config, warehouse=spec["warehouse"]))
+    lake = Lake.open(spark, config.replace(warehouse=spec["warehouse"]))
     schema = spark.createDataFrame([], spec["schema"]).schema
     dates = [i for i, f in enumerate(schema.fields) if f.dataType.typeName() == "date"]
     data = [tuple(dt.date.fromisoformat(v) if i in dates else v for i, v in enumerate(r)) for r in spec["rows"]]

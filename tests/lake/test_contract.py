@@ -8,7 +8,6 @@ xfail on that backend only, so the mark fails the day the bug is fixed).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 
@@ -44,7 +43,7 @@ def lake(request, spark, config):
     reason = getattr(request.function, "_embedded_bug", None)
     if reason and request.param == "embedded":
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=request.param))
+    cfg = config.replace(delta=config.delta.replace(backend=request.param))
     lake = Lake.open(spark, cfg)
     assert lake.backend.name == request.param
     return lake

@@ -8,7 +8,6 @@ refuses, and how it maps Spark's file paths back to the Delta log.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -25,7 +24,7 @@ SCHEMA = "persona_id string, value double, snapshot_date date"
 @pytest.fixture
 def lake(spark, config):
     """A Lake on the embedded backend, whatever SEGENGINE_TEST_BACKEND says."""
-    return Lake.open(spark, dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="embedded")))
+    return Lake.open(spark, config.replace(delta=config.delta.replace(backend="embedded")))
 
 
 def rows(spark, data):

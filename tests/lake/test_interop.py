@@ -8,7 +8,6 @@ same rows each time, and the rows each operation was meant to leave.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -23,7 +22,7 @@ KEYS = ["persona_id", "snapshot_date"]
 
 
 def _lake(spark, config, backend):
-    return Lake.open(spark, dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=backend)))
+    return Lake.open(spark, config.replace(delta=config.delta.replace(backend=backend)))
 
 
 def _canonical(records):

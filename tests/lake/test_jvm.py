@@ -6,7 +6,6 @@ Its behaviour on real tables is the lake contract, tested on both backends in
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
@@ -71,7 +70,7 @@ def test_writer_options():
 
 
 def _with_backend(config, backend):
-    return dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=backend))
+    return config.replace(delta=config.delta.replace(backend=backend))
 
 
 def test_auto_picks_jvm_when_the_session_has_the_jars_and_extension(spark, config):
@@ -129,7 +128,7 @@ def test_spark_conf_puts_the_project_jars_on_spark_jars_with_the_extension(confi
         assert conf["spark.sql.catalog.spark_catalog"] == session.DELTA_CATALOG
     assert "spark.jars" not in session.spark_conf(_with_backend(config, "embedded"))
     # A folder without delta-spark counts as none: auto then gets neither jars nor extension.
-    empty = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend="auto", jars_dir=str(tmp_path)))
+    empty = config.replace(delta=config.delta.replace(backend="auto", jars_dir=str(tmp_path)))
     conf = session.spark_conf(empty)
     assert "spark.jars" not in conf and "spark.sql.extensions" not in conf
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import time
@@ -20,7 +19,7 @@ SCHEMA = "audience_id string, persona_id long"
 @pytest.fixture(params=["jvm", "embedded"])
 def backend_lake(request, spark, config):
     """A Lake on each backend over a fresh warehouse (jvm skipped without Delta's jars)."""
-    cfg = dataclasses.replace(config, delta=dataclasses.replace(config.delta, backend=request.param))
+    cfg = config.replace(delta=config.delta.replace(backend=request.param))
     try:
         return Lake.open(spark, cfg)
     except EnvironmentProblem as exc:

@@ -261,7 +261,6 @@ def two_layouts(spark, base_config, tmp_path_factory):
     Layout A: one file, ingested with 2 shuffle partitions. Layout B: the rows shuffled
     into 7 files, trained with 5 shuffle partitions.
     """
-    import dataclasses
     import logging
 
     from segengine.contract import spark_schema
@@ -270,10 +269,8 @@ def two_layouts(spark, base_config, tmp_path_factory):
     from segengine.models.tracking import configure_mlflow, load_champion
 
     personas, lines = _bronze_rows()
-    clv = dataclasses.replace(
-        base_config.clv, algorithm="rf", num_trees=4, max_depth=4, min_instances_per_node=2, train_cycles=4
-    )
-    features = dataclasses.replace(base_config.features, cycle_months=3)
+    clv = base_config.clv.replace(algorithm="rf", num_trees=4, max_depth=4, min_instances_per_node=2, train_cycles=4)
+    features = base_config.features.replace(cycle_months=3)
     records: list[logging.LogRecord] = []
     handler = logging.Handler(level=logging.WARNING)
     handler.emit = records.append
@@ -283,8 +280,7 @@ def two_layouts(spark, base_config, tmp_path_factory):
     out: dict[str, object] = {"records": records}
     try:
         for name, files, shuffle in (("a", 1, "2"), ("b", 7, "5")):
-            cfg = dataclasses.replace(
-                base_config,
+            cfg = base_config.replace(
                 warehouse=str(tmp_path_factory.mktemp(f"layout_{name}") / "warehouse"),
                 clv=clv,
                 features=features,
@@ -333,13 +329,11 @@ def test_an_empty_training_window_is_a_warning_with_iso_dates(two_layouts):
 
 
 def test_a_cycle_longer_than_the_history_is_a_clear_error(spark, two_layouts):
-    import dataclasses
-
     from segengine.errors import ModelError
     from segengine.models.clv import train_clv
 
     cfg = two_layouts["a"]["config"]
-    longer = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cycle_months=18))
+    longer = cfg.replace(features=cfg.features.replace(cycle_months=18))
     with pytest.raises(ModelError) as err:
         train_clv(spark, two_layouts["a"]["lake"], longer, S)
     assert str(err.value) == (
@@ -350,16 +344,13 @@ def test_a_cycle_longer_than_the_history_is_a_clear_error(spark, two_layouts):
 
 
 def test_training_windows_without_customers_are_a_clear_error(spark, two_layouts):
-    import dataclasses
-
     from segengine.errors import ModelError
     from segengine.models.clv import train_clv
 
     cfg = two_layouts["a"]["config"]
-    year = dataclasses.replace(
-        cfg,
-        features=dataclasses.replace(cfg.features, cycle_months=12),
-        clv=dataclasses.replace(cfg.clv, train_cycles=1, cutoff_step_months=12),
+    year = cfg.replace(
+        features=cfg.features.replace(cycle_months=12),
+        clv=cfg.clv.replace(train_cycles=1, cutoff_step_months=12),
     )
     with pytest.raises(ModelError) as err:
         train_clv(spark, two_layouts["a"]["lake"], year, S)
@@ -385,8 +376,6 @@ def test_monthly_cutoffs_fall_in_every_calendar_month():
 
 
 def test_bgnbd_algorithm_registers_the_btyd_model_alone(spark, two_layouts):
-    import dataclasses
-
     from pyspark.sql import functions as F
 
     from segengine.models.btyd import btyd_predict
@@ -400,7 +389,7 @@ def test_bgnbd_algorithm_registers_the_btyd_model_alone(spark, two_layouts):
     from segengine.models.tracking import configure_mlflow, load_champion
 
     cfg = two_layouts["a"]["config"]
-    cfg = dataclasses.replace(cfg, clv=dataclasses.replace(cfg.clv, algorithm="bgnbd", model_name="clv-bgnbd"))
+    cfg = cfg.replace(clv=cfg.clv.replace(algorithm="bgnbd", model_name="clv-bgnbd"))
     lake = two_layouts["a"]["lake"]
     summary = train_clv(spark, lake, cfg, S)
     assert summary["algorithm"] == "bgnbd" and summary["holdout"]["model"]["customers"] == 60

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 
@@ -73,7 +72,7 @@ def test_recall_against_exact_knn_on_synthetic_clusters(spark, cfg):
 
 def test_out_of_widenings_fills_from_seed_centroid_to_exactly_n(spark, cfg, line, monkeypatch):
     monkeypatch.setattr(lk, "estimate_radius", lambda *a, **k: 0.01)
-    narrow = dataclasses.replace(cfg, max_widenings=0)
+    narrow = cfg.replace(max_widenings=0)
     got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 5, narrow)
     assert got.count() == 5
     assert params["filled_by_centroid"] == 5
@@ -96,7 +95,7 @@ def test_reduce_seeds_keeps_one_mean_point_per_grid_cell(spark):
 
 
 def test_a_seed_above_max_seed_points_is_reduced_and_still_gives_n(spark, cfg, line):
-    small = dataclasses.replace(cfg, max_seed_points=1)
+    small = cfg.replace(max_seed_points=1)
     got, params = lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 4, small)
     assert [r.persona_id for r in got.collect()] == ["c1", "c98.5", "c2", "c4"]
     assert params["seed_personas"] == 2 and params["seed_points"] == 2

@@ -344,19 +344,16 @@ S = D(2025, 6, 30)
 @pytest.fixture(scope="module")
 def generated_world(spark, generated_bronze, copy_bronze, mlflow_local, tmp_path_factory):
     """Both models trained on the session's 1,500 generated personas, the features of S scored."""
-    import dataclasses
-
     from segengine.features import compute_features
     from segengine.lake import Lake
     from segengine.models.propensity import score_propensity, train_propensity
 
     source, _, _ = generated_bronze
-    config = dataclasses.replace(
-        source,
+    config = source.replace(
         warehouse=str(tmp_path_factory.mktemp("propensity") / "warehouse"),
-        mlflow=dataclasses.replace(source.mlflow, tracking_uri=mlflow_local, experiment="test-propensity"),
-        propensity=dataclasses.replace(
-            source.propensity, purchase_model_name="test-purchase-propensity", churn_model_name="test-churn-risk"
+        mlflow=source.mlflow.replace(tracking_uri=mlflow_local, experiment="test-propensity"),
+        propensity=source.propensity.replace(
+            purchase_model_name="test-purchase-propensity", churn_model_name="test-churn-risk"
         ),
     )
     copy_bronze(source, config)
@@ -467,13 +464,11 @@ def test_rules_on_churn_risk_compile_and_count(spark, generated_world):
 
 @pytest.mark.slow
 def test_scoring_without_a_champion_names_the_model_and_the_command(spark, generated_world):
-    import dataclasses
-
     from segengine.errors import ModelError
     from segengine.models.propensity import score_propensity
 
     config = generated_world["config"]
-    missing = dataclasses.replace(config, propensity=dataclasses.replace(config.propensity, churn_model_name="nope"))
+    missing = config.replace(propensity=config.propensity.replace(churn_model_name="nope"))
     with pytest.raises(ModelError) as err:
         score_propensity(spark, generated_world["lake"], missing, S)
     assert str(err.value) == (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 
@@ -10,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from segengine.errors import ModelError
+from segengine.errors import ConfigError, ModelError
 from segengine.models import recommend as rec
 from segengine.models.recommend import evaluation as rec_evaluation
 
@@ -44,7 +43,7 @@ def products(spark, n):
 
 @pytest.fixture
 def cfg(config):
-    return dataclasses.replace(config.recommend, rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
+    return config.recommend.replace(rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
 
 
 # ----------------------------------------------------------------- id mapping
@@ -148,7 +147,7 @@ def small_world(spark):
 @pytest.fixture(scope="module")
 def trained(small_world, base_config):
     """One ALS fit on the small world, shared by the tests that only read it."""
-    cfg = dataclasses.replace(base_config.recommend, rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
+    cfg = base_config.recommend.replace(rank=4, max_iter=5, reg_param=0.1, alpha=5.0, block_size=64)
     inter = rec.interactions(small_world[0], None, D, cfg).cache()
     return inter, rec.train_model(inter, cfg)
 
@@ -189,7 +188,7 @@ def test_vectorized_scorer_matches_mllib_recommend_for_user_subset(spark, cfg, s
     inter, model = trained
     both = {}
     for scorer in rec.SCORERS:
-        c = dataclasses.replace(cfg, scorer=scorer, exclude_purchased=exclude)
+        c = cfg.replace(scorer=scorer, exclude_purchased=exclude)
         recs = rec.recommend(model, targets, inter, prods, c, k=5, fallback=False)
         both[scorer] = sorted((r.persona_id, r.rank, r.product_id, r.score) for r in recs.collect())
     assert len(both["vectorized"]) == 8 * 5  # u9 is unknown to ALS: no rows without the fallback
@@ -227,16 +226,15 @@ def test_vectorized_scorer_masks_bought_items_and_breaks_ties_by_product_id():
     ]
 
 
-def test_unknown_scorer_is_a_clear_error(spark, cfg, small_world, trained):
-    ol, targets, prods = small_world
-    inter, model = trained
-    with pytest.raises(ModelError, match="recommend.scorer"):
-        rec.recommend(model, targets, inter, prods, dataclasses.replace(cfg, scorer="gpu"), k=3)
+def test_unknown_scorer_is_a_clear_error(cfg):
+    # Refused when the setting is made (loading or replace), before any Spark work.
+    with pytest.raises(ConfigError, match=r"recommend\.scorer: 'gpu' is not one of vectorized, mllib"):
+        cfg.replace(scorer="gpu")
 
 
 def test_exclude_purchased_false_allows_bought_items(spark, cfg, small_world, trained):
     ol, targets, prods = small_world
-    keep = dataclasses.replace(cfg, exclude_purchased=False)
+    keep = cfg.replace(exclude_purchased=False)
     inter, model = trained
     recs = rec.recommend(model, targets.where("persona_id = 'u0'"), inter, prods, keep, k=3)
     bought = inter.where("bought").select("persona_id", "product_id")
@@ -274,8 +272,7 @@ def _small_lake(lake, small_world):
 
 def _quick(config, **mlflow):
     # Small world history: D-50 .. D in steps of 10 days. Train <= D-30, validation (D-30, D-15], test (D-15, D].
-    recommend = dataclasses.replace(
-        config.recommend,
+    recommend = config.recommend.replace(
         rank=4,
         max_iter=5,
         top_k=4,
@@ -284,7 +281,7 @@ def _quick(config, **mlflow):
         eval_validation_days=15,
         eval_bootstrap_resamples=40,
     )
-    return dataclasses.replace(config, recommend=recommend, mlflow=dataclasses.replace(config.mlflow, **mlflow))
+    return config.replace(recommend=recommend, mlflow=config.mlflow.replace(**mlflow))
 
 
 def test_train_then_score_writes_recommendations_partition(spark, lake, config, mlflow_local, small_world):
@@ -465,8 +462,7 @@ def _leak_lake(spark, lake):
 
 
 def _leak_config(config):
-    recommend = dataclasses.replace(
-        config.recommend,
+    recommend = config.recommend.replace(
         rank=2,
         max_iter=3,
         top_k=2,
@@ -475,7 +471,7 @@ def _leak_config(config):
         eval_validation_days=10,
         eval_bootstrap_resamples=50,
     )
-    return dataclasses.replace(config, recommend=recommend)
+    return config.replace(recommend=recommend)
 
 
 @pytest.fixture

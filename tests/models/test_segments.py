@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from pyspark.sql import functions as F
 
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("agreed_catalog")
 
 @pytest.fixture
 def seg_config(config):
-    return dataclasses.replace(config, segments=dataclasses.replace(config.segments, k=4, max_iter=10, b2b_k=4))
+    return config.replace(segments=config.segments.replace(k=4, max_iter=10, b2b_k=4))
 
 
 def test_namer_maps_index_to_name_and_computes_euclidean_distance(spark):
@@ -57,9 +55,7 @@ def test_rfmt_model_finds_the_planted_groups_and_names_them(synthetic_features, 
 
 
 def test_k_is_chosen_by_silhouette_within_the_range(synthetic_features, config):
-    cfg = dataclasses.replace(
-        config, segments=dataclasses.replace(config.segments, k=None, k_min=3, k_max=5, max_iter=10)
-    )
+    cfg = config.replace(segments=config.segments.replace(k=None, k_min=3, k_max=5, max_iter=10))
     _, report = fit_rfmt_model(customers_only(synthetic_features(300)), cfg)
     assert [t["k"] for t in report["trials"]] == [3, 4, 5]
     assert report["k"] == 4
@@ -158,9 +154,7 @@ def test_consumer_clusters_are_told_apart_by_orders_not_by_missing_b2b_attribute
 
 def test_same_customers_in_another_layout_give_the_same_segments(synthetic_features, seg_config):
     """Sampling and k-means initialisation depend on the rows, not on how they are partitioned."""
-    cfg = dataclasses.replace(
-        seg_config, segments=dataclasses.replace(seg_config.segments, max_iter=2, sample_fraction=0.6)
-    )
+    cfg = seg_config.replace(segments=seg_config.segments.replace(max_iter=2, sample_fraction=0.6))
     features = customers_only(synthetic_features(400, seed=3))
     fitted = []
     for layout in (features.coalesce(1), features.repartition(5)):

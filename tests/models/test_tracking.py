@@ -5,7 +5,6 @@ One module-scoped training run (tiny data, few iterations) feeds every test here
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -29,12 +28,11 @@ def trained(spark, base_config, tmp_path_factory, synth):
     from segengine.models.segments import score_segments, train_segments
 
     tmp = tmp_path_factory.mktemp("models")
-    cfg = dataclasses.replace(
-        base_config,
+    cfg = base_config.replace(
         warehouse=str(tmp / "warehouse"),
-        mlflow=dataclasses.replace(base_config.mlflow, tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}"),
-        segments=dataclasses.replace(base_config.segments, k=4, max_iter=5, b2b_k=3),
-        clv=dataclasses.replace(base_config.clv, max_iter=5, max_depth=3),
+        mlflow=base_config.mlflow.replace(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}"),
+        segments=base_config.segments.replace(k=4, max_iter=5, b2b_k=3),
+        clv=base_config.clv.replace(max_iter=5, max_depth=3),
     )
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     patch = pytest.MonkeyPatch()
@@ -177,7 +175,7 @@ def _retrain_clv(trained, spark, force=False, **clv):
     from segengine.models.clv import train_clv
 
     cfg = trained["config"]
-    cfg = dataclasses.replace(cfg, clv=dataclasses.replace(cfg.clv, **clv))
+    cfg = cfg.replace(clv=cfg.clv.replace(**clv))
     return train_clv(
         spark, trained["lake"], cfg, SNAPSHOT, feature_builder=trained["quiet_builder"], force_promote=force
     )

@@ -3,7 +3,6 @@ and a blocked audience refresh as a failed step."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from segengine.pipeline.daily import DAILY_STEPS, MAINTENANCE_STEP, daily_steps,
 
 
 def _enabled(config):
-    return dataclasses.replace(config, maintenance=dataclasses.replace(config.maintenance, enabled=True))
+    return config.replace(maintenance=config.maintenance.replace(enabled=True))
 
 
 def test_maintenance_is_off_by_default_and_last_when_enabled(config):

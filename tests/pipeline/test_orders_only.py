@@ -7,7 +7,6 @@ and training, scoring, recommendations, audiences, insights and the report all r
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -76,19 +75,17 @@ def orders_only(spark, config, mlflow_local, other_backend):
     # The suite's one end-to-end daily pipeline on the other Delta backend (embedded when
     # the suite runs on delta-spark), so both backends run the whole pipeline in CI.
     backend = other_backend
-    config = dataclasses.replace(
-        config,
-        delta=dataclasses.replace(config.delta, backend=backend),
-        segments=dataclasses.replace(config.segments, k=3),
-        clv=dataclasses.replace(
-            config.clv,
+    config = config.replace(
+        delta=config.delta.replace(backend=backend),
+        segments=config.segments.replace(k=3),
+        clv=config.clv.replace(
             max_iter=5,
             train_cycles=1,
             cutoff_step_months=config.features.cycle_months,
             min_instances_per_node=1,
         ),
-        recommend=dataclasses.replace(config.recommend, rank=4, max_iter=5, block_size=64),
-        mlflow=dataclasses.replace(config.mlflow, tracking_uri=mlflow_local, experiment="test-orders-only"),
+        recommend=config.recommend.replace(rank=4, max_iter=5, block_size=64),
+        mlflow=config.mlflow.replace(tracking_uri=mlflow_local, experiment="test-orders-only"),
     )
     lake = Lake.open(spark, config)
     assert lake.backend.name == backend

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -168,7 +167,7 @@ def evaluate(
     tried: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, Any], DataFrame, RecommendModel] | None = None
     for i, over in enumerate(settings):
-        cfg_i = dataclasses.replace(cfg, **over)
+        cfg_i = cfg.replace(**over)
         res, per_user, model = _score_window(lake, inputs, cfg_i, SPLIT_VALIDATION, val_cutoff, cutoff, k, compare)
         p = res["metrics"][GROUP_ALL]["als"]["precision_at_k"]
         tried.append(
@@ -194,7 +193,7 @@ def evaluate(
     if on_model is not None:
         on_model(val_model)
     chosen = settings[chosen_i]
-    cfg_t = dataclasses.replace(cfg, **chosen)
+    cfg_t = cfg.replace(**chosen)
     test, test_users, _ = _score_window(lake, inputs, cfg_t, SPLIT_TEST, cutoff, snapshot_date, k)
     _add_intervals(test, test_users, cfg)
     test_users.unpersist()
