@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from segengine.errors import ConfigError, EnvironmentProblem, SegengineError
+from segengine.errors import EnvironmentProblem, SegengineError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -352,9 +352,7 @@ def choose_backend(spark: SparkSession, config: Config) -> Any:
     """
     from segengine.session import delta_extension_enabled, delta_jars_available
 
-    choice = config.delta.backend
-    if choice not in {"auto", "embedded", "jvm"}:
-        raise ConfigError(f"delta.backend: expected auto, embedded or jvm, got {choice!r}")
+    choice = config.delta.backend  # one of DeltaBackend, checked when the config loaded
     if choice == "embedded":
         return _embedded(spark, config)
     jars = delta_jars_available(spark)

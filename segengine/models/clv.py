@@ -369,10 +369,8 @@ def clv_pipeline(config: Config, features: Sequence[str], btyd: BtydModel | None
     }
     if cfg.algorithm == "gbt":
         reg = GBTRegressor(maxIter=cfg.max_iter, stepSize=cfg.step_size, **common)
-    elif cfg.algorithm == "rf":
+    else:  # "rf": clv.algorithm is one of ClvAlgorithm, checked when the config loaded
         reg = RandomForestRegressor(numTrees=cfg.num_trees, **common)
-    else:
-        raise ConfigError(f"clv.algorithm: expected gbt, rf or bgnbd, got {cfg.algorithm!r}")
     # Spend cannot be negative. ``prediction`` duplicates it because MLflow's pyfunc
     # wrapper (serving, mlflow.models.predict) returns the column of that name.
     clip = SQLTransformer(

@@ -371,10 +371,8 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
             seed=cfg.seed,
             **common,
         )
-    elif cfg.algorithm == "logistic":
+    else:  # "logistic": propensity.algorithm is one of PropensityAlgorithm, checked when the config loaded
         clf = LogisticRegression(regParam=cfg.reg_param, maxIter=100, **common)
-    else:
-        raise ConfigError(f"propensity.algorithm: expected gbt or logistic, got {cfg.algorithm!r}")
     # Not every classifier's constructor takes these two; each has the setters.
     clf.setRawPredictionCol("propensity_raw").setProbabilityCol(PROBABILITY)
     return Pipeline(stages=[prep, assembler, clf])

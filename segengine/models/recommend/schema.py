@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pyspark.sql import types as T
+
+from segengine.config import RecommendScorer
 
 RECOMMENDER_ALS = "als"
 RECOMMENDER_SEGMENT = "popular_in_segment"
-SCORERS = ("vectorized", "mllib")  # config.recommend.scorer
+SCORERS: tuple[str, ...] = get_args(RecommendScorer)  # config.recommend.scorer
 USER_IDX = "user_idx"
 ITEM_IDX = "item_idx"
 MAX_INDEX = 2**31 - 1  # ALS ids must fit a Java int

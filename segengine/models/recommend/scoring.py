@@ -14,7 +14,7 @@ from segengine.models.recommend.als import RecommendModel
 from segengine.models.recommend.fallback import fallback_lists, segment_of, top_from_list
 from segengine.models.recommend.feedback import _load_inputs, interactions
 from segengine.models.recommend.persistence import load_champion_model
-from segengine.models.recommend.schema import RECOMMENDATIONS_SCHEMA, RECOMMENDER_ALS, RECOMMENDER_SEGMENT, SCORERS
+from segengine.models.recommend.schema import RECOMMENDATIONS_SCHEMA, RECOMMENDER_ALS, RECOMMENDER_SEGMENT
 from segengine.models.recommend.topk import _mllib_top_k, als_top_k
 
 if TYPE_CHECKING:
@@ -75,12 +75,9 @@ def recommend(
     """
     k = k or cfg.top_k
     bought = inter.where(F.col("bought")).select("persona_id", "product_id") if cfg.exclude_purchased else None
-    scorer = getattr(cfg, "scorer", "vectorized")
-    if scorer not in SCORERS:
-        raise ModelError(f"recommend.scorer: expected one of {', '.join(SCORERS)}, got {scorer!r}")
     als_top = None
     if model is not None:
-        if scorer == "mllib":
+        if cfg.scorer == "mllib":
             als_top = _mllib_top_k(model, targets, bought, k, cfg)
         else:
             als_top = als_top_k(model, targets, bought, k)
