@@ -192,11 +192,24 @@ def cli(
 
 
 @cli.command("config")
+@click.option(
+    "--schema",
+    is_flag=True,
+    help="Print the JSON schema of the configuration (every key, its type, default, choices and meaning) instead.",
+)
 @pass_ctx
-def show_config(ctx: Context) -> None:
+def show_config(ctx: Context, schema: bool) -> None:
     """Print the resolved configuration as YAML."""
+    import json
+
     import yaml
 
+    from segengine.config import Config
+
+    if schema:
+        # The schema is the same whatever the overlays: no config is loaded for it.
+        click.echo(json.dumps(Config.model_json_schema(), indent=2))
+        return
     click.echo(yaml.safe_dump(ctx.config.model_dump(), sort_keys=False))
 
 

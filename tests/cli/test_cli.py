@@ -39,6 +39,17 @@ def test_config_command_prints_resolved_yaml():
     assert "cycle_months: 3" in result.output
 
 
+def test_config_schema_prints_the_json_schema_even_when_the_config_is_bad():
+    import json
+
+    result = CliRunner().invoke(cli, ["--conf", "spark.mastr=local", "config", "--schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    assert schema["title"] == "Config"
+    assert schema["$defs"]["ClvConfig"]["properties"]["algorithm"]["enum"] == ["gbt", "rf", "bgnbd"]
+    assert schema["$defs"]["FeaturesConfig"]["properties"]["cycle_months"]["default"] == 6
+
+
 def test_tables_command_lists_partitioning():
     result = CliRunner().invoke(cli, ["tables"])
     assert result.exit_code == 0
