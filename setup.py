@@ -34,7 +34,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["segengine", "segengine.*"]),
-    package_data={"segengine": ["py.typed", "templates/*", "insights/templates/*", "studio/templates/*", "studio/static/*"]},
+    package_data={
+        "segengine": ["py.typed", "templates/*", "insights/templates/*", "studio/templates/*", "studio/static/*"]
+    },
     install_requires=requirements("requirements.txt"),
     extras_require={"test": [r for r in requirements("requirements-dev.txt")]},
     entry_points={"console_scripts": ["segengine=segengine.cli:main"]},
