@@ -62,9 +62,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"segengine.audiences.membership", "segengine.audiences.setops", "segengine.audiences.topn"}): (
         "membership computes set-operation and top-N members; those modules create their audience through it"
     ),
-    frozenset({"segengine.lake.embedded", "segengine.lake.jvm"}): (
-        "the jvm backend reads the Delta log through the embedded one, which borrows jvm's outside_within"
-    ),
     frozenset({"segengine.cli", *(f"segengine.cli.{m}" for m in _CLI_COMMAND_MODULES)}): (
         "click registration: the command modules decorate the group of segengine.cli, which imports them"
     ),
