@@ -59,9 +59,6 @@ _CLI_COMMAND_MODULES = (
 
 # Modules that import each other -> why it is allowed for now.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"segengine.audiences.membership", "segengine.audiences.setops", "segengine.audiences.topn"}): (
-        "membership computes set-operation and top-N members; those modules create their audience through it"
-    ),
     frozenset({"segengine.cli", *(f"segengine.cli.{m}" for m in _CLI_COMMAND_MODULES)}): (
         "click registration: the command modules decorate the group of segengine.cli, which imports them"
     ),
