@@ -37,11 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 # (importing module, imported module) -> why it is allowed for now.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("segengine.insights", "segengine.pipeline.entry"): (
-        "type of run_insights_job's ctx; the adapter moves to segengine.pipeline.jobs once insights is not in flux"
-    ),
-}
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 _CLI_COMMAND_MODULES = (
     "audience",
@@ -65,10 +61,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 
 # Job adapters (``run_*_job``) outside segengine.pipeline -> why they are still there.
-KNOWN_JOB_ADAPTERS: dict[str, str] = {
-    "segengine.audiences.refresh.run_refresh_job": "audiences are being changed alongside; duck-typed ctx",
-    "segengine.insights.run_insights_job": "insights are being changed alongside",
-}
+KNOWN_JOB_ADAPTERS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from segengine.audiences.membership import (
     members_as_of,
 )
 from segengine.audiences.overlap import audience_overlap
-from segengine.audiences.refresh import refresh_all, refresh_audience, run_refresh_job
+from segengine.audiences.refresh import refresh_all, refresh_audience
 from segengine.audiences.registry import (
     Audience,
     delete_audience,
@@ -61,7 +61,6 @@ __all__ = [
     "refresh_all",
     "refresh_audience",
     "resolver",
-    "run_refresh_job",
     "set_sync",
     "top_n_audience",
     "top_n_frame",
