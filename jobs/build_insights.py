@@ -1,7 +1,7 @@
 """spark-submit entry point: insight tables and the HTML report for one snapshot date."""
 
-from segengine.insights import run_insights_job
 from segengine.pipeline.entry import job_main
+from segengine.pipeline.jobs import run_insights_job
 
 
 def _args(parser):

@@ -37,11 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 # (importing module, imported module) -> why it is allowed for now.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("segengine.insights", "segengine.pipeline.entry"): (
-        "type of run_insights_job's ctx; the adapter moves to segengine.pipeline.jobs once insights is not in flux"
-    ),
-}
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 _CLI_COMMAND_MODULES = (
     "audience",
@@ -59,22 +55,13 @@ _CLI_COMMAND_MODULES = (
 
 # Modules that import each other -> why it is allowed for now.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"segengine.audiences.membership", "segengine.audiences.setops", "segengine.audiences.topn"}): (
-        "membership computes set-operation and top-N members; those modules create their audience through it"
-    ),
-    frozenset({"segengine.lake.embedded", "segengine.lake.jvm"}): (
-        "the jvm backend reads the Delta log through the embedded one, which borrows jvm's outside_within"
-    ),
     frozenset({"segengine.cli", *(f"segengine.cli.{m}" for m in _CLI_COMMAND_MODULES)}): (
         "click registration: the command modules decorate the group of segengine.cli, which imports them"
     ),
 }
 
 # Job adapters (``run_*_job``) outside segengine.pipeline -> why they are still there.
-KNOWN_JOB_ADAPTERS: dict[str, str] = {
-    "segengine.audiences.refresh.run_refresh_job": "audiences are being changed alongside; duck-typed ctx",
-    "segengine.insights.run_insights_job": "insights are being changed alongside",
-}
+KNOWN_JOB_ADAPTERS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

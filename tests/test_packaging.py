@@ -13,7 +13,7 @@ def test_zip_contains_package_and_defaults(tmp_path):
     target = build_zip(tmp_path)
     names = set(zipfile.ZipFile(target).namelist())
     assert "segengine/__init__.py" in names
-    assert "segengine/lake/embedded.py" in names
+    assert "segengine/lake/embedded/__init__.py" in names
     assert "segengine/conf/default.yaml" in names and "segengine/conf/cluster.yaml" in names
     assert not any("__pycache__" in n for n in names)
 

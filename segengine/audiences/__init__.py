@@ -6,6 +6,7 @@ The public entry points are re-exported here; see each module for details.
 
 from __future__ import annotations
 
+from segengine.audiences.derived import combine_audiences, top_n_audience
 from segengine.audiences.destinations import attach, create_destination, sync_destinations
 from segengine.audiences.export import export_audience
 from segengine.audiences.history import audience_history, persona_history
@@ -18,7 +19,7 @@ from segengine.audiences.membership import (
     members_as_of,
 )
 from segengine.audiences.overlap import audience_overlap
-from segengine.audiences.refresh import refresh_all, refresh_audience, run_refresh_job
+from segengine.audiences.refresh import refresh_all, refresh_audience
 from segengine.audiences.registry import (
     Audience,
     delete_audience,
@@ -30,8 +31,8 @@ from segengine.audiences.registry import (
     set_sync,
     update_audience,
 )
-from segengine.audiences.setops import combine_audiences, combine_frames
-from segengine.audiences.topn import top_n_audience, top_n_frame
+from segengine.audiences.setops import combine_frames
+from segengine.audiences.topn import top_n_frame
 from segengine.audiences.upload import upload_audience
 
 __all__ = [
@@ -60,7 +61,6 @@ __all__ = [
     "refresh_all",
     "refresh_audience",
     "resolver",
-    "run_refresh_job",
     "set_sync",
     "top_n_audience",
     "top_n_frame",

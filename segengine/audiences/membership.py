@@ -25,6 +25,8 @@ from segengine.audiences.registry import (
     resolver,
     stored_members,
 )
+from segengine.audiences.setops import OPERATIONS, combine_frames
+from segengine.audiences.topn import top_n_frame
 from segengine.errors import AudienceError
 from segengine.features.snapshots import require_feature_partition
 
@@ -101,9 +103,6 @@ def compute_membership(
     Returns:
         DataFrame(persona_id), distinct.
     """
-    from segengine.audiences.setops import combine_frames
-    from segengine.audiences.topn import top_n_frame
-
     memo = {} if memo is None else memo
     if aud.audience_id in memo:
         return memo[aud.audience_id]
@@ -250,8 +249,6 @@ def create_audience(
     if source == "rules" and (evaluator is None or isinstance(evaluator, RulesEvaluator)):
         _validate_rules(definition, name, resolver(spark, lake, owner))
     if source == "set_operation":
-        from segengine.audiences.setops import OPERATIONS
-
         if definition.get("op") not in OPERATIONS or not definition.get("audiences"):
             raise AudienceError(
                 f"audience {name!r}: a set operation needs op ({', '.join(OPERATIONS)}) and audiences, got {definition}"

@@ -314,14 +314,3 @@ def refresh_all(
         error.summary = summary  # type: ignore[attr-defined]
         raise error
     return summary
-
-
-def run_refresh_job(ctx: Any) -> dict[str, Any]:
-    """Refresh all dynamic audiences for ``--date`` (``--audience``, ``--allow-large-change``).
-
-    Records nothing in ``runs``; ``jobs/refresh_audiences.py`` runs
-    :func:`segengine.pipeline.daily.run_refresh_audiences_job`, which does.
-    """
-    only = getattr(ctx.args, "audience", None) or None
-    allow = True if getattr(ctx.args, "allow_large_change", False) else None
-    return refresh_all(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, only=only, allow_large_change=allow)

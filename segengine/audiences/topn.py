@@ -1,4 +1,4 @@
-"""Top-N of any audience by any catalog attribute."""
+"""Top-N of any audience by any catalog attribute: the member frame (saved by :mod:`.derived`)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ from segengine.errors import AudienceError
 from segengine.features.snapshots import require_feature_partition
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
-    from segengine.config import Config
     from segengine.lake import Lake
 
 ORDERS = ("asc", "desc")
 
 
-def _check(n: int, by: str, order: str) -> None:
+def check_top_n(n: int, by: str, order: str) -> None:
     from segengine.features.catalog import CATALOG
 
     if by not in CATALOG:
@@ -42,45 +41,9 @@ def top_n_frame(lake: Lake, members_df: DataFrame, n: int, by: str, order: str, 
     """
     from pyspark.sql import functions as F
 
-    _check(n, by, order)
+    check_top_n(n, by, order)
     require_feature_partition(lake, snapshot_date)
     feats = lake.read("customer_features", partitions={"snapshot_date": snapshot_date}).select("persona_id", by)
     ranked = members_df.select("persona_id").distinct().join(feats, "persona_id", "left")
     key = F.col(by).desc_nulls_last() if order == "desc" else F.col(by).asc_nulls_last()
     return ranked.orderBy(key, F.col("persona_id").asc()).limit(n)
-
-
-def top_n_audience(
-    spark: SparkSession,
-    lake: Lake,
-    config: Config,
-    source: str,
-    n: int,
-    by: str,
-    order: str,
-    name: str,
-    owner: str,
-    kind: str = "static",
-    visibility: str = "shared",
-    snapshot_date: dt.date | None = None,
-    evaluator=None,
-) -> str:
-    """Save the top ``n`` of audience ``source`` by ``by`` as a new audience.
-
-    Returns:
-        The new audience_id.
-    """
-    from segengine.audiences.membership import create_audience
-    from segengine.audiences.registry import get_audience, stored_members
-
-    _check(n, by, order)
-    if snapshot_date is None:
-        raise AudienceError("top-N needs a snapshot date (which features to rank by)")
-    src = get_audience(spark, lake, source, owner)
-    definition = {"from": src.audience_id, "n": n, "by": by, "order": order}
-    members = None
-    if kind == "static":
-        members = top_n_frame(lake, stored_members(lake, src.audience_id), n, by, order, snapshot_date)
-    return create_audience(
-        spark, lake, config, name, owner, kind, "top_n", definition, members, visibility, snapshot_date, evaluator
-    )

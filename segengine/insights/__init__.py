@@ -31,11 +31,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from segengine.pipeline.entry import JobContext
-
 log = logging.getLogger(__name__)
 
-__all__ = ["build_insights", "run_insights_job", "add_months"]
+__all__ = ["build_insights", "add_months"]
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -231,20 +229,6 @@ def _engagement_tables(
         lake.overwrite_partition(df, "insights_boundaries", snapshot_date=snapshot_date)
         written["insights_boundaries"] = len(rows)
     return written
-
-
-def run_insights_job(ctx: JobContext) -> dict[str, Any]:
-    """Job entry (``jobs/build_insights.py``): build the insight tables, then the HTML report.
-
-    ``--out`` sets the report path (default ``<warehouse>/reports/<report_name>`` with the
-    date inserted before the extension).
-    """
-    from segengine.insights.report import default_report_path, render_report
-
-    summary = build_insights(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
-    out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.snapshot_date)
-    summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, out)
-    return summary
 
 
 def _audience_members_on(lake: Any, snapshot_date: dt.date) -> Any:

@@ -32,6 +32,8 @@ from segengine.errors import (
     TableNotFound,
     WriteConflict,
 )
+from segengine.lake.deltalog import DeltaLogWriter
+from segengine.lake.slices import outside_within, partition_texts, quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -72,11 +74,6 @@ CONFLICT_EXCEPTIONS = frozenset(
 )
 # Error conditions of a time-travel request beyond the table's history.
 _TIME_TRAVEL_CONDITIONS = ("DELTA_VERSION_NOT_FOUND", "DELTA_TIMESTAMP_EARLIER_THAN_COMMIT_RETENTION")
-
-
-def quote_identifier(name: str) -> str:
-    """Backtick-quote a column name for Spark SQL (backticks doubled)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def sql_literal(value: Any) -> str:
@@ -265,14 +262,12 @@ class JvmBackend:
     name = "jvm"
 
     def __init__(self, spark: SparkSession, commit_retries: int = 5, storage_options: dict[str, str] | None = None):
-        from segengine.lake.embedded import EmbeddedBackend
-
         self.spark = spark
         self.commit_retries = commit_retries
         # The Delta log is read with delta-rs (a few milliseconds, no Spark job) for the
         # version, the history and the rows of small tables: delta-spark answers each
         # with one or two Spark jobs, which made every registry write cost a third more.
-        self.log = EmbeddedBackend(spark, storage_options, commit_retries)
+        self.log = DeltaLogWriter(spark, storage_options, commit_retries)
 
     def _delta_table(self, uri: str) -> Any:
         from delta.tables import DeltaTable
@@ -324,7 +319,7 @@ class JvmBackend:
         return self.version(uri) if fallback is None else fallback
 
     def read_rows(self, uri: str, version: int | None = None) -> list[dict[str, Any]]:
-        """Every row of a small table as dicts (see :meth:`EmbeddedBackend.read_rows`):
+        """Every row of a small table as dicts (see :meth:`DeltaLog.read_rows`):
         read by delta-rs with no Spark job, unless the table uses a feature delta-rs
         cannot read, then collected through Spark."""
         try:
@@ -474,9 +469,9 @@ class JvmBackend:
         """Write rows the driver holds (a registry row, a run summary, a lock) as one commit.
 
         On a local table with nothing to check row by row, the rows become one Parquet
-        file and one commit made by delta-rs, after the embedded backend's
+        file and one commit made by delta-rs, after the Delta log writer's
         WriteSerializable check of every commit since it read the table (see
-        :meth:`EmbeddedBackend.write_rows`): a few milliseconds where delta-spark needs
+        :meth:`DeltaLogWriter.write_rows`): a few milliseconds where delta-spark needs
         a Spark job and a snapshot rebuilt by two or three more (0.4-0.7 s), for a
         table of a few hundred rows written many times a day. Both engines commit
         through the same Delta log protocol (put-if-absent of the next version), so
@@ -576,7 +571,7 @@ class JvmBackend:
         answers = probe.collect()
         strays = [r["key"] for r in answers if not r["repeated"]]
         if strays:
-            shown = {k: sorted(_partition_texts(v)) for k, v in (within or {}).items()}
+            shown = {k: sorted(partition_texts(v)) for k, v in (within or {}).items()}
             raise SegengineError(f"{uri}: merge source row {strays[0]} lies outside the slice {shown}")
         repeated = [json.loads(r["key"]) for r in answers if r["repeated"]]
         if repeated:
@@ -676,44 +671,3 @@ class JvmBackend:
                 raise
             raise failure from exc
         return self._committed_version(uri, commit_id)
-
-
-def _partition_texts(value: Any) -> set[str]:
-    """The partition-value strings of one value or a list of them (dates as ISO dates)."""
-    values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
-    out = set()
-    for v in values:
-        if isinstance(v, dt.datetime):
-            out.add(v.isoformat(sep=" "))
-        elif isinstance(v, dt.date):
-            out.add(v.isoformat())
-        elif isinstance(v, bool):
-            out.add(str(v).lower())
-        else:
-            out.add(str(v))
-    return out
-
-
-def outside_within(
-    uri: str, within: dict[str, Any] | None, part_cols: list[str], delete_missing_in: dict[str, Any] | None
-) -> Any:
-    """The Column true for a source row outside ``within`` (None without ``within``).
-
-    Both backends' merges check their source with it. ``within`` must name partition columns, and a ``delete_missing_in`` value on one
-    of them must agree with it (the merge never sees the target outside the slice).
-    """
-    from pyspark.sql import functions as F
-
-    if not within:
-        return None
-    unknown = sorted(set(within) - set(part_cols))
-    if unknown:
-        raise SegengineError(f"{uri}: within names non-partition column(s) {', '.join(unknown)}")
-    for col_name, value in (delete_missing_in or {}).items():
-        if col_name in within and _partition_texts(within[col_name]) != _partition_texts(value):
-            raise SegengineError(f"{uri}: delete_missing_in {col_name}={value!r} lies outside within={within}")
-    inside = F.lit(True)
-    for col_name, value in within.items():
-        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-        inside = inside & F.col(quote_identifier(col_name)).isin(*[F.lit(v) for v in values])
-    return ~F.coalesce(inside, F.lit(False))

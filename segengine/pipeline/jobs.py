@@ -13,10 +13,13 @@ import argparse
 from typing import Any
 
 from segengine.audiences.destinations import sync_destinations, versions_to_keep
+from segengine.audiences.refresh import refresh_all
 from segengine.errors import AudienceError
 from segengine.features.compute import compute_features
 from segengine.generate import generate_raw
 from segengine.ingest import default_raw_dir, ingest
+from segengine.insights import build_insights
+from segengine.insights.report import default_report_path, render_report
 from segengine.lake.maintenance import maintain
 from segengine.models.clv import score_clv, train_clv
 from segengine.models.lookalike import expand_audience
@@ -154,3 +157,26 @@ def run_sync_destinations_job(ctx: JobContext) -> dict[str, Any]:
             + ", ".join(summary["failed"])
         )
     return summary
+
+
+def run_insights_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/build_insights.py``: build the insight tables for ``--date``, then the HTML report.
+
+    ``--out`` sets the report path (default ``<warehouse>/reports/<report_name>`` with the
+    date inserted before the extension).
+    """
+    summary = build_insights(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.snapshot_date)
+    summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, out)
+    return summary
+
+
+def run_refresh_job(ctx: JobContext) -> dict[str, Any]:
+    """Refresh all dynamic audiences for ``--date`` (``--audience``, ``--allow-large-change``).
+
+    Records nothing in ``runs``; ``jobs/refresh_audiences.py`` runs
+    :func:`segengine.pipeline.daily.run_refresh_audiences_job`, which does.
+    """
+    only = getattr(ctx.args, "audience", None) or None
+    allow = True if getattr(ctx.args, "allow_large_change", False) else None
+    return refresh_all(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, only=only, allow_large_change=allow)

@@ -66,7 +66,8 @@ def write(spark, config, spec: dict) -> dict:
     from pyspark.sql import functions as F
 
     from segengine.errors import WriteConflict
-    from segengine.lake import Lake, embedded
+    from segengine.lake import Lake
+    from segengine.lake.deltalog import commit as log_commit
 
     lake = Lake.open(spark, config.replace(warehouse=spec["warehouse"]))
     schema = spark.createDataFrame([], spec["schema"]).schema
@@ -76,7 +77,7 @@ def write(spark, config, spec: dict) -> dict:
     folder, name = spec["barrier"], spec["name"]
     if spec["backend"] == "embedded" or spec["op"] == "write_rows":
         # write_rows commits through the embedded writer's log protocol on both backends.
-        embedded.before_commit = lambda uri, version: barrier(folder, name)
+        log_commit.before_commit = lambda uri, version: barrier(folder, name)
     else:
 
         @F.udf("boolean")
@@ -103,7 +104,7 @@ def write(spark, config, spec: dict) -> dict:
     except WriteConflict as exc:
         return {"status": "conflict", "message": str(exc)}
     finally:
-        embedded.before_commit = None
+        log_commit.before_commit = None
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def test_partition_values_with_spaces_percent_unicode_and_nulls_are_read_back(sp
 
 
 def test_uri_spellings_cover_both_forms_of_an_empty_authority():
-    from segengine.lake.embedded import _uri_spellings
+    from segengine.lake.embedded.read import _uri_spellings
 
     assert _uri_spellings("file:///tmp/a b") == ["file:///tmp/a b", "file:/tmp/a b"]
     assert _uri_spellings("file:/tmp/x") == ["file:/tmp/x", "file:///tmp/x"]
@@ -181,9 +181,9 @@ def test_uri_spellings_cover_both_forms_of_an_empty_authority():
 
 
 def test_a_row_whose_file_matches_no_log_entry_fails_instead_of_being_dropped(spark, lake, monkeypatch):
-    import segengine.lake.embedded as embedded
+    import segengine.lake.embedded.read as embedded_read
 
     lake.write(rows(spark, [("a", 1.0, D1), ("b", 2.0, D2)]), "customer_features", mode="overwrite")
-    monkeypatch.setattr(embedded, "_uri_spellings", lambda uri: ["not-" + uri])
+    monkeypatch.setattr(embedded_read, "_uri_spellings", lambda uri: ["not-" + uri])
     with pytest.raises(Exception, match="no Delta log entry for data file"):
         lake.read("customer_features").collect()

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from segengine.errors import ConstraintViolation, TableFeatureUnsupported, WriteConflict
 from segengine.lake import Lake
-from segengine.lake import embedded as embedded_module
+from segengine.lake.deltalog import commit as commit_module
 from segengine.lake.embedded import EmbeddedBackend
 
 D1 = dt.date(2025, 1, 1)
@@ -37,10 +37,10 @@ def concurrently(monkeypatch):
 
     def install(fn):
         def hook(uri, read_version):
-            monkeypatch.setattr(embedded_module, "before_commit", None)
+            monkeypatch.setattr(commit_module, "before_commit", None)
             fn()
 
-        monkeypatch.setattr(embedded_module, "before_commit", hook)
+        monkeypatch.setattr(commit_module, "before_commit", hook)
 
     return install
 

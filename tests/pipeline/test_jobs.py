@@ -82,3 +82,33 @@ def test_lookalike_job_reads_its_options(config, monkeypatch):
     ((_, args, kwargs),) = calls
     assert args[3:] == ("vip", 5, ["frequency", "monetary"], D)
     assert kwargs == {"name": "x", "owner": "segengine"}
+
+
+def test_insights_job_builds_the_tables_then_writes_the_report_where_out_says(config, monkeypatch):
+    calls = _record(monkeypatch, "build_insights", "render_report")
+
+    def with_out(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--out", default=None)
+
+    summary = jobs.run_insights_job(_ctx(config, ["--date", "2025-06-30", "--out", "r.html"], with_out))
+    assert summary == {"ok": "build_insights", "report": {"ok": "render_report"}}
+    assert calls == [
+        ("build_insights", (None, None, config, D), {}),
+        ("render_report", (None, None, config, D, "r.html"), {}),
+    ]
+
+
+def test_refresh_job_passes_only_and_allow_large_change(config, monkeypatch):
+    calls = _record(monkeypatch, "refresh_all")
+
+    def with_refresh_args(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--audience", action="append", default=[])
+        parser.add_argument("--allow-large-change", action="store_true")
+
+    argv = ["--date", "2025-06-30", "--audience", "vip", "--allow-large-change"]
+    jobs.run_refresh_job(_ctx(config, argv, with_refresh_args))
+    jobs.run_refresh_job(_ctx(config, ["--date", "2025-06-30"], with_refresh_args))
+    assert [(c[1], c[2]) for c in calls] == [
+        ((None, None, config, D), {"only": ["vip"], "allow_large_change": True}),
+        ((None, None, config, D), {"only": None, "allow_large_change": None}),
+    ]
