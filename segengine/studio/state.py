@@ -41,4 +41,5 @@ class StudioState:
 
 def get_state(request: Request) -> StudioState:
     """The studio's shared objects (a FastAPI dependency)."""
-    return request.app.state.studio
+    state: StudioState = request.app.state.studio
+    return state
