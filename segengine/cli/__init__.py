@@ -17,12 +17,18 @@ import difflib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from segengine.dates import DATE_FORM, date_problem, parse_date
 from segengine.errors import SegengineError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 
 class Context:
@@ -32,14 +38,14 @@ class Context:
         self.env = env
         self.config_files = config_files
         self.overrides = overrides
-        self._config: Any = None
-        self._spark: Any = None
-        self._lake: Any = None
+        self._config: Config | None = None
+        self._spark: SparkSession | None = None
+        self._lake: Lake | None = None
         # Only the commands that load data may create a missing warehouse folder.
         self.may_create_warehouse = False
 
     @property
-    def config(self) -> Any:
+    def config(self) -> Config:
         if self._config is None:
             from segengine.config import load_config
 
@@ -47,7 +53,7 @@ class Context:
         return self._config
 
     @property
-    def spark(self) -> Any:
+    def spark(self) -> SparkSession:
         if self._spark is None:
             from segengine.session import build_spark
 
@@ -58,7 +64,7 @@ class Context:
         return self._spark
 
     @property
-    def lake(self) -> Any:
+    def lake(self) -> Lake:
         if self._lake is None:
             from segengine.lake import Lake
 

@@ -30,7 +30,8 @@ def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_j
 
     from segengine.features import compute_features
 
-    ctx: Context = click_ctx.find_object(Context)
+    ctx = click_ctx.find_object(Context)
+    assert ctx is not None  # the root group puts a Context on every command's click context
     config = ctx.config
     if force:
         config = dataclasses.replace(

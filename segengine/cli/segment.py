@@ -19,7 +19,7 @@ def _file_resolver(path: str, ctx: Context | None = None, user: str | None = Non
         try:
             from segengine.audiences import resolver as audience_resolver
         except ImportError:  # the audiences package is optional for the rule compiler
-            audience_resolver = None
+            audience_resolver = None  # type: ignore[assignment]  # the optional import's fallback
         if audience_resolver is not None:
             fallback = audience_resolver(ctx.spark, ctx.lake, user=user)
     return directory_resolver(Path(path).resolve().parent, fallback=fallback)
@@ -55,7 +55,9 @@ def _log_lake(ctx: Context):
     if path is not None and not path.is_dir():
         return None
     delta = ctx.config.delta
-    return Lake(None, ctx.config, EmbeddedBackend(None, delta.storage_options, delta.commit_retries))
+    # delta-rs reads the logs without a SparkSession: the spark argument is unused on this path.
+    backend = EmbeddedBackend(None, delta.storage_options, delta.commit_retries)  # type: ignore[arg-type]
+    return Lake(None, ctx.config, backend)  # type: ignore[arg-type]
 
 
 def _warehouse_lacks_events(ctx: Context) -> bool:
