@@ -355,6 +355,8 @@ def expand_vectors(
     """
     if size <= 0:
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")
+    if cfg.max_widenings < 0:
+        raise ModelError(f"lookalike: lookalike.max_widenings must be at least 0, got {cfg.max_widenings}")
     seed_ids = seed_ids.select("persona_id").where(F.col("persona_id").isNotNull()).distinct()
     # One cached table with a seed flag; every count below is one job over it.
     flagged = (
@@ -412,8 +414,7 @@ def expand_vectors(
         log.info("lookalike widening %d: %d of %d inside %.4f", widenings, inside, size, bucket)
         if widenings < cfg.max_widenings:
             found.unpersist()
-    if found is None:
-        raise ModelError(f"lookalike: lookalike.max_widenings must be at least 0, got {cfg.max_widenings}")
+    assert found is not None  # max_widenings >= 0 (checked first): the loop ran at least once
     top = found.orderBy("distance", "persona_id").limit(size)
     filled = 0
     if n_found < size:
