@@ -77,9 +77,10 @@ bench: setup-dev ## Run the benchmarks; results go to bench/results.md and bench
 bench-scale: setup-dev ## 1M and 2M persona end-to-end benchmark (long)
 	$(PY) -m bench.run --scale
 
-lint: setup-dev ## ruff check and format check
+lint: setup-dev ## ruff check, format check and mypy (settings in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy segengine
 
 format: setup-dev ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -89,4 +90,4 @@ package: setup-dev ## Build dist/segengine.zip (for --py-files) and a wheel
 	$(PY) -m segengine.packaging dist
 
 clean: ## Remove build output (keeps .venv and data)
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

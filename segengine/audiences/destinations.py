@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from segengine.config import Config
     from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -288,6 +289,13 @@ def attached_audiences(spark: SparkSession, lake: Lake, destination: str | None 
     ]
 
 
+def _destination_of(aud: Audience) -> str:
+    """The destination name of an audience from :func:`attached_audiences` (which keeps only those with one)."""
+    if aud.synced_to is None:
+        raise AudienceError(f"audience {aud.name} is not synced to a destination")
+    return aud.synced_to.removeprefix(DESTINATION_PREFIX)
+
+
 def attach(spark: SparkSession, lake: Lake, audience: str, destination: str, user: str | None = None) -> Audience:
     """Sync ``audience`` to ``destination`` from now on (locks the audience).
 
@@ -341,7 +349,7 @@ def versions_to_keep(spark: SparkSession, lake: Lake) -> dict[str, int]:
     """
     if not lake.exists("destination_syncs"):
         return {}
-    attached = {(a.synced_to.removeprefix(DESTINATION_PREFIX), a.audience_id) for a in attached_audiences(spark, lake)}
+    attached = {(_destination_of(a), a.audience_id) for a in attached_audiences(spark, lake)}
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for row in sorted(lake.read_rows("destination_syncs"), key=lambda r: r["seq"]):
         last[(row["destination"], row["audience_id"])] = row
@@ -764,7 +772,7 @@ def sync_destinations(
     synced: list[dict[str, Any]] = []
     failed: list[str] = []
     for aud in sorted(auds, key=lambda a: a.name):
-        name = aud.synced_to.removeprefix(DESTINATION_PREFIX)
+        name = _destination_of(aud)
         if name not in dests:
             failed.append(aud.name)
             synced.append(
@@ -789,7 +797,7 @@ def sync_destinations(
     return {"synced": synced, "failed": failed, "audiences": len(auds)}
 
 
-def sync_step(spark: SparkSession, lake: Lake, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def sync_step(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """The daily pipeline's ``sync_destinations`` step: fails (after syncing the rest) if any audience did."""
     summary = sync_destinations(spark, lake)
     if summary["failed"]:

@@ -102,12 +102,12 @@ def audience_history(
             )
             .collect()  # one row per day
         )
-        for r in counts:
-            days[r["snapshot_date"]] = {
-                "date": r["snapshot_date"],
+        for c in counts:
+            days[c["snapshot_date"]] = {
+                "date": c["snapshot_date"],
                 "size": None,
-                "joins": r["joins"],
-                "leaves": r["leaves"],
+                "joins": c["joins"],
+                "leaves": c["leaves"],
             }
     if lake.exists("audience_refreshes"):
         for r in lake.read_rows("audience_refreshes"):

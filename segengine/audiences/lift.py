@@ -116,6 +116,7 @@ def lift_from_outcomes(
         return out
 
     point = data.agg(*group_aggs(F.lit(1.0))).first()
+    assert point is not None  # a global aggregate has exactly one row
     n_t, n_h = point[f"n_{TREATED}"] or 0, point[f"n_{HOLDOUT}"] or 0
     if not n_t or not n_h:
         raise AudienceError(f"lift: needs members in both groups, got {int(n_t)} treated and {int(n_h)} holdout")
@@ -143,6 +144,7 @@ def lift_from_outcomes(
         )
         .first()
     )
+    assert ci is not None  # a global aggregate has exactly one row
     groups = {
         g: {"members": int(point[f"n_{g}"]), **{m: point[f"{c}_{g}"] / point[f"n_{g}"] for m, c in METRICS.items()}}
         for g in (TREATED, HOLDOUT)
@@ -249,6 +251,7 @@ def estimate_mde(
         .agg(F.count("*").alias("n"), F.count("_b").alias("buyers"))
         .first()
     )
+    assert row is not None  # a global aggregate has exactly one row
     size = int(row["n"])
     base = row["buyers"] / size if size else 0.0
     return {"audience": aud.name, "members": size, **minimum_detectable_effect(size, share, base, alpha, power)}

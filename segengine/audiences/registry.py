@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
     from segengine.lake import Lake
+    from segengine.rules.compile import Resolver
+    from segengine.rules.parse import Segment
 
 KINDS = ("static", "dynamic")
 SOURCES = ("rules", "upload", "top_n", "lookalike", "set_operation")
@@ -544,7 +546,7 @@ def members(spark: SparkSession, lake: Lake, audience_id_or_name: str, user: str
     return stored_members(lake, aud.audience_id).select("persona_id", "since")
 
 
-def resolver(spark: SparkSession, lake: Lake, user: str | None = None) -> Any:
+def resolver(spark: SparkSession, lake: Lake, user: str | None = None) -> Resolver:
     """A name -> Segment callable for the rule compiler's ``in_segment``.
 
     Only rule-defined audiences resolve (their definition is a segment document);
@@ -552,7 +554,7 @@ def resolver(spark: SparkSession, lake: Lake, user: str | None = None) -> Any:
     """
     from segengine.errors import SegmentDefinitionError
 
-    def resolve(name: str) -> Any:
+    def resolve(name: str) -> Segment:
         from segengine.rules import parse_segment
 
         try:

@@ -25,7 +25,10 @@ from segengine.dates import DATE_FORM, date_problem, parse_date
 from segengine.errors import SegengineError
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from segengine.config import Config
+    from segengine.lake import Lake
 
 
 class Context:
@@ -36,8 +39,8 @@ class Context:
         self.config_files = config_files
         self.overrides = overrides
         self._config: Config | None = None
-        self._spark: Any = None
-        self._lake: Any = None
+        self._spark: SparkSession | None = None
+        self._lake: Lake | None = None
         # Only the commands that load data may create a missing warehouse folder.
         self.may_create_warehouse = False
 
@@ -50,7 +53,7 @@ class Context:
         return self._config
 
     @property
-    def spark(self) -> Any:
+    def spark(self) -> SparkSession:
         if self._spark is None:
             from segengine.session import build_spark
 
@@ -61,7 +64,7 @@ class Context:
         return self._spark
 
     @property
-    def lake(self) -> Any:
+    def lake(self) -> Lake:
         if self._lake is None:
             from segengine.lake import Lake
 

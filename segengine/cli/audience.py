@@ -180,7 +180,7 @@ def count_line(name: str, size: int, day: dt.date | None) -> str:
     help="Let a refresh remove more than audiences.max_removed_share of an audience's members.",
 )
 @pass_ctx
-def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: dt.date | None, allow_large_change: bool) -> None:
+def refresh(ctx: Context, names: tuple[str, ...], snapshot_date: dt.date, allow_large_change: bool) -> None:
     """Refresh NAMES (default: every dynamic audience) for a date; prints size/added/removed.
 
     Refused for a date without features. An audience that would lose more than

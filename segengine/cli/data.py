@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from segengine.cli import Context, cli, pass_ctx
 
 
-def _print_ingest(result: dict) -> None:
+def _print_ingest(result: dict[str, Any]) -> None:
     click.echo(f"{'table':12s} {'files':>6s} {'skipped':>8s} {'rows in':>10s} {'loaded':>10s} {'quarantined':>12s}")
     for table, r in result["tables"].items():
         click.echo(

@@ -62,7 +62,7 @@ def list_cmd(ctx: Context) -> None:
 
     attached: dict[str, list[str]] = {}
     for aud in attached_audiences(ctx.spark, ctx.lake):
-        attached.setdefault(aud.synced_to.split(":", 1)[1], []).append(aud.name)
+        attached.setdefault((aud.synced_to or "").split(":", 1)[-1], []).append(aud.name)
     click.echo(f"{'name':24s} {'kind':8s} {'owner':12s} audiences")
     for d in list_destinations(ctx.lake):
         click.echo(

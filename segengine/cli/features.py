@@ -28,7 +28,8 @@ def features_group(click_ctx: click.Context, snapshot_date: dt.date | None, as_j
         raise click.UsageError("give --date YYYY-MM-DD to compute features, or a subcommand (catalog, show)")
     from segengine.features import compute_features
 
-    ctx: Context = click_ctx.find_object(Context)
+    ctx = click_ctx.find_object(Context)
+    assert ctx is not None  # the root group puts a Context on every command's click context
     config = ctx.config
     if force:
         config = config.replace(features=config.features.replace(allow_before_first_data=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from segengine.cli import cli, pass_ctx
+from segengine.cli import Context, cli, pass_ctx
 
 
 @cli.command("maintain")
@@ -20,7 +20,9 @@ from segengine.cli import cli, pass_ctx
 @click.option("--zorder", is_flag=True, help="Z-order by maintenance.zorder_by (persona_id) instead of compacting.")
 @click.option("--dry-run", is_flag=True, help="List what VACUUM would delete; compact and delete nothing.")
 @pass_ctx
-def maintain(ctx, tables: tuple[str, ...], retention_hours: int | None, force: bool, zorder: bool, dry_run: bool):
+def maintain(
+    ctx: Context, tables: tuple[str, ...], retention_hours: int | None, force: bool, zorder: bool, dry_run: bool
+) -> None:
     """Compact small files (OPTIMIZE) and delete unreferenced ones (VACUUM); one line per table."""
     from segengine.audiences.destinations import versions_to_keep
     from segengine.lake.maintenance import maintain as run

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import DATE, cli, pass_ctx
+from segengine.cli import DATE, Context, cli, pass_ctx
 
 
 def _echo(result: object) -> None:
@@ -56,7 +56,7 @@ def train() -> None:
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition (YYYY-MM-DD).")
 @force_promote_option
 @pass_ctx
-def train_segments_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
+def train_segments_cmd(ctx: Context, date_: dt.date, force_promote: bool) -> None:
     """Train the RFMT k-means segments and the B2B clusters (gated on silhouette)."""
     from segengine.models.segments import train_segments
 
@@ -69,7 +69,7 @@ def train_segments_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
 @force_promote_option
 @pass_ctx
-def train_clv_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
+def train_clv_cmd(ctx: Context, date_: dt.date, force_promote: bool) -> None:
     """Train the CLV regressor on the time split; print holdout metrics vs the baseline (gated on holdout MAE)."""
     from segengine.models.clv import train_clv
 
@@ -82,7 +82,7 @@ def train_clv_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date S (train/holdout windows end here).")
 @force_promote_option
 @pass_ctx
-def train_propensity_cmd(ctx, date_: dt.date, force_promote: bool) -> None:
+def train_propensity_cmd(ctx: Context, date_: dt.date, force_promote: bool) -> None:
     """Train the purchase propensity and churn risk classifiers; print holdout AUC vs the RFM baseline (gated on AUC)."""
     from segengine.models.propensity import train_propensity
 
@@ -99,7 +99,7 @@ def score() -> None:
 @score.command("segments")
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
 @pass_ctx
-def score_segments_cmd(ctx, date_: dt.date) -> None:
+def score_segments_cmd(ctx: Context, date_: dt.date) -> None:
     """Fill ai_segment, ai_segment_distance and b2b_segment with the champion models."""
     from segengine.models.segments import score_segments
 
@@ -109,7 +109,7 @@ def score_segments_cmd(ctx, date_: dt.date) -> None:
 @score.command("clv")
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
 @pass_ctx
-def score_clv_cmd(ctx, date_: dt.date) -> None:
+def score_clv_cmd(ctx: Context, date_: dt.date) -> None:
     """Fill clv_predicted and clv_percentile with the champion CLV model."""
     from segengine.models.clv import score_clv
 
@@ -119,7 +119,7 @@ def score_clv_cmd(ctx, date_: dt.date) -> None:
 @score.command("propensity")
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date of the feature partition.")
 @pass_ctx
-def score_propensity_cmd(ctx, date_: dt.date) -> None:
+def score_propensity_cmd(ctx: Context, date_: dt.date) -> None:
     """Fill purchase_propensity_30d, churn_risk and their percentiles with the champion models."""
     from segengine.models.propensity import score_propensity
 
@@ -133,7 +133,7 @@ def models() -> None:
 
 @models.command("list")
 @pass_ctx
-def list_cmd(ctx) -> None:
+def list_cmd(ctx: Context) -> None:
     """List registered model versions, their aliases and feature lists."""
     from segengine.models.tracking import configure_mlflow, list_models
 
@@ -155,7 +155,7 @@ def list_cmd(ctx) -> None:
 @click.option("--version", "version", type=int, required=True, help="The registered version to point the alias at.")
 @click.option("--alias", default=None, help="Alias to move (default mlflow.champion_alias).")
 @pass_ctx
-def promote_cmd(ctx, name: str, version: int, alias: str | None) -> None:
+def promote_cmd(ctx: Context, name: str, version: int, alias: str | None) -> None:
     """Point the champion alias of model NAME at --version N: promotion, or rollback.
 
     Scoring loads the version the alias points to; the next training run compares its

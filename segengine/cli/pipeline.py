@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from segengine.cli import DATE, cli, pass_ctx
+from segengine.cli import DATE, Context, cli, pass_ctx
 
 
 @cli.group()
@@ -31,7 +31,7 @@ def pipeline() -> None:
     help="Step lines as text, or one JSON object per step (step, date, run_id, status, rows, seconds, message).",
 )
 @pass_ctx
-def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: bool, log_format: str) -> None:
+def daily(ctx: Context, date_: dt.date, resume: bool, steps: str, allow_large_change: bool, log_format: str) -> None:
     """ingest → features → score → recommendations → audiences → insights for one date."""
     from segengine.pipeline.daily import run_daily, select_steps
 
@@ -59,7 +59,7 @@ def daily(ctx, date_: dt.date, resume: bool, steps: str, allow_large_change: boo
     help="Make every new model version the champion even if its validation metric is worse (logged, tagged).",
 )
 @pass_ctx
-def train(ctx, date_: dt.date, force_promote: bool) -> None:
+def train(ctx: Context, date_: dt.date, force_promote: bool) -> None:
     """Train (and register) the segment, CLV and recommendation models."""
     from segengine.errors import StepFailed
     from segengine.pipeline.daily import TRAINING_STEPS, run_steps
@@ -74,7 +74,7 @@ def train(ctx, date_: dt.date, force_promote: bool) -> None:
 @pipeline.command("unlock")
 @click.option("--date", "date_", type=DATE, required=True, help="Snapshot date YYYY-MM-DD whose lock to free.")
 @pass_ctx
-def unlock_date(ctx, date_: dt.date) -> None:
+def unlock_date(ctx: Context, date_: dt.date) -> None:
     """Free the daily pipeline's lock of a date whose run died (the lock otherwise expires
     pipeline.lock_timeout_minutes after that run's last step)."""
     from segengine.pipeline.lock import unlock
@@ -104,7 +104,7 @@ def list_steps() -> None:
 @click.option("--date", "date_", type=DATE, default=None, help="Only this snapshot date.")
 @click.option("--limit", default=30, show_default=True, help="Rows to show.")
 @pass_ctx
-def runs(ctx, date_: dt.date | None, limit: int) -> None:
+def runs(ctx: Context, date_: dt.date | None, limit: int) -> None:
     """Show the run summary table (per step: rows, seconds, status)."""
     from pyspark.sql import functions as F
 
@@ -118,7 +118,7 @@ def runs(ctx, date_: dt.date | None, limit: int) -> None:
 @click.option("--personas", default=20000, show_default=True, help="Sample personas to generate.")
 @click.option("--seed", default=42, show_default=True, help="Generator seed.")
 @pass_ctx
-def demo(ctx, personas: int, seed: int) -> None:
+def demo(ctx: Context, personas: int, seed: int) -> None:
     """Generate sample data and run the whole pipeline on the embedded default."""
     from segengine.pipeline.demo import run_demo
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from segengine.cli import DATE, Context, cli, pass_ctx
 
+if TYPE_CHECKING:
+    from segengine.lake import Lake
+    from segengine.rules.compile import CompiledSegment, Resolver
+    from segengine.rules.parse import Segment
 
-def _file_resolver(path: str, ctx: Context | None = None, user: str | None = None):
+
+def _file_resolver(path: str, ctx: Context | None = None, user: str | None = None) -> Resolver:
     """Saved segments next to FILE first, then (with Spark) the audiences registry."""
     from segengine.rules import directory_resolver
 
@@ -19,19 +25,19 @@ def _file_resolver(path: str, ctx: Context | None = None, user: str | None = Non
         try:
             from segengine.audiences import resolver as audience_resolver
         except ImportError:  # the audiences package is optional for the rule compiler
-            audience_resolver = None
+            audience_resolver = None  # type: ignore[assignment]  # the optional import's fallback
         if audience_resolver is not None:
             fallback = audience_resolver(ctx.spark, ctx.lake, user=user)
     return directory_resolver(Path(path).resolve().parent, fallback=fallback)
 
 
-def _files_then_placeholder(path: str):
+def _files_then_placeholder(path: str) -> Resolver:
     """The segment files next to FILE; any other name stands for a saved audience (everyone)."""
     from segengine.rules import parse_segment
 
     files = _file_resolver(path)
 
-    def resolve(name: str):
+    def resolve(name: str) -> Segment:
         try:
             return files(name)
         except LookupError:
@@ -44,7 +50,7 @@ def _max_conditions(ctx: Context) -> int:
     return ctx.config.rules.max_conditions
 
 
-def _log_lake(ctx: Context):
+def _log_lake(ctx: Context) -> Lake | None:
     """The configured warehouse read through the Delta logs with delta-rs (no SparkSession),
     or None when it is a local folder that does not exist (nothing is created)."""
     from segengine.lake import Lake
@@ -55,7 +61,9 @@ def _log_lake(ctx: Context):
     if path is not None and not path.is_dir():
         return None
     delta = ctx.config.delta
-    return Lake(None, ctx.config, EmbeddedBackend(None, delta.storage_options, delta.commit_retries))
+    # delta-rs reads the logs without a SparkSession: the spark argument is unused on this path.
+    backend = EmbeddedBackend(None, delta.storage_options, delta.commit_retries)  # type: ignore[arg-type]
+    return Lake(None, ctx.config, backend)  # type: ignore[arg-type]
 
 
 def _warehouse_lacks_events(ctx: Context) -> bool:
@@ -74,7 +82,7 @@ def _warehouse_lacks_events(ctx: Context) -> bool:
         return False
 
 
-def _empty_counts(ctx: Context, compiled) -> dict[str, int] | None:
+def _empty_counts(ctx: Context, compiled: CompiledSegment) -> dict[str, int] | None:
     """Personas with each attribute the null rule decides empty, on the snapshot date.
 
     None (not counted) when the warehouse has no feature snapshot for that date; the
@@ -96,7 +104,7 @@ def _empty_counts(ctx: Context, compiled) -> dict[str, int] | None:
     return count_empty(features, attrs)
 
 
-def _events_warning(ctx: Context, path: str, compiled) -> None:
+def _events_warning(ctx: Context, path: str, compiled: CompiledSegment) -> None:
     """One warning line when the segment reads events and the warehouse has none."""
     if compiled.needs_events and _warehouse_lacks_events(ctx):
         click.echo(

@@ -18,10 +18,10 @@ import csv
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segengine.contract import TableContract
-from segengine.errors import DataContractError
+from segengine.errors import DataContractError, EnvironmentProblem
 from segengine.ingest.validate import CORRUPT, ROW, SOURCE
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def list_files(spark: SparkSession, directory: str, formats: list[str]) -> list[
     Returns:
         The files; an absent directory gives an empty list.
     """
-    jvm = spark.sparkContext._jvm
+    jvm = _jvm(spark)
     root = jvm.org.apache.hadoop.fs.Path(directory)
     fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(root):
@@ -80,8 +80,16 @@ def list_files(spark: SparkSession, directory: str, formats: list[str]) -> list[
     return sorted(out, key=lambda f: f.path)
 
 
-def _first_line(spark: SparkSession, path: str) -> str:
+def _jvm(spark: SparkSession) -> Any:
+    """The py4j gateway to Hadoop's FileSystem (a classic session has one; Spark Connect does not)."""
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise EnvironmentProblem("listing raw files needs a classic SparkSession with a JVM (not Spark Connect)")
+    return jvm
+
+
+def _first_line(spark: SparkSession, path: str) -> str:
+    jvm = _jvm(spark)
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(hpath), "UTF-8"))

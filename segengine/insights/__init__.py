@@ -29,7 +29,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ def _latest_on_or_before(dates: list[dt.date], limit: dt.date) -> dt.date | None
     return max(earlier) if earlier else None
 
 
-def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def build_insights(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Compute and write the insight tables for one snapshot date.
 
     Args:
@@ -155,8 +158,8 @@ def build_insights(spark: SparkSession, lake: Any, config: Any, snapshot_date: d
 
 def _engagement_tables(
     spark: SparkSession,
-    lake: Any,
-    config: Any,
+    lake: Lake,
+    config: Config,
     snapshot_date: dt.date,
     groups: Any,
     features: Any,
@@ -231,7 +234,7 @@ def _engagement_tables(
     return written
 
 
-def _audience_members_on(lake: Any, snapshot_date: dt.date) -> Any:
+def _audience_members_on(lake: Lake, snapshot_date: dt.date) -> DataFrame:
     """Audience membership on ``snapshot_date``: from ``audience_changes`` when recorded.
 
     The current ``audience_members`` only describes the latest refresh; insights for an

@@ -99,6 +99,7 @@ def _percentiles(features: DataFrame, cuts: list[Cut]) -> list[float | None]:
         for i, c in enumerate(cuts)
     ]
     row = features.agg(*exprs).first()
+    assert row is not None  # a global aggregate has exactly one row
     return [None if row[f"p{i}"] is None else float(row[f"p{i}"]) for i in range(len(cuts))]
 
 
@@ -137,13 +138,11 @@ def boundary_review(
         near = F.abs(F.col(c.attribute) - F.lit(c.threshold)) <= F.lit(abs(c.threshold) * margin)
         near_exprs += [F.count(F.when(mine, 1)).alias(f"m{i}"), F.count(F.when(mine & near, 1)).alias(f"n{i}")]
     counts = m.agg(*near_exprs).first()
+    assert counts is not None  # a global aggregate has exactly one row
     now = _percentiles(features, cuts)
     then = _percentiles(before, cuts) if before is not None else [None] * len(cuts)
-    drifted = [
-        i
-        for i in range(len(cuts))
-        if now[i] is not None and then[i] is not None and abs(now[i] - then[i]) >= drift_points
-    ]
+    drifts = [None if a is None or b is None else a - b for a, b in zip(now, then, strict=True)]
+    drifted = [i for i, d in enumerate(drifts) if d is not None and abs(d) >= drift_points]
     suggested: dict[int, float | None] = {}
     if drifted:
         exprs = []
@@ -152,11 +151,12 @@ def boundary_review(
             share = min(max((then[i] or 0.0) / 100.0, 0.0), 1.0)
             exprs.append(F.percentile_approx(F.when(_population(c), F.col(c.attribute)), share, 10000).alias(f"s{i}"))
         row = features.agg(*exprs).first()
+        assert row is not None  # a global aggregate has exactly one row
         suggested = {i: None if row[f"s{i}"] is None else float(row[f"s{i}"]) for i in drifted}
     out = []
     for i, c in enumerate(cuts):
-        size, near = int(counts[f"m{i}"]), int(counts[f"n{i}"])
-        drift = None if now[i] is None or then[i] is None else now[i] - then[i]
+        size, n_near = int(counts[f"m{i}"]), int(counts[f"n{i}"])
+        drift = drifts[i]
         text = None
         if i in suggested and suggested[i] is not None:
             text = (
@@ -171,8 +171,8 @@ def boundary_review(
                 c.op,
                 c.threshold,
                 size,
-                near,
-                near / size if size else None,
+                n_near,
+                n_near / size if size else None,
                 now[i],
                 reference_date,
                 then[i],

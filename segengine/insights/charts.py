@@ -9,7 +9,7 @@ is escaped; every mark carries a ``<title>`` so hovering shows the exact value.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 PALETTE = (
@@ -298,7 +298,7 @@ def stacked_bars(
 
 
 def line_chart(
-    name: str, xs: Sequence[str], series: dict[str, Sequence[float | None]], unit: str = "", width: int = 560
+    name: str, xs: Sequence[str], series: Mapping[str, Sequence[float | None]], unit: str = "", width: int = 560
 ) -> str:
     """Lines over an ordinal x axis (e.g. snapshot dates), one per series, with a legend."""
     if not xs or not series:

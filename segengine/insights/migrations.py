@@ -19,6 +19,8 @@ from pyspark.sql import functions as F
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from segengine.lake import Lake
+
 NONE_LABEL = "(none)"
 MIGRATION_COLUMNS = ("from_date", "to_date", "dimension", "from_segment", "to_segment", "count", "share")
 
@@ -80,7 +82,7 @@ def stability(matrix: DataFrame) -> dict[str, Any]:
     }
 
 
-def snapshot_dates(lake: Any, table: str = "customer_features") -> list[dt.date]:
+def snapshot_dates(lake: Lake, table: str = "customer_features") -> list[dt.date]:
     """The snapshot dates present in a table partitioned by ``snapshot_date``, ascending.
 
     Only the partition column is selected, so Spark reads no data columns.
@@ -92,7 +94,7 @@ def snapshot_dates(lake: Any, table: str = "customer_features") -> list[dt.date]
 
 
 def migrations(
-    spark: SparkSession, lake: Any, from_date: dt.date, to_date: dt.date, column: str = "ai_segment"
+    spark: SparkSession, lake: Lake, from_date: dt.date, to_date: dt.date, column: str = "ai_segment"
 ) -> DataFrame:
     """Transition matrix between two ``customer_features`` snapshots, for any two dates.
 

@@ -27,6 +27,9 @@ from segengine.errors import SegengineError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from segengine.config import Config
+    from segengine.lake import Lake
+
 IDENTITY_FIELDS = (
     "persona_id",
     "email",
@@ -69,14 +72,14 @@ def _rows(df: DataFrame) -> list[dict[str, Any]]:
     return [r.asDict(recursive=True) for r in df.collect()]
 
 
-def _latest_partition(lake: Any, table: str, on_or_before: dt.date) -> dt.date | None:
+def _latest_partition(lake: Lake, table: str, on_or_before: dt.date) -> dt.date | None:
     from segengine.insights.migrations import snapshot_dates
 
     dates = [d for d in snapshot_dates(lake, table) if d <= on_or_before]
     return max(dates) if dates else None
 
 
-def _read_days(lake: Any, table: str, column: str, days: list[dt.date]) -> DataFrame | None:
+def _read_days(lake: Lake, table: str, column: str, days: list[dt.date]) -> DataFrame | None:
     """Union of single-partition reads (each prunes to one partition's files)."""
     frames = [lake.read(table, partitions={column: d}) for d in days]
     if not frames:
@@ -122,7 +125,7 @@ def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 def customer_profile(
-    spark: SparkSession, lake: Any, config: Any, persona_id: str, snapshot_date: dt.date | None = None
+    spark: SparkSession, lake: Lake, config: Config, persona_id: str, snapshot_date: dt.date | None = None
 ) -> dict[str, Any]:
     """The 360 profile of one persona.
 
@@ -192,12 +195,12 @@ def customer_profile(
     tickets: list[dict[str, Any]] = []
     if lake.exists("support_tickets"):
         t = lake.read("support_tickets").where(pid & (F.col("opened_at") < F.lit(end_of_day)))
-        cols = ("ticket_id", "opened_at", "closed_at", "channel", "priority", "category", "status")
+        cols = ["ticket_id", "opened_at", "closed_at", "channel", "priority", "category", "status"]
         tickets = _rows(t.select(*cols).orderBy(F.col("opened_at").desc()).limit(RECENT_TICKETS))
     answers: list[dict[str, Any]] = []
     if lake.exists("survey_responses"):
         a = lake.read("survey_responses").where(pid & (F.col("answered_at") < F.lit(end_of_day)))
-        cols = ("response_id", "answered_at", "kind", "score")
+        cols = ["response_id", "answered_at", "kind", "score"]
         answers = _rows(a.select(*cols).orderBy(F.col("answered_at").desc()).limit(RECENT_ANSWERS))
 
     recs: list[dict[str, Any]] = []
@@ -218,8 +221,8 @@ def customer_profile(
             reg = lake.read("audiences")
             if "deleted" in reg.columns:
                 reg = reg.where(~F.coalesce(F.col("deleted"), F.lit(False)))
-            keep = [c for c in ("audience_id", "name", "kind", "source", "owner") if c in reg.columns]
-            mem = mem.join(reg.select(*keep).dropDuplicates(["audience_id"]), "audience_id", "left")
+            reg_keep = [c for c in ("audience_id", "name", "kind", "source", "owner") if c in reg.columns]
+            mem = mem.join(reg.select(*reg_keep).dropDuplicates(["audience_id"]), "audience_id", "left")
         audiences = _rows(mem.orderBy("audience_id"))
 
     profile = {
@@ -246,7 +249,8 @@ def customer_profile(
         "recommendations_date": rec_date,
         "audiences": audiences,
     }
-    return _plain(profile)
+    plain: dict[str, Any] = _plain(profile)
+    return plain
 
 
 def profile_json(profile: dict[str, Any]) -> str:

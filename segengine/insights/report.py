@@ -20,6 +20,9 @@ from segengine.insights import charts as C
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from segengine.config import Config
+    from segengine.lake import Lake
+
 CLV_BINS = 20
 TIER_ORDER = ("top", "middle", "rest")
 RFMT = (
@@ -94,7 +97,7 @@ RATE_COLUMNS = (
 OUTLINE_MIN_SHARE = 0.1
 
 
-def default_report_path(config: Any, snapshot_date: dt.date) -> str:
+def default_report_path(config: Config, snapshot_date: dt.date) -> str:
     """``<report_dir or warehouse/reports>/<report_name with _DATE before the suffix>``.
 
     A remote warehouse (s3a://, …) cannot take a local file, so the report then goes to
@@ -120,7 +123,9 @@ def clv_histogram(features: DataFrame, bins: int = CLV_BINS) -> tuple[list[float
     from pyspark.sql import functions as F
 
     scored = features.where(F.col("clv_predicted").isNotNull()).select(F.col("clv_predicted").cast("double").alias("v"))
-    lo, hi = scored.agg(F.min("v"), F.max("v")).first()
+    row = scored.agg(F.min("v"), F.max("v")).first()
+    assert row is not None  # a global aggregate has exactly one row
+    lo, hi = row
     if lo is None:
         return [], []
     width = (hi - lo) / bins if hi > lo else 1.0
@@ -282,7 +287,7 @@ def support_figure(segs: list[dict[str, Any]]) -> str:
     )
 
 
-def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def collect_report_data(spark: SparkSession, lake: Lake, snapshot_date: dt.date) -> dict[str, Any]:
     """The small aggregates the report draws (all collected from insight tables).
 
     Raises:
@@ -359,7 +364,7 @@ def collect_report_data(spark: SparkSession, lake: Any, snapshot_date: dt.date) 
 OVERLAP_AUDIENCES = 10
 
 
-def report_overlap(lake: Any, history: list[dict[str, Any]], snapshot_date: dt.date) -> list[dict[str, Any]]:
+def report_overlap(lake: Lake, history: list[dict[str, Any]], snapshot_date: dt.date) -> list[dict[str, Any]]:
     """Pairwise overlap of the current members of the largest audiences on ``snapshot_date``
     (:func:`segengine.audiences.overlap.overlap_counts`, one Spark job); [] without audiences."""
     from pyspark.sql import functions as F
@@ -421,7 +426,7 @@ def render_html(data: dict[str, Any], snapshot_date: dt.date) -> str:
     # RFMT: each column coloured on its own min-max scale (units differ), labelled with the mean.
     cells: dict[tuple[str, str], tuple[float, str]] = {}
     for col, title in RFMT:
-        vals = [r.get(col) for r in ai if r.get(col) is not None]
+        vals = [v for r in ai if (v := r.get(col)) is not None]
         lo, hi = (min(vals), max(vals)) if vals else (0.0, 0.0)
         for r in ai:
             v = r.get(col)
@@ -655,7 +660,7 @@ def _boundary_section(rows: list[dict[str, Any]]) -> str:
 
 
 def render_report(
-    spark: SparkSession, lake: Any, config: Any, snapshot_date: dt.date, out_path: str | None = None
+    spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date, out_path: str | None = None
 ) -> str:
     """Write the HTML report for one snapshot date.
 

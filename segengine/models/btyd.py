@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -199,7 +200,9 @@ def gamma_gamma_groups(summary: DataFrame, digits: int = 3) -> DataFrame:
 # ------------------------------------------------------------------ likelihoods on the driver
 
 
-def _bgnbd_nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, pen: float):
+def _bgnbd_nll(
+    log_params: NDArray[Any], x: NDArray[Any], tx: NDArray[Any], T: NDArray[Any], w: NDArray[Any], pen: float
+) -> tuple[float, NDArray[Any]]:
     """lifetimes' BG/NBD objective and its gradient in the log parameters."""
     from scipy.special import digamma, gammaln
 
@@ -228,7 +231,9 @@ def _bgnbd_nll(log_params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndar
     return value, grad
 
 
-def _gamma_gamma_nll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray, pen: float):
+def _gamma_gamma_nll(
+    log_params: NDArray[Any], x: NDArray[Any], m: NDArray[Any], w: NDArray[Any], pen: float
+) -> tuple[float, NDArray[Any]]:
     """lifetimes' Gamma-Gamma objective and its gradient in the log parameters."""
     from scipy.special import digamma, gammaln
 
@@ -255,7 +260,7 @@ def _gamma_gamma_nll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np
     return value, grad
 
 
-def _minimize(fun: Any, size: int, args: tuple, what: str, bounds: Any = None) -> Any:
+def _minimize(fun: Any, size: int, args: tuple[Any, ...], what: str, bounds: Any = None) -> Any:
     from scipy.optimize import minimize
 
     # lifetimes' start (log parameters 0.1) and method (BFGS, L-BFGS-B with bounds); a
@@ -407,9 +412,10 @@ def _log_hyp2f1(a: pd.Series, b: pd.Series, c: pd.Series, z: pd.Series) -> pd.Se
 
 
 def _log_hyp2f1_udf() -> Any:
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
-    return pandas_udf(_log_hyp2f1, "double")
+    # The stubs' overloads want a Series-typed function; pandas has no stubs here.
+    return pandas_udf(_log_hyp2f1, "double")  # type: ignore[call-overload]
 
 
 def bgnbd_columns(params: BgNbdParams, x: Column, tx: Column, T: Column, horizon: Column) -> dict[str, Column]:
@@ -501,13 +507,16 @@ class _BtydParams(Params):
         self._setDefault(bgnbd=[], gammaGamma=[], unitDays=UNIT_DAYS, horizonMonths=6, dateCol="snapshot_date")
 
 
-class BtydModel(Transformer, _BtydParams, DefaultParamsReadable, DefaultParamsWritable):
+class BtydModel(Transformer, _BtydParams, DefaultParamsReadable["BtydModel"], DefaultParamsWritable):
     """Adds :data:`OUTPUT_COLUMNS` to rows with :data:`SUMMARY_COLUMNS` and a date column.
 
     The horizon of a row runs from its date to ``horizonMonths`` later (month ends
     clamp, as ``add_months``), converted to the time unit. Saved with the pipeline
     (``DefaultParamsWritable``), so MLflow's spark flavour stores the fitted parameters.
     """
+
+    # Set by @keyword_only on every call; declared here as pyspark's own stages do.
+    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -537,7 +546,9 @@ class BtydModel(Transformer, _BtydParams, DefaultParamsReadable, DefaultParamsWr
         if len(bg) != 4 or len(gg) != 3:
             raise ModelError("BtydModel has no fitted parameters (bgnbd needs 4 values, gammaGamma 3)")
         unit = self.getOrDefault(self.unitDays)
-        return BgNbdParams(*bg, unit_days=unit), GammaGammaParams(*gg)
+        r, alpha, a, b = bg
+        p, q, v = gg
+        return BgNbdParams(r, alpha, a, b, unit_days=unit), GammaGammaParams(p, q, v)
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         from pyspark.sql import functions as F

@@ -90,9 +90,10 @@ from segengine.models.tracking import (
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
     from segengine.config import Config
+    from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ MICROS = 1_000_000
 VALIDATION_MODEL_TAG = "segengine.validation_model"
 VALIDATION_METRIC = "holdout_mae"
 
-FeatureBuilder = Callable[[Any, Any, Any, dt.date], "DataFrame"]
+FeatureBuilder = Callable[["SparkSession", "Lake", "Config", dt.date], "DataFrame"]
 
 
 # ------------------------------------------------------------------ time windows
@@ -359,18 +360,31 @@ def clv_pipeline(config: Config, features: Sequence[str], btyd: BtydModel | None
         + " FROM __THIS__"
     )
     assembler = VectorAssembler(inputCols=[f"clv_in_{name}" for name, _ in exprs], outputCol="clv_features")
-    common = {
-        "featuresCol": "clv_features",
-        "labelCol": "label",
-        "predictionCol": "clv_raw",
-        "maxDepth": cfg.max_depth,
-        "minInstancesPerNode": cfg.min_instances_per_node,
-        "seed": cfg.seed,
-    }
+    cols = {"featuresCol": "clv_features", "labelCol": "label", "predictionCol": "clv_raw"}
+    reg: GBTRegressor | RandomForestRegressor
     if cfg.algorithm == "gbt":
-        reg = GBTRegressor(maxIter=cfg.max_iter, stepSize=cfg.step_size, **common)
-    else:  # "rf": clv.algorithm is one of ClvAlgorithm, checked when the config loaded
-        reg = RandomForestRegressor(numTrees=cfg.num_trees, **common)
+        reg = GBTRegressor(
+            maxIter=cfg.max_iter,
+            stepSize=cfg.step_size,
+            maxDepth=cfg.max_depth,
+            minInstancesPerNode=cfg.min_instances_per_node,
+            seed=cfg.seed,
+            featuresCol=cols["featuresCol"],
+            labelCol=cols["labelCol"],
+            predictionCol=cols["predictionCol"],
+        )
+    elif cfg.algorithm == "rf":
+        reg = RandomForestRegressor(
+            numTrees=cfg.num_trees,
+            maxDepth=cfg.max_depth,
+            minInstancesPerNode=cfg.min_instances_per_node,
+            seed=cfg.seed,
+            featuresCol=cols["featuresCol"],
+            labelCol=cols["labelCol"],
+            predictionCol=cols["predictionCol"],
+        )
+    else:
+        raise ConfigError(f"clv.algorithm: expected gbt, rf or bgnbd, got {cfg.algorithm!r}")
     # Spend cannot be negative. ``prediction`` duplicates it because MLflow's pyfunc
     # wrapper (serving, mlflow.models.predict) returns the column of that name.
     clip = SQLTransformer(
@@ -448,7 +462,24 @@ def regression_metrics(df: DataFrame, prediction: str, label: str = "label") -> 
         F.sum(label).alias("actual_total"),
         F.count("*").alias("customers"),
     ).first()
+    assert row is not None  # a global aggregate has exactly one row
     return {k: float(row[k] or 0.0) for k in ("mae", "rmse", "predicted_total", "actual_total", "customers")}
+
+
+def one_row(aggregate: DataFrame) -> Row:
+    """The row of a global aggregate (``df.agg(...)`` without ``groupBy``: always exactly one)."""
+    row = aggregate.first()
+    if row is None:
+        raise ValueError("one_row: the aggregate returned no row")
+    return row
+
+
+def session_time_zone(spark: SparkSession) -> str:
+    """``spark.sql.session.timeZone`` (Spark always sets it: the JVM's zone by default)."""
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz is None:
+        raise ValueError("spark.sql.session.timeZone is not set")
+    return tz
 
 
 def stack_cutoffs(frames: Sequence[DataFrame], partitions: int) -> DataFrame:
@@ -494,7 +525,7 @@ def evaluate_holdout(model: PipelineModel, holdout: DataFrame) -> dict[str, dict
 
 def train_clv(
     spark: SparkSession,
-    lake: Any,
+    lake: Lake,
     config: Config,
     snapshot_date: dt.date,
     feature_builder: FeatureBuilder | None = None,
@@ -527,7 +558,7 @@ def train_clv(
     cfg = config.clv
     configure_mlflow(config)
     cycle, tz = config.features.cycle_months, config.features.timezone
-    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    session_tz = session_time_zone(spark)
     windows = clv_windows(snapshot_date, cycle, cfg.train_cycles, cfg.cutoff_step_months)
     use_btyd = cfg.algorithm == "bgnbd" or cfg.btyd_inputs
     # One pass over the order lines: every cutoff's features and labels aggregate these.
@@ -535,6 +566,7 @@ def train_clv(
     labelled: dict[dt.date, DataFrame] = {}
     try:
         span = orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
+        assert span is not None  # a global aggregate has exactly one row
         first_day, last_day = span["first"], span["last"]
         holdout_cutoff = windows["holdout"][0]
         if first_day is None or first_day > holdout_cutoff:
@@ -547,8 +579,10 @@ def train_clv(
         if feature_builder is None:
             personas = lake.read("personas")
 
-            def builder(_spark: Any, _lake: Any, _config: Any, cutoff: dt.date) -> DataFrame:
+            def default_builder(_spark: SparkSession, _lake: Lake, _config: Config, cutoff: dt.date) -> DataFrame:
                 return customer_value_features(orders, personas, cutoff, cycle, tz, session_tz)
+
+            builder: FeatureBuilder = default_builder
         else:
             builder = feature_builder
         # Each distinct cutoff once (the holdout's is also the final fit's newest one).
@@ -568,7 +602,7 @@ def train_clv(
         for c, df in frames.items():
             labelled[c] = df.select(*keep, F.lit(c).alias("_cutoff")).persist(StorageLevel.MEMORY_AND_DISK)
         counts = {
-            c: df.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("label") != 0, 1)).alias("buyers")).first()
+            c: one_row(df.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("label") != 0, 1)).alias("buyers")))
             for c, df in labelled.items()
         }
         rows = {c: int(r["n"]) for c, r in counts.items()}
@@ -756,7 +790,7 @@ def apply_clv_model(
     )
 
 
-def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
+def score_clv(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Write clv_predicted and clv_percentile into the date's feature partition.
 
     Loads ``models:/<clv.model_name>@<champion>`` and refuses it if its logged features
@@ -783,11 +817,11 @@ def score_clv(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.
         )
     orders = None
     if btyd_stage(loaded.model) is not None:
-        session_tz = spark.conf.get("spark.sql.session.timeZone")
+        session_tz = session_time_zone(spark)
         orders = order_facts(lake.read("order_lines"), config.features.timezone, session_tz)
     scored = apply_clv_model(features, loaded.model, orders).cache()
     try:
-        row = scored.agg(F.count("clv_predicted").alias("n"), F.sum("clv_predicted").alias("total")).first()
+        row = one_row(scored.agg(F.count("clv_predicted").alias("n"), F.sum("clv_predicted").alias("total")))
         version = lake.overwrite_partition(scored, "customer_features", snapshot_date=snapshot_date)
     finally:
         scored.unpersist()

@@ -52,6 +52,9 @@ class _IdMappingParams(Params):
 class IdMapping(Model, _IdMappingParams, MLReadable["IdMapping"], MLWritable):
     """Holds DataFrame(idCol, indexCol); saved and loaded with the pipeline it is in."""
 
+    # Set by @keyword_only on every call; declared here as pyspark's own stages do.
+    _input_kwargs: dict[str, Any]
+
     @keyword_only
     def __init__(self, *, idCol: str = "persona_id", indexCol: str = "user_idx") -> None:
         super().__init__()

@@ -136,6 +136,7 @@ def scale_attributes(features: DataFrame, by: list[str]) -> DataFrame:
         ]
     )
     nonnull = df.agg(*[F.count(r).alias(r) for r in raw]).first()
+    assert nonnull is not None  # a global aggregate has exactly one row
     df = df.fillna({r: 0.0 for r in raw if not nonnull[r]})
     return pipeline.fit(df).transform(df).select("persona_id", VEC)
 
@@ -156,7 +157,7 @@ def _dims(vectors: DataFrame) -> int:
     return len(row[VEC]) if row is not None else 0
 
 
-def _spread(df: DataFrame, prefix: str, dims: int, keep: list[str] | None = None) -> DataFrame:
+def _spread(df: DataFrame, prefix: str, dims: int, keep: list[str | Column] | None = None) -> DataFrame:
     """``vec`` as one double column per dimension (``<prefix>0``..), so distances are codegen'd arithmetic."""
     arr = _as_array(VEC)
     return df.select(*(keep or []), *[arr[i].alias(f"{prefix}{i}") for i in range(dims)])
@@ -354,6 +355,8 @@ def expand_vectors(
     """
     if size <= 0:
         raise ModelError(f"lookalike: size must be a positive number of personas, got {size}")
+    if cfg.max_widenings < 0:
+        raise ModelError(f"lookalike: lookalike.max_widenings must be at least 0, got {cfg.max_widenings}")
     seed_ids = seed_ids.select("persona_id").where(F.col("persona_id").isNotNull()).distinct()
     # One cached table with a seed flag; every count below is one job over it.
     flagged = (
@@ -364,6 +367,7 @@ def expand_vectors(
     counts = flagged.agg(
         F.count(F.when(F.col("_seed"), 1)).alias("seeds"), F.count(F.when(~F.col("_seed"), 1)).alias("cands")
     ).first()
+    assert counts is not None  # a global aggregate has exactly one row
     n_seed, n_cand = int(counts["seeds"]), int(counts["cands"])
     if n_seed == 0:
         flagged.unpersist()
@@ -394,7 +398,7 @@ def expand_vectors(
     hashed_c = hash_fine(candidates, hashing, dims).cache()
     hashed_s = hash_fine(probe_seeds, hashing, dims).cache()
     broadcast = n_probe * 3**tables <= MAX_BROADCAST_PROBES
-    found = None
+    found: DataFrame | None = None
     widenings, multiple, n_found = 0, HASH_DIVISIONS, 0
     for widenings in range(cfg.max_widenings + 1):
         multiple = max(HASH_DIVISIONS, round(HASH_DIVISIONS * 1.5**widenings))
@@ -403,12 +407,14 @@ def expand_vectors(
         row = found.agg(
             F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("distance") < bucket, 1)).alias("inside")
         ).first()
+        assert row is not None  # a global aggregate has exactly one row
         n_found, inside = int(row["n"]), int(row["inside"])
         if inside >= size:
             break
         log.info("lookalike widening %d: %d of %d inside %.4f", widenings, inside, size, bucket)
         if widenings < cfg.max_widenings:
             found.unpersist()
+    assert found is not None  # max_widenings >= 0 (checked first): the loop ran at least once
     top = found.orderBy("distance", "persona_id").limit(size)
     filled = 0
     if n_found < size:
@@ -439,6 +445,7 @@ def expand_vectors(
 
 def _centroid(seeds: DataFrame) -> list[float]:
     row = seeds.select(Summarizer.mean(F.col(VEC)).alias("m")).first()
+    assert row is not None  # a global aggregate has exactly one row
     return [float(x) for x in row["m"]]
 
 

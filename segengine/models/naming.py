@@ -145,8 +145,9 @@ def name_clusters(
         if names[i] is None:
             while f"Segment {counter}" in used:
                 counter += 1
-            names[i] = f"Segment {counter}"
-            used.add(names[i])
+            name = f"Segment {counter}"
+            names[i] = name
+            used.add(name)
     return names
 
 

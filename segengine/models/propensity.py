@@ -60,9 +60,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 from pyspark import StorageLevel
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
@@ -78,7 +79,14 @@ from segengine.features.catalog import CATALOG
 from segengine.features.profile import profile_features
 from segengine.features.snapshots import require_feature_partition
 from segengine.features.windows import cycle_start
-from segengine.models.clv import customer_value_features, order_facts, shift_months, stack_cutoffs
+from segengine.models.clv import (
+    customer_value_features,
+    one_row,
+    order_facts,
+    session_time_zone,
+    shift_months,
+    stack_cutoffs,
+)
 from segengine.models.tracking import (
     Validation,
     champion_version,
@@ -93,13 +101,25 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from segengine.config import Config
+    from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_BINS = 10
 
 
-def propensity_windows(snapshot_date: dt.date, horizon_days: int, cutoffs: int = 6) -> dict[str, object]:
+LabelWindow = tuple[dt.date, dt.date]
+
+
+class PropensityWindows(TypedDict):
+    """The (cutoff, label end) windows of each role, lists most recent first."""
+
+    train: list[LabelWindow]
+    holdout: LabelWindow
+    final: list[LabelWindow]
+
+
+def propensity_windows(snapshot_date: dt.date, horizon_days: int, cutoffs: int = 6) -> PropensityWindows:
     """The (cutoff, label end) windows of each role; a label window is ``(cutoff, end]``.
 
     Args:
@@ -121,7 +141,7 @@ def propensity_windows(snapshot_date: dt.date, horizon_days: int, cutoffs: int =
     horizon = dt.timedelta(days=horizon_days)
     holdout = snapshot_date - horizon
 
-    def windows(last_cutoff: dt.date) -> list[tuple[dt.date, dt.date]]:
+    def windows(last_cutoff: dt.date) -> list[LabelWindow]:
         return [(u, u + horizon) for u in (shift_months(last_cutoff, -j) for j in range(cutoffs))]
 
     return {"train": windows(holdout - horizon), "holdout": (holdout, snapshot_date), "final": windows(holdout)}
@@ -177,18 +197,20 @@ def holdout_metrics(scored: DataFrame, score: str = "score", label: str = "label
         ValueError: no rows.
     """
     rows = scored.select(F.col(score).cast("double").alias("score"), F.col(label).cast("double").alias("label"))
-    totals = rows.agg(
-        F.count("*").alias("n"),
-        F.avg("label").alias("rate"),
-        F.sum("label").alias("positives"),
-        F.percentile_approx("score", 0.9, 10_000).alias("p90"),
-    ).first()
+    totals = one_row(
+        rows.agg(
+            F.count("*").alias("n"),
+            F.avg("label").alias("rate"),
+            F.sum("label").alias("positives"),
+            F.percentile_approx("score", 0.9, 10_000).alias("p90"),
+        )
+    )
     if not totals["n"]:
         raise ValueError("holdout_metrics: no rows to evaluate")
-    top = rows.filter(F.col("score") > F.lit(totals["p90"])).agg(F.avg("label").alias("rate")).first()["rate"]
+    top = one_row(rows.filter(F.col("score") > F.lit(totals["p90"])).agg(F.avg("label").alias("rate")))["rate"]
     both_classes = 0 < totals["positives"] < totals["n"]
 
-    def area(metric: str) -> float:
+    def area(metric: Literal["areaUnderROC", "areaUnderPR"]) -> float:
         if not both_classes:
             return float("nan")
         evaluator = BinaryClassificationEvaluator(rawPredictionCol="score", labelCol="label", metricName=metric)
@@ -313,7 +335,7 @@ MISSING = -1.0
 VALIDATION_METRIC = "holdout_roc_auc"
 PROBABILITY = "propensity_probability"  # the classifier's probability vector (element 1: the event)
 
-FeatureBuilder = Callable[[Any, Any, Any, dt.date], "DataFrame"]
+FeatureBuilder = Callable[["SparkSession", "Lake", "Config", dt.date], "DataFrame"]
 
 
 def propensity_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...], bool]]:
@@ -362,6 +384,7 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
     inputs = ["propensity_in_is_customer", *[f"propensity_in_{name}" for name, _ in exprs]]
     assembler = VectorAssembler(inputCols=inputs, outputCol="propensity_features")
     common = {"featuresCol": "propensity_features", "labelCol": "label", "predictionCol": "propensity_class"}
+    clf: GBTClassifier | LogisticRegression
     if cfg.algorithm == "gbt":
         clf = GBTClassifier(
             maxIter=cfg.max_iter,
@@ -369,10 +392,20 @@ def classifier_pipeline(config: Config, features: Sequence[str]) -> Pipeline:
             stepSize=cfg.step_size,
             minInstancesPerNode=cfg.min_instances_per_node,
             seed=cfg.seed,
-            **common,
+            featuresCol=common["featuresCol"],
+            labelCol=common["labelCol"],
+            predictionCol=common["predictionCol"],
         )
-    else:  # "logistic": propensity.algorithm is one of PropensityAlgorithm, checked when the config loaded
-        clf = LogisticRegression(regParam=cfg.reg_param, maxIter=100, **common)
+    elif cfg.algorithm == "logistic":
+        clf = LogisticRegression(
+            regParam=cfg.reg_param,
+            maxIter=100,
+            featuresCol=common["featuresCol"],
+            labelCol=common["labelCol"],
+            predictionCol=common["predictionCol"],
+        )
+    else:
+        raise ConfigError(f"propensity.algorithm: expected gbt or logistic, got {cfg.algorithm!r}")
     # Not every classifier's constructor takes these two; each has the setters.
     clf.setRawPredictionCol("propensity_raw").setProbabilityCol(PROBABILITY)
     return Pipeline(stages=[prep, assembler, clf])
@@ -511,12 +544,12 @@ def bounded_sample(df: DataFrame, columns: Sequence[str], max_rows: int, seed: i
     return picked.limit(int(max_rows)).drop("_u").toPandas()
 
 
-def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, int]:
+def _tie_groups(score: NDArray[Any]) -> tuple[NDArray[Any], int]:
     _, inverse = np.unique(score, return_inverse=True)  # groups in ascending score order
     return inverse.ravel(), int(inverse.max()) + 1 if inverse.size else 0
 
 
-def weighted_auc(groups: tuple[np.ndarray, int], y: np.ndarray, w: np.ndarray) -> float:
+def weighted_auc(groups: tuple[NDArray[Any], int], y: NDArray[Any], w: NDArray[Any]) -> float:
     """ROC AUC with row weights: P(score of a positive > score of a negative), ties count half.
 
     ``groups`` is :func:`_tie_groups` of the scores, computed once for every resample
@@ -534,7 +567,7 @@ def weighted_auc(groups: tuple[np.ndarray, int], y: np.ndarray, w: np.ndarray) -
 
 
 def paired_auc_bootstrap(
-    y: np.ndarray, model: np.ndarray, baseline: np.ndarray, resamples: int, seed: int
+    y: NDArray[Any], model: NDArray[Any], baseline: NDArray[Any], resamples: int, seed: int
 ) -> dict[str, Any]:
     """Percentile bootstrap 95% intervals of both AUCs and of their paired difference.
 
@@ -553,7 +586,7 @@ def paired_auc_bootstrap(
         w = rng.poisson(1.0, y.size).astype(float)
         out[r] = weighted_auc(gm, y, w), weighted_auc(gb, y, w)
 
-    def interval(values: np.ndarray) -> list[float]:
+    def interval(values: NDArray[Any]) -> list[float]:
         values = values[~np.isnan(values)]
         if values.size == 0:
             return [float("nan"), float("nan")]
@@ -607,7 +640,11 @@ def scored_holdout(model: PipelineModel, baseline: PipelineModel | None, holdout
     return out.select(*cols)
 
 
-def _window_text(window: tuple[dt.date, dt.date]) -> str:
+def _history_text(first_day: dt.date | None, last_day: dt.date | None) -> str:
+    return f"{first_day.isoformat()} .. {last_day.isoformat()}" if first_day and last_day else "no orders"
+
+
+def _window_text(window: LabelWindow) -> str:
     return f"({window[0].isoformat()}, {window[1].isoformat()}]"
 
 
@@ -616,7 +653,7 @@ def _window_text(window: tuple[dt.date, dt.date]) -> str:
 
 def train_propensity(
     spark: SparkSession,
-    lake: Any,
+    lake: Lake,
     config: Config,
     snapshot_date: dt.date,
     feature_builder: FeatureBuilder | None = None,
@@ -648,17 +685,19 @@ def train_propensity(
         propensity_windows(snapshot_date, t.horizon(config), cfg.train_cutoffs)  # config errors first
     configure_mlflow(config)
     cycle, tz = config.features.cycle_months, config.features.timezone
-    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    session_tz = session_time_zone(spark)
     orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
     built: dict[dt.date, DataFrame] = {}
     try:
-        span = orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
+        span = one_row(orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")))
         first_day, last_day = span["first"], span["last"]
         if feature_builder is None:
             personas = lake.read("personas")
 
-            def builder(_spark: Any, _lake: Any, _config: Any, cutoff: dt.date) -> DataFrame:
+            def default_builder(_spark: SparkSession, _lake: Lake, _config: Config, cutoff: dt.date) -> DataFrame:
                 return propensity_features(orders, personas, cutoff, cycle, tz, session_tz)
+
+            builder: FeatureBuilder = default_builder
         else:
             builder = feature_builder
 
@@ -705,7 +744,7 @@ def _train_target(
     first_day, last_day = history
     what = f"propensity {target.key} ({target.column})"
     if first_day is None or first_day > holdout_cutoff:
-        span = f"{first_day.isoformat()} .. {last_day.isoformat()}" if first_day else "no orders"
+        span = _history_text(first_day, last_day)
         raise ModelError(
             f"{what}: the holdout cutoff {holdout_cutoff.isoformat()} (snapshot {snapshot_date.isoformat()} minus "
             f"propensity.{target.horizon_field}={horizon}) is before the first order (order history: {span}); "
@@ -723,7 +762,7 @@ def _train_target(
                 StorageLevel.MEMORY_AND_DISK
             )
         counts = {
-            c: df.agg(F.count(F.lit(1)).alias("n"), F.sum("label").alias("pos")).first() for c, df in labelled.items()
+            c: one_row(df.agg(F.count(F.lit(1)).alias("n"), F.sum("label").alias("pos"))) for c, df in labelled.items()
         }
         n_train = sum(int(counts[c]["n"]) for c, _ in windows["train"])
         pos_train = sum(int(counts[c]["pos"] or 0) for c, _ in windows["train"])
@@ -733,7 +772,7 @@ def _train_target(
             raise ModelError(
                 f"{what}: no rows to learn from (rows per train window {per_window}; holdout window "
                 f"{_window_text(windows['holdout'])}: {n_holdout}); the order history is "
-                f"{first_day.isoformat()} .. {last_day.isoformat()}: use fewer propensity.train_cutoffs "
+                f"{_history_text(first_day, last_day)}: use fewer propensity.train_cutoffs "
                 "or a later snapshot date"
             )
         if pos_train in (0, n_train):
@@ -901,7 +940,7 @@ def load_propensity_champion(config: Config, target: Target) -> Any:
     return load_version(config, mv)
 
 
-def score_propensity(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
+def score_propensity(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Write purchase_propensity_30d, churn_risk and their percentiles into the date's feature partition.
 
     Loads both champions (a missing one is a :class:`ModelError` naming the model and the
@@ -941,7 +980,7 @@ def score_propensity(spark: SparkSession, lake: Any, config: Config, snapshot_da
         aggs = []
         for t in TARGETS:
             aggs += [F.count(t.column).alias(f"{t.key}_n"), F.avg(t.column).alias(f"{t.key}_mean")]
-        row = scored.agg(*aggs).first()
+        row = one_row(scored.agg(*aggs))
         evolve = any(c not in features.columns for c in OUTPUT_COLUMNS)
         version = lake.write(
             scored,

@@ -41,10 +41,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyspark import keyword_only
-from pyspark.ml import Pipeline, PipelineModel, Transformer
+from pyspark.ml import Estimator, Pipeline, PipelineModel, Transformer
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.feature import (
+    OneHotEncoder,
+    SQLTransformer,
+    StandardScaler,
+    StandardScalerModel,
+    StringIndexer,
+    VectorAssembler,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
@@ -68,6 +75,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from segengine.config import Config
+    from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +164,16 @@ class _SegmentNamerParams(Params):
         return self.getOrDefault(self.profiles)
 
 
-class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable, DefaultParamsWritable):
+class SegmentNamer(Transformer, _SegmentNamerParams, DefaultParamsReadable["SegmentNamer"], DefaultParamsWritable):
     """Maps a k-means cluster index to its human name and the distance to its centroid.
 
     Built-in column functions only (no UDF): the names and centers are literal arrays
     indexed by the cluster index. Saved with the pipeline (``DefaultParamsWritable``),
     so MLflow's spark flavour stores it and scoring needs nothing else.
     """
+
+    # Set by @keyword_only on every call; declared here as pyspark's own stages do.
+    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -331,6 +342,8 @@ def fit_rfmt_model(
         scaled.unpersist()
 
     scaler = prep.stages[-1]
+    if not isinstance(scaler, StandardScalerModel):
+        raise ModelError(f"RFMT segments: the preparation pipeline ends in {type(scaler).__name__}, not a scaler")
     mean = list(scaler.mean.toArray())
     std = list(scaler.std.toArray())
     centers = [list(map(float, c)) for c in kmeans.clusterCenters()]
@@ -416,7 +429,7 @@ def fit_b2b_model(
     _require_columns(customers, B2B_FEATURES, "B2B segments")
     data = canonical_layout(seeded_sample(customers.select("persona_id", *B2B_FEATURES), cfg.sample_fraction, cfg.seed))
     cats = [f"b2b_{c}" for c in B2B_CATEGORICAL]
-    stages = [
+    stages: list[Estimator[Any] | Transformer] = [
         SQLTransformer(statement=_B2B_PREP),
         StringIndexer(inputCols=cats, outputCols=[f"{c}_idx" for c in cats], handleInvalid="keep"),
         OneHotEncoder(
@@ -574,7 +587,7 @@ def _input_example(df: DataFrame, columns: Sequence[str]) -> Any:
 
 
 def train_segments(
-    spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date, force_promote: bool = False
+    spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date, force_promote: bool = False
 ) -> dict[str, Any]:
     """Train, log, register and (gated) promote the RFMT and B2B segment models.
 
@@ -709,7 +722,7 @@ def train_segments(
     }
 
 
-def score_segments(spark: SparkSession, lake: Any, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
+def score_segments(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Write ai_segment, ai_segment_distance and b2b_segment into the date's feature partition.
 
     Loads both models by their champion alias and refuses one whose logged feature

@@ -113,7 +113,7 @@ def feature_signature(columns: Sequence[str]) -> str:
     return ",".join(f"{c}:{CATALOG[c].type}" for c in columns)
 
 
-def parse_feature_signature(text: str) -> list[tuple[str, str]]:
+def parse_feature_signature(text: str | None) -> list[tuple[str, str]]:
     """Inverse of :func:`feature_signature`."""
     out = []
     for item in filter(None, (text or "").split(",")):

@@ -31,9 +31,16 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from segengine.errors import SegengineError, StepFailed, did_you_mean
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
+    from segengine.pipeline.entry import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,8 @@ class Step:
 
     def function(self) -> Callable[..., dict[str, Any]]:
         module, func = self.target.split(":")
-        return getattr(importlib.import_module(module), func)
+        fn: Callable[..., dict[str, Any]] = getattr(importlib.import_module(module), func)
+        return fn
 
 
 DAILY_STEPS: tuple[Step, ...] = (
@@ -88,7 +96,7 @@ SYNC_STEP = Step(
 STEPS_BY_NAME = {s.name: s for s in DAILY_STEPS + TRAINING_STEPS + (SYNC_STEP, MAINTENANCE_STEP)}
 
 
-def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def ingest_step(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Ingest whatever raw files are new (already-ingested files are skipped)."""
     from segengine.ingest import ingest
 
@@ -96,7 +104,7 @@ def ingest_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> d
     return ingest(spark, lake, config, raw_dir)
 
 
-def insights_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def insights_step(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Rebuild the insight tables of the date, then write the HTML report from them
     (``insights.report_dir``/``report_name``, the date in the file name)."""
     from segengine.insights import build_insights
@@ -106,7 +114,7 @@ def insights_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) ->
     return {**summary, "report": render_report(spark, lake, config, snapshot_date)}
 
 
-def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def maintenance_step(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """OPTIMIZE and VACUUM the tables as ``maintenance:`` configures (retention, Z-order, tables)."""
     from segengine.audiences.destinations import versions_to_keep
     from segengine.lake.maintenance import maintain, totals
@@ -117,7 +125,7 @@ def maintenance_step(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
     return {**totals(outcomes), "per_table": [o.as_dict() for o in outcomes]}
 
 
-def daily_steps(config: Any, names: Sequence[str] | None = None, lake: Any = None) -> list[Step]:
+def daily_steps(config: Config, names: Sequence[str] | None = None, lake: Lake | None = None) -> list[Step]:
     """The daily steps to run: ``names`` (in the order given), or all of them, with
     ``sync_destinations`` after ``audiences`` when ``lake`` has a destination registry,
     and ``maintenance`` last when ``maintenance.enabled``."""
@@ -176,7 +184,7 @@ def _runs_schema() -> str:
     )
 
 
-def _record(spark: Any, lake: Any, rows: list[tuple]) -> None:
+def _record(spark: SparkSession, lake: Lake, rows: list[tuple[Any, ...]]) -> None:
     """Append ``runs`` rows (without the last column), each with the Spark application id.
 
     The id finds the step's jobs in the Spark UI or history server. A ``runs`` table
@@ -216,9 +224,9 @@ AUDIENCE_REFRESH_STEP = "audience_refresh"
 
 
 def refresh_audiences(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     snapshot_date: dt.date,
     only: Sequence[str] | None = None,
     allow_large_change: bool | None = None,
@@ -250,7 +258,15 @@ def refresh_audiences(
     except MissingInput:
         raise  # refused before it started: nothing is written, not even a run row
     except Exception as exc:
-        row = (run_id, snapshot_date, AUDIENCE_REFRESH_STEP, "failed", None, round(time.time() - t0, 2), started)
+        row: tuple[Any, ...] = (
+            run_id,
+            snapshot_date,
+            AUDIENCE_REFRESH_STEP,
+            "failed",
+            None,
+            round(time.time() - t0, 2),
+            started,
+        )
         _record(spark, lake, [(*row, _error_line(exc, 2000))])
         raise
     members = sum(int(a["size"]) for a in summary["audiences"])
@@ -259,15 +275,15 @@ def refresh_audiences(
     return summary
 
 
-def run_refresh_audiences_job(ctx: Any) -> dict[str, Any]:
+def run_refresh_audiences_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/refresh_audiences.py``: :func:`refresh_audiences` for ``--date``
     (``--audience``, repeatable; ``--allow-large-change``)."""
     only = getattr(ctx.args, "audience", None) or None
     allow = True if getattr(ctx.args, "allow_large_change", False) else None
-    return refresh_audiences(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, only=only, allow_large_change=allow)
+    return refresh_audiences(ctx.spark, ctx.lake, ctx.config, ctx.date, only=only, allow_large_change=allow)
 
 
-def completed_steps(spark: Any, lake: Any, snapshot_date: dt.date) -> set[str]:
+def completed_steps(spark: SparkSession, lake: Lake, snapshot_date: dt.date) -> set[str]:
     """Steps whose latest outcome for ``snapshot_date`` is ``ok``."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -280,10 +296,21 @@ def completed_steps(spark: Any, lake: Any, snapshot_date: dt.date) -> set[str]:
     return {r["step"] for r in latest.select("step").collect()}  # a handful of step names
 
 
+class StepOutcome(TypedDict):
+    """One step of a run, as :func:`run_steps` returns it and :func:`step_line` prints it."""
+
+    step: str
+    status: str  # ok, failed, skipped or not_run
+    rows: int | None
+    seconds: float
+    message: str
+    result: NotRequired[Any]  # the step function's summary, when it ran and succeeded
+
+
 def run_steps(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     snapshot_date: dt.date,
     steps: Sequence[Step],
     resume: bool = False,
@@ -307,8 +334,9 @@ def run_steps(
     """
     run_id = run_id or uuid.uuid4().hex[:12]
     done = completed_steps(spark, lake, snapshot_date) if resume else set()
-    summary: list[dict[str, Any]] = []
+    summary: list[StepOutcome] = []
     status = "ok"
+    outcome: StepOutcome
     for step in steps:
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if step.name in done:
@@ -369,19 +397,28 @@ def run_steps(
             outcome = {"step": s.name, "status": "not_run", "rows": None, "seconds": 0.0, "message": message}
             echo(step_line(outcome, run_id, snapshot_date, log_format))
             summary.append(outcome)
-    spark.sparkContext.setJobDescription(None)
+    spark.sparkContext.setJobDescription(None)  # type: ignore[arg-type]  # None clears it; the stub says str
     return {"run_id": run_id, "snapshot_date": str(snapshot_date), "status": status, "steps": summary}
 
 
 LOG_FORMATS = ("text", "json")
 
 
-def step_line(outcome: dict[str, Any], run_id: str, snapshot_date: dt.date, log_format: str = "text") -> str:
+def step_line(outcome: StepOutcome, run_id: str, snapshot_date: dt.date, log_format: str = "text") -> str:
     """The line a finished step prints: aligned text, or one JSON object for a log collector
     (``step``, ``date``, ``run_id``, ``status``, ``rows``, ``seconds``, ``message``)."""
     if log_format == "json":
-        fields = ("step", "status", "rows", "seconds", "message")
-        return json.dumps({"run_id": run_id, "date": str(snapshot_date), **{k: outcome[k] for k in fields}})
+        return json.dumps(
+            {
+                "run_id": run_id,
+                "date": str(snapshot_date),
+                "step": outcome["step"],
+                "status": outcome["status"],
+                "rows": outcome["rows"],
+                "seconds": outcome["seconds"],
+                "message": outcome["message"],
+            }
+        )
     return (
         f"[{run_id}] {outcome['step']:16s} {outcome['status']:8s} rows={outcome['rows']} "
         f"{outcome['seconds']:.1f}s {outcome['message']}"
@@ -400,9 +437,9 @@ def select_steps(names: Sequence[str] | None, pool: Sequence[Step] = DAILY_STEPS
 
 
 def run_daily(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     snapshot_date: dt.date,
     steps: Sequence[str] | None = None,
     resume: bool = False,

@@ -14,13 +14,21 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from segengine.errors import MissingInput
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 
 def run_demo(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     personas: int,
     echo: Callable[[str], None] = print,
     seed: int = 42,
@@ -81,6 +89,8 @@ def run_demo(
         .select("persona_id")
         .first()
     )
+    if top is None:
+        raise MissingInput(f"demo: no customer in customer_features for {day2}")
     profile = customer_profile(spark, lake, config, top["persona_id"], day2)
     echo(json.dumps(profile, default=str, indent=2)[:3000])
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 OWNER = "demo"
 
 
-def _segment_doc(config: Any, file_name: str) -> dict[str, Any]:
+def _segment_doc(config: Config, file_name: str) -> dict[str, Any]:
     from segengine.config import conf_dir
 
-    return yaml.safe_load((conf_dir() / "segments" / file_name).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = yaml.safe_load((conf_dir() / "segments" / file_name).read_text(encoding="utf-8"))
+    return doc
 
 
 def build_demo_audiences(
-    spark: Any, lake: Any, config: Any, snapshot_date: dt.date, echo: Callable[[str], None] = print
+    spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Create static, dynamic, uploaded, top-N and set-operation audiences on ``snapshot_date``."""
     from segengine.audiences import combine_audiences, create_audience, top_n_audience, upload_audience
@@ -115,9 +122,9 @@ def build_demo_audiences(
 
 
 def finish_demo_audiences(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     snapshot_date: dt.date,
     made: dict[str, Any],
     echo: Callable[[str], None] = print,
@@ -167,9 +174,9 @@ DEMO_EXPORT_COLUMNS = ["persona_id", "email", "persona_type", "value_tier", "clv
 
 
 def export_demo_files(
-    spark: Any,
-    lake: Any,
-    config: Any,
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
     audience: str,
     snapshot_date: dt.date,
     columns: list[str] | None = None,

@@ -55,6 +55,13 @@ class JobContext:
     args: argparse.Namespace
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def date(self) -> dt.date:
+        """``--date``, for the jobs started with ``needs_date=True`` (argparse made it required)."""
+        if self.snapshot_date is None:
+            raise SegengineError("this job needs --date YYYY-MM-DD")
+        return self.snapshot_date
+
 
 def parse_date(text: str) -> dt.date:
     """``--date`` of a job, read by the one date parser of the CLI (:func:`segengine.dates.parse_date`)."""

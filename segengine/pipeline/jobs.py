@@ -41,27 +41,27 @@ def run_features_job(ctx: JobContext) -> dict[str, Any]:
     config = ctx.config
     if getattr(ctx.args, "force", False):
         config = config.replace(features=config.features.replace(allow_before_first_data=True))
-    return compute_features(ctx.spark, ctx.lake, config, ctx.snapshot_date)
+    return compute_features(ctx.spark, ctx.lake, config, ctx.date)
 
 
 def run_train_segments_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/train_segments.py``: train both segment models for ``ctx.snapshot_date``."""
-    return train_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+    return train_segments(ctx.spark, ctx.lake, ctx.config, ctx.date, force_promote=_force_promote(ctx))
 
 
 def run_train_clv_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/train_clv.py``: train, evaluate and register the CLV model for ``ctx.snapshot_date``."""
-    return train_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+    return train_clv(ctx.spark, ctx.lake, ctx.config, ctx.date, force_promote=_force_promote(ctx))
 
 
 def run_train_propensity_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/train_propensity.py``: train, evaluate, calibrate and register both propensity models for ``--date``."""
-    return train_propensity(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+    return train_propensity(ctx.spark, ctx.lake, ctx.config, ctx.date, force_promote=_force_promote(ctx))
 
 
 def run_train_recommendations_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/train_recommendations.py``: train the recommender for ``--date``."""
-    return train_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, force_promote=_force_promote(ctx))
+    return train_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.date, force_promote=_force_promote(ctx))
 
 
 def run_score_job(ctx: JobContext) -> dict[str, Any]:
@@ -73,15 +73,15 @@ def run_score_job(ctx: JobContext) -> dict[str, Any]:
     which = getattr(ctx.args, "model", "all") or "all"
     out: dict[str, Any] = {}
     if which in ("segments", "all"):
-        out["segments"] = score_segments(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+        out["segments"] = score_segments(ctx.spark, ctx.lake, ctx.config, ctx.date)
     if which in ("clv", "all"):
-        out["clv"] = score_clv(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+        out["clv"] = score_clv(ctx.spark, ctx.lake, ctx.config, ctx.date)
     return out
 
 
 def run_recommend_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/recommend.py``: score recommendations for ``--date``."""
-    return score_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return score_recommendations(ctx.spark, ctx.lake, ctx.config, ctx.date)
 
 
 def add_lookalike_args(parser: argparse.ArgumentParser) -> None:
@@ -97,9 +97,7 @@ def run_lookalike_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/lookalike.py``: expand ``--seed`` and save the lookalike audience."""
     a = ctx.args
     by = [b for b in a.by.split(",") if b.strip()]
-    return expand_audience(
-        ctx.spark, ctx.lake, ctx.config, a.seed, a.size, by, ctx.snapshot_date, name=a.name, owner=a.owner
-    )
+    return expand_audience(ctx.spark, ctx.lake, ctx.config, a.seed, a.size, by, ctx.date, name=a.name, owner=a.owner)
 
 
 def run_maintenance_job(ctx: JobContext) -> list[dict[str, Any]]:
@@ -165,9 +163,9 @@ def run_insights_job(ctx: JobContext) -> dict[str, Any]:
     ``--out`` sets the report path (default ``<warehouse>/reports/<report_name>`` with the
     date inserted before the extension).
     """
-    summary = build_insights(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
-    out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.snapshot_date)
-    summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, out)
+    summary = build_insights(ctx.spark, ctx.lake, ctx.config, ctx.date)
+    out = getattr(ctx.args, "out", None) or default_report_path(ctx.config, ctx.date)
+    summary["report"] = render_report(ctx.spark, ctx.lake, ctx.config, ctx.date, out)
     return summary
 
 
@@ -179,4 +177,4 @@ def run_refresh_job(ctx: JobContext) -> dict[str, Any]:
     """
     only = getattr(ctx.args, "audience", None) or None
     allow = True if getattr(ctx.args, "allow_large_change", False) else None
-    return refresh_all(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date, only=only, allow_large_change=allow)
+    return refresh_all(ctx.spark, ctx.lake, ctx.config, ctx.date, only=only, allow_large_change=allow)

@@ -31,9 +31,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segengine.errors import RunLocked, WriteConflict
+
+if TYPE_CHECKING:
+    from segengine.lake import Lake
 
 TABLE = "run_locks"
 SCHEMA = (
@@ -94,7 +97,7 @@ class RunLock:
 
     def __init__(
         self,
-        lake: Any,
+        lake: Lake,
         pipeline: str,
         snapshot_date: dt.date,
         timeout: dt.timedelta,
@@ -151,7 +154,7 @@ class RunLock:
 
 @contextmanager
 def hold(
-    lake: Any, pipeline: str, snapshot_date: dt.date, timeout_minutes: float, run_id: str | None = None
+    lake: Lake, pipeline: str, snapshot_date: dt.date, timeout_minutes: float, run_id: str | None = None
 ) -> Iterator[RunLock]:
     """Hold the lock of (``pipeline``, ``snapshot_date``) for the ``with`` block.
 
@@ -166,7 +169,7 @@ def hold(
         lock.release()
 
 
-def unlock(lake: Any, pipeline: str, snapshot_date: dt.date) -> list[Holder]:
+def unlock(lake: Lake, pipeline: str, snapshot_date: dt.date) -> list[Holder]:
     """Release every active lock of (``pipeline``, ``snapshot_date``); the holders released."""
     if not lake.exists(TABLE):
         return []

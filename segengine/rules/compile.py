@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from segengine.dates import parse_date
 from segengine.errors import SegmentDefinitionError, did_you_mean
@@ -91,7 +92,7 @@ def _as_date(value: dt.date | str) -> dt.date:
 
 
 def compile_segment(
-    segment: Segment | dict | str | Path,
+    segment: Segment | dict[str, Any] | str | Path,
     snapshot_date: dt.date | str,
     views: TableViews | None = None,
     resolver: Resolver | None = None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from segengine.rules.registry import (
@@ -73,7 +74,9 @@ class Operator:
 OPERATORS: dict[str, Operator] = {}
 
 
-def register_operator(name: str, shape: str, words: str, two_valued: bool = True):
+def register_operator(
+    name: str, shape: str, words: str, two_valued: bool = True
+) -> Callable[[Callable[[Expr, Any, RenderContext], Expr]], Callable[[Expr, Any, RenderContext], Expr]]:
     """Decorator: register the renderer of attribute operator ``name``."""
 
     def wrap(fn: Callable[[Expr, Any, RenderContext], Expr]) -> Callable[[Expr, Any, RenderContext], Expr]:
@@ -301,10 +304,7 @@ def _conditions_list(cls_key: str, node: Mapping[str, Any], path: str, ctx: Pars
     lpath = join_path(path, cls_key)
     if not isinstance(items, list) or not items:
         raise ctx.error(lpath, f"expected a non-empty list of conditions, got {show(items)}")
-    parsed = [
-        ctx.attempt(lambda i=i, item=item: parse_condition(item, join_path(lpath, i), ctx))
-        for i, item in enumerate(items)
-    ]
+    parsed = [ctx.attempt(partial(parse_condition, item, join_path(lpath, i), ctx)) for i, item in enumerate(items)]
     if any(c is None for c in parsed):
         raise ctx.reported()
     return tuple(c for c in parsed if c is not None)
@@ -533,7 +533,7 @@ class Purchased(Condition):
     def to_sql(self, rctx: RenderContext) -> Expr:
         v = rctx.views
         target_preds, needs_products = _target_sql(self.targets, "ol")
-        joins = ()
+        joins: tuple[Join, ...] = ()
         if needs_products:
             joins = (Join(Table(v.products), "p", BinOp("=", Col("product_id", "p"), Col("product_id", "ol"))),)
         order_date = Cast(Col("order_ts", "ol"), "date")
@@ -774,7 +774,7 @@ class Recommended(Condition):
     def to_sql(self, rctx: RenderContext) -> Expr:
         v = rctx.views
         target_preds, needs_products = _target_sql(self.targets, "r")
-        joins = ()
+        joins: tuple[Join, ...] = ()
         if needs_products:
             joins = (Join(Table(v.products), "p", BinOp("=", Col("product_id", "p"), Col("product_id", "r"))),)
         where = and_(

@@ -20,6 +20,8 @@ from segengine.rules.parse import Segment, parse_segment, slugify
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from segengine.lake import Lake
+
 # view name -> the DataFrame cached for it, so re-registering unpersists the old one.
 _CACHED: dict[tuple[int, str], Any] = {}
 
@@ -55,7 +57,7 @@ def _empty(spark: SparkSession, name: str) -> DataFrame:
 
 def register_views(
     spark: SparkSession,
-    lake: Any,
+    lake: Lake,
     snapshot_date: dt.date | str,
     views: TableViews | None = None,
     features: DataFrame | None = None,
@@ -110,8 +112,8 @@ def register_views(
 
 def evaluate_segment(
     spark: SparkSession,
-    lake: Any,
-    segment: Segment | dict | str | Path,
+    lake: Lake,
+    segment: Segment | dict[str, Any] | str | Path,
     snapshot_date: dt.date | str,
     resolver: Resolver | None = None,
     views_registered: bool = False,

@@ -107,6 +107,7 @@ def count_empty(features: DataFrame, attrs: Iterable[str]) -> dict[str, int]:
     row = features.agg(
         *[F.sum(F.when(F.col(a).isNull(), 1).otherwise(0)).alias(f"_{i}") for i, a in enumerate(names)]
     ).first()
+    assert row is not None  # a global aggregate has exactly one row
     return {a: int(row[f"_{i}"] or 0) for i, a in enumerate(names)}
 
 

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def load_document(text: str, source: str = "<segment>") -> tuple[Any, dict[str, 
     return data, lines
 
 
-def _read(doc: dict | str | Path) -> tuple[Any, dict[str, int], str]:
+def _read(doc: dict[str, Any] | str | Path) -> tuple[Any, dict[str, int], str]:
     if isinstance(doc, Mapping):
         return doc, {}, "<segment>"
     if isinstance(doc, Path) or (isinstance(doc, str) and "\n" not in doc and re.search(r"\.(ya?ml|json)$", doc)):
@@ -148,7 +149,7 @@ def _read(doc: dict | str | Path) -> tuple[Any, dict[str, int], str]:
 
 
 def parse_segment(
-    doc: dict | str | Path,
+    doc: dict[str, Any] | str | Path,
     catalog: Mapping[str, Any] | None = None,
     max_conditions: int | None = None,
 ) -> Segment:
@@ -183,12 +184,12 @@ def parse_segment(
     # Each part is checked even when an earlier one failed: every problem is listed at once.
     for key in data:
         if key not in DOCUMENT_KEYS:
-            ctx.attempt(lambda key=key: ctx.check_keys({key: None}, "", DOCUMENT_KEYS, "a segment document"))
+            ctx.attempt(partial(ctx.check_keys, {key: None}, "", DOCUMENT_KEYS, "a segment document"))
     name = ctx.attempt(lambda: _name(data, ctx))
     text_fields = {}
     for key in ("description", "owner"):
         if data.get(key) is not None:
-            text_fields[key] = ctx.attempt(lambda key=key: ctx.string(data[key], key, non_empty=False))
+            text_fields[key] = ctx.attempt(partial(ctx.string, data[key], key, non_empty=False))
     visibility = ctx.attempt(lambda: _choice(data, "visibility", VISIBILITIES, "shared", ctx))
     kind = ctx.attempt(lambda: _choice(data, "kind", KINDS, "dynamic", ctx))
     persona_types = ctx.attempt(lambda: _persona_types(data, ctx)) if data.get("persona_types") is not None else None
@@ -224,7 +225,7 @@ def _choice(data: Mapping[str, Any], key: str, allowed: tuple[str, ...], default
         return default
     if value not in allowed:
         raise ctx.error(key, f"expected one of {', '.join(allowed)}, got {show(value)}{closest(value, allowed)}")
-    return value
+    return str(value)
 
 
 def _persona_types(data: Mapping[str, Any], ctx: ParseContext) -> tuple[str, ...]:

@@ -317,7 +317,7 @@ class Sequence(Condition):
                 columns.append((Lit(tag), "step"))
             return Select(tuple(columns), Table(v.events), "e", joins=(cookie_join,), where=where)
         target_preds, needs_products = _target_sql(step.targets, "ol")
-        joins = ()
+        joins: tuple[Join, ...] = ()
         if needs_products:
             joins = (Join(Table(v.products), "p", BinOp("=", Col("product_id", "p"), Col("product_id", "ol"))),)
         columns = [(Col("persona_id", "ol"), "persona_id"), (Func("unix_micros", (Col("order_ts", "ol"),)), "ts")]

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 # Binary operators and functions the compiler may emit. Anything else is a programming
 # error, caught by an assertion at construction (never reachable from user input).
@@ -437,8 +437,14 @@ class InSubquery(Expr):
         )
 
 
+@overload
+def and_(first: Expr, /, *items: Expr | None) -> Expr: ...
+@overload
+def and_(*items: Expr | None) -> Expr | None: ...
+
+
 def and_(*items: Expr | None) -> Expr | None:
-    """AND of the non-None items (None when there are none)."""
+    """AND of the non-None items (None when there are none: never when the first is an Expr)."""
     kept = tuple(i for i in items if i is not None)
     if not kept:
         return None

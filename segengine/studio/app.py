@@ -46,6 +46,9 @@ from segengine.studio.state import StudioState
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from segengine.config import Config
+    from segengine.lake import Lake
+
 HERE = Path(__file__).parent
 
 # Most specific first: the first class an error is an instance of decides the status.
@@ -99,8 +102,8 @@ async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(
     spark: SparkSession,
-    lake: Any,
-    config: Any,
+    lake: Lake,
+    config: Config,
     settings: StudioSettings | None = None,
     cache: FeatureCache | None = None,
 ) -> FastAPI:

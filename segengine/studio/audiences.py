@@ -33,6 +33,8 @@ from segengine.studio.state import StudioState, get_state
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from segengine.lake import Lake
+
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422)}
 router = APIRouter(prefix="/api/audiences", tags=["audiences"], responses=ERRORS)
 
@@ -47,11 +49,11 @@ class CachedEvaluator:
     def __init__(self, state: StudioState) -> None:
         self.state = state
 
-    def prepare(self, spark: SparkSession, lake: Any, snapshot_date: dt.date) -> None:
+    def prepare(self, spark: SparkSession, lake: Lake, snapshot_date: dt.date) -> None:
         self.state.cache.snapshot(snapshot_date)
 
     def __call__(
-        self, spark: SparkSession, lake: Any, definition: dict[str, Any], snapshot_date: dt.date, resolve: Any
+        self, spark: SparkSession, lake: Lake, definition: dict[str, Any], snapshot_date: dt.date, resolve: Any
     ) -> DataFrame:
         snap = self.state.cache.snapshot(snapshot_date)
         segment = parse_document(self.state, definition)

@@ -142,7 +142,7 @@ class RequestGuard:
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": body})
 
-    def _problem(self, method: str, headers: dict[str, str]) -> tuple[int, str, list] | None:
+    def _problem(self, method: str, headers: dict[str, str]) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
         allowed = self.settings.allowed_hosts
         if allowed is not None:
             name = host_name(headers.get("host", ""))

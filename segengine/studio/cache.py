@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from segengine.errors import FeatureSnapshotMissing
 from segengine.features.snapshots import feature_snapshot_dates, require_feature_partition
@@ -32,6 +32,8 @@ from segengine.rules import TableViews, register_views
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.lake import Lake
 
 FEATURES_TABLE = "customer_features"
 _INSTANCES = itertools.count(1)  # next() is atomic under the GIL
@@ -79,7 +81,7 @@ class FeatureCache:
     def __init__(
         self,
         spark: SparkSession,
-        lake: Any,
+        lake: Lake,
         check_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

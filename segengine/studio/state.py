@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -19,14 +19,17 @@ from segengine.studio.cache import FeatureCache
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from segengine.config import Config
+    from segengine.lake import Lake
+
 
 @dataclass(frozen=True)
 class StudioState:
     """The long-lived objects of one studio process."""
 
     spark: SparkSession
-    lake: Any
-    config: Any
+    lake: Lake
+    config: Config
     settings: StudioSettings
     cache: FeatureCache
 
@@ -41,4 +44,5 @@ class StudioState:
 
 def get_state(request: Request) -> StudioState:
     """The studio's shared objects (a FastAPI dependency)."""
-    return request.app.state.studio
+    state: StudioState = request.app.state.studio
+    return state

@@ -79,6 +79,12 @@ def test_out_of_widenings_fills_from_seed_centroid_to_exactly_n(spark, cfg, line
     assert got.join(ids(spark, ["s0", "s1"]), "persona_id").count() == 0
 
 
+def test_negative_max_widenings_is_a_model_error_naming_the_setting(spark, cfg, line):
+    # It used to run no search at all and fail with AttributeError on None.
+    with pytest.raises(ModelError, match="lookalike.max_widenings must be at least 0, got -1"):
+        lk.expand_vectors(line, ids(spark, ["s0", "s1"]), 3, cfg.replace(max_widenings=-1))
+
+
 def test_widening_regroups_the_fine_hashing_until_n_are_inside(spark, cfg, line, monkeypatch):
     # A first radius far too small: 0.315 while the third nearest is at distance 2.
     monkeypatch.setattr(lk, "estimate_radius", lambda *a, **k: 0.3)

@@ -62,6 +62,7 @@ Everything other code uses is importable from this package, as before the split.
 
 from __future__ import annotations
 
+from segengine.bootstrap import poisson_weight
 from segengine.models.recommend.als import RecommendModel, fit_als, train_model
 from segengine.models.recommend.evaluation import GRID_FIELDS, evaluate, parse_grid
 from segengine.models.recommend.fallback import (
@@ -94,7 +95,6 @@ from segengine.models.recommend.metrics import (
     SPLIT_VALIDATION,
     bootstrap_intervals,
     per_user_metrics,
-    poisson_weight,
     ranking_metrics,
 )
 from segengine.models.recommend.persistence import (

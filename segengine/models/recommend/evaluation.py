@@ -149,7 +149,7 @@ def evaluate(
     """
     cfg = config.recommend
     test_days = test_days or cfg.eval_test_days
-    validation_days = validation_days or getattr(cfg, "eval_validation_days", test_days)
+    validation_days = validation_days or cfg.eval_validation_days
     if test_days <= 0 or validation_days <= 0:
         raise ModelError(
             f"evaluation windows must be at least one day (test {test_days}, validation {validation_days})"

@@ -79,6 +79,7 @@ def ranking_metrics(recs: DataFrame, truth: DataFrame, k: int, catalog_size: int
         )
         .first()
     )
+    assert row is not None  # a global aggregate has exactly one row
     coverage = float("nan")
     if catalog_size:
         r = recs.where(F.col("rank") <= k)

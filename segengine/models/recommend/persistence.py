@@ -57,6 +57,8 @@ def load_model(spark: SparkSession, path: str) -> RecommendModel:
 
 def _hadoop_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise ModelError("no JVM behind this SparkSession (Spark Connect?): cannot read the model's id mappings")
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
@@ -85,9 +87,10 @@ def from_pipeline(pipeline: PipelineModel | ALSModel) -> RecommendModel | None:
     stages = pipeline.stages if isinstance(pipeline, PipelineModel) else [pipeline]
     als = next((s for s in stages if isinstance(s, ALSModel)), None)
     maps = {s.getIdCol(): s.mapping for s in stages if isinstance(s, IdMapping)}
-    if als is None or "persona_id" not in maps or "product_id" not in maps:
+    users, items = maps.get("persona_id"), maps.get("product_id")
+    if als is None or users is None or items is None:
         return None
-    return RecommendModel(als, maps["persona_id"], maps["product_id"])
+    return RecommendModel(als, users, items)
 
 
 def load_recommend_version(spark: SparkSession, config: Config, mv: Any, validation: bool = False) -> RecommendModel:
@@ -128,6 +131,8 @@ def load_recommend_version(spark: SparkSession, config: Config, mv: Any, validat
                 f"model {name} version {mv.version}: its id mappings are missing ({path}/{part}); retrain it"
             )
     als = pipeline.stages[0] if isinstance(pipeline, PipelineModel) else pipeline
+    if not isinstance(als, ALSModel):
+        raise ModelError(f"model {name} version {mv.version} has no ALS stage first; retrain it")
     return RecommendModel(als, spark.read.parquet(path + "/users"), spark.read.parquet(path + "/items"))
 
 

@@ -185,6 +185,7 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, snaps
         )
         .first()
     )
+    assert stats is not None  # a global aggregate has exactly one row
     inter.unpersist()
     return {
         "snapshot_date": snapshot_date.isoformat(),

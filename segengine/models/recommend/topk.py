@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
@@ -56,13 +57,15 @@ def _mllib_top_k(
     """
     n_fetch = k
     if bought is not None:
-        most = (
+        row = (
             bought.join(targets.select("persona_id"), "persona_id")
             .groupBy("persona_id")
             .count()
             .agg(F.max("count"))
-            .first()[0]
+            .first()
         )
+        assert row is not None  # a global aggregate has exactly one row
+        most = row[0]
         n_fetch = k + min(int(most or 0), cfg.max_overfetch)
     cand = als_candidates(model, targets, n_fetch)
     if bought is not None:
@@ -73,7 +76,7 @@ def _mllib_top_k(
 
 
 def _top_k_arrow(
-    item_factors: np.ndarray, item_idx: np.ndarray, product_ids: list[str], k: int, chunk_cells: int = 1 << 22
+    item_factors: NDArray[Any], item_idx: NDArray[Any], product_ids: list[str], k: int, chunk_cells: int = 1 << 22
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The ``mapInArrow`` function of :func:`als_top_k` (see there), closed over the item factors.
 
