@@ -33,11 +33,11 @@ def _spark_core(spark: Any, lake: Any, config: Any, snapshot: dt.date) -> int:
     """Spark: the RFM core of the features job, written to the no-op sink."""
     from pyspark.sql import functions as F
 
-    from segengine.features import rfmt, state
-    from segengine.features.build import session_timezone
+    from segengine.features import bronze, rfmt, state
+    from segengine.features.windows import session_timezone
 
     fc = config.features
-    lines = rfmt.order_lines_until(lake.read("order_lines"), snapshot, fc.timezone, session_timezone(spark))
+    lines = bronze.order_lines_until(lake.read("order_lines"), snapshot, fc.timezone, session_timezone(spark))
     days = rfmt.orders_as_days(rfmt.order_facts(lines))  # as the job's lifetime columns
     cycle = state.WINDOWS[0]
     first, last = cycle.bounds(snapshot, fc)
@@ -70,7 +70,7 @@ def _split_last_day(spark: Any, lake: Any, config: Any, day: dt.date) -> int:
     """
     from pyspark.sql import functions as F
 
-    from segengine.features.refresh import local_day_bounds
+    from segengine.features.windows import local_day_bounds
 
     start, _ = local_day_bounds(day, day, config.features.timezone)
     lines = lake.read("order_lines")

@@ -60,6 +60,25 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     ),
 }
 
+# The features flow, in the order a snapshot date goes through it (docs/features.md draws
+# it): a module may import the helpers and the modules of earlier entries only, so a
+# stage never calls back up. Entries on one line are peers that do not import each other.
+FEATURE_HELPERS = ("windows", "money", "catalog", "snapshots")  # dates, money, the catalog, input checks
+FEATURE_STAGES: list[tuple[str, ...]] = [
+    ("bronze",),  # 1 bronze readers: local dates, rows cut to the days, events to their persona
+    ("rfmt", "behaviour"),  # 2 per-persona daily facts of orders and of events
+    ("state",),  # 3 window state: rebuilt from the whole history or advanced from an earlier date
+    ("profile", "support"),  # 4 parts of the feature table read from bronze: profiles, extras
+    ("table",),  # 4 the feature table: the parts joined, one row per persona
+    ("tiers",),  # 5 value tier, behaviour state, lifecycle stage
+    ("scores",),  # 5 engagement and fit (fit needs the value tier)
+    ("output",),  # 6 conform to the catalog, write
+    ("refresh",),  # the planner: full or incremental, decided once before the run
+    ("build",),  # the full recompute without writing (build_features)
+    ("compute",),  # the run: plan, then the stages in order (compute_features)
+    ("",),  # segengine.features itself: the public entry points
+]
+
 # Job adapters (``run_*_job``) outside segengine.pipeline -> why they are still there.
 KNOWN_JOB_ADAPTERS: dict[str, str] = {}
 
@@ -274,6 +293,47 @@ def test_no_new_import_cycles():
     assert package_cycles(found) == [], "packages that import each other"
 
 
+def _feature_module(module: str) -> str | None:
+    """``segengine.features.X`` -> ``X`` ("" for the package itself), None outside it."""
+    prefix = f"{PACKAGE}.features"
+    if module == prefix:
+        return ""
+    return module[len(prefix) + 1 :] if module.startswith(prefix + ".") else None
+
+
+def feature_back_edges(
+    found: Iterable[Import], stages: list[tuple[str, ...]] = FEATURE_STAGES, helpers: Iterable[str] = FEATURE_HELPERS
+) -> list[str]:
+    """Imports within segengine.features that go to a later stage, a peer or an unlisted module."""
+    order = {name: i for i, names in enumerate(stages) for name in names}
+    helpers = set(helpers)
+    out = []
+    for i in found:
+        a, b = _feature_module(i.importer), _feature_module(i.imported)
+        if a is None or b is None or (a in helpers and b in helpers):
+            continue
+        for name in (a, b):
+            if name not in order and name not in helpers:
+                out.append(f"segengine.features.{name} is in no stage of FEATURE_STAGES (or FEATURE_HELPERS)")
+        if a in helpers and b not in helpers:
+            out.append(f"helper segengine.features.{a} (line {i.line}) imports stage segengine.features.{b}")
+        elif b not in helpers and a in order and b in order and order[b] >= order[a]:
+            out.append(
+                f"segengine.features.{a} (line {i.line}, {i.kind}) imports segengine.features.{b}: not an earlier stage"
+            )
+    return out
+
+
+def test_features_stages_import_only_earlier_stages():
+    found = _package()[1]
+    assert not feature_back_edges(found), feature_back_edges(found)
+    listed = {name for names in FEATURE_STAGES for name in names} | set(FEATURE_HELPERS)
+    present = {_feature_module(m) for m in _package()[0]} - {None}
+    assert present == listed, (
+        f"stages listed but missing {sorted(listed - present)}, present but unlisted {sorted(present - listed)}"
+    )
+
+
 def test_job_adapters_live_in_the_pipeline():
     found = job_adapters(_package()[0])
     new = found - set(KNOWN_JOB_ADAPTERS)
@@ -321,3 +381,24 @@ def test_checker_catches_packages_that_import_each_other_and_stray_adapters():
     assert package_cycles(found) == [frozenset({"generate", "ingest"})]
     srcs = {"segengine.models.extra": "def run_extra_job(ctx):\n    return ctx\n"}
     assert job_adapters(srcs) == {"segengine.models.extra.run_extra_job"}
+
+
+def test_checker_catches_a_features_stage_calling_back_up():
+    """A back-edge, a peer, a helper importing a stage and an unlisted module all fail."""
+    extra = imports(
+        {
+            "segengine.features.state": "from segengine.features.table import state_features\n",
+            "segengine.features.bronze": "def f():\n    from segengine.features import rfmt\n",
+            "segengine.features.tiers": "from segengine.features import scores\n",
+            "segengine.features.windows": "from segengine.features import bronze\n",
+            "segengine.features.table": "from segengine.features import state, extra\n",
+        },
+        set(_package()[0]) | {"segengine.features.extra"},
+    )
+    got = feature_back_edges(extra)
+    assert any("state (line 1, top) imports segengine.features.table" in g for g in got), got
+    assert any("bronze (line 2, function) imports segengine.features.rfmt" in g for g in got), got
+    assert any("tiers (line 1, top) imports segengine.features.scores" in g for g in got), got
+    assert any("helper segengine.features.windows" in g for g in got), got
+    assert any("features.extra is in no stage" in g for g in got), got
+    assert not any("imports segengine.features.state:" in g for g in got), got

@@ -5,7 +5,8 @@ Public entry points (imported lazily so ``import segengine.features`` stays chea
 * :func:`build_features` — the feature DataFrame for a date (pure, no write);
 * :func:`compute_features` — write that date's ``customer_features`` partition
   (incremental from the previous date's state when exact, see
-  :mod:`segengine.features.refresh`);
+  :mod:`segengine.features.refresh`), through the stages in order (see
+  :mod:`segengine.features.compute` and the picture in docs/features.md);
 * :mod:`segengine.features.catalog` — the feature catalog.
 """
 

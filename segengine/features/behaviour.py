@@ -1,9 +1,10 @@
-"""Behaviour features from events: visits, time on site, email engagement.
+"""Stage 2 of the features, events: per-persona daily rows of visits and email engagement.
 
-Identity: an event belongs to its ``persona_id``; an event with only a ``cookie_id``
-belongs to the persona with that cookie (if several personas share a cookie, the
-smallest persona_id, so the result is deterministic). Events that resolve to no
-persona are ignored by the feature table.
+From the dated events of :func:`segengine.features.bronze.events_until`, attributed
+to their persona by :func:`segengine.features.bronze.resolve_personas`:
+:func:`event_days` sums them per persona and local day (the additive rows the window
+state sums, :mod:`segengine.features.state`), :func:`last_visit` finds the latest
+visit, :func:`anonymous_cookies` keeps the cookies of cookie-only events.
 
 A *visit event* is any event a person triggers on site or in the app
 (:data:`VISIT_EVENTS`); email events only count as email engagement.
@@ -11,67 +12,15 @@ A *visit event* is any event a person triggers on site or in the app
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from segengine.features.rfmt import to_micros
-from segengine.features.windows import local_date
+# Read by segengine.insights from here, which is being changed alongside: it moves to
+# bronze (stage 1, with the other readers) once insights imports it from there.
+from segengine.features.bronze import event_date_range as event_date_range
+from segengine.features.money import to_micros
 
 VISIT_EVENTS = ("page_view", "product_view", "add_to_cart", "search", "login", "feature_use", "app_open")
-
-
-def resolve_personas(events: DataFrame, personas: DataFrame) -> DataFrame:
-    """Fill ``persona_id`` of cookie-only events from ``personas.cookie_id``.
-
-    Args:
-        events: bronze events.
-        personas: bronze personas.
-
-    Returns:
-        events with ``persona_id`` resolved where possible (unresolved rows dropped).
-    """
-    cookies = cookie_owners(personas)
-    known = events.where(F.col("persona_id").isNotNull())
-    anonymous = (
-        events.where(F.col("persona_id").isNull() & F.col("cookie_id").isNotNull())
-        .join(cookies, "cookie_id", "inner")
-        .withColumn("persona_id", F.col("_cookie_persona"))
-        .drop("_cookie_persona")
-    )
-    return known.unionByName(anonymous.select(*known.columns))
-
-
-def event_date_range(first: dt.date | None, last: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
-    """The ``event_date`` partitions that can hold events of the local days ``first .. last``.
-
-    ``event_date`` is the date of ``event_ts`` in the ingest zone, at most a day from the
-    local date: one day of slack on each side (None: an open end). A reader given this
-    range (``Lake.read(where={"event_date": ...})``) opens only those partitions.
-    """
-    day = dt.timedelta(days=1)
-    return (None if first is None else first - day, None if last is None else last + day)
-
-
-def events_until(
-    events: DataFrame, snapshot_date: dt.date, tz: str, session_tz: str, since: dt.date | None = None
-) -> DataFrame:
-    """Events with their local ``event_day``, in ``since .. snapshot_date``.
-
-    ``event_date`` (the partition column) is filtered first to :func:`event_date_range`
-    so a partition-aware reader can prune files; the exact cut uses the local date.
-    """
-    low, high = event_date_range(since, snapshot_date)
-    if low is not None:
-        events = events.where(F.col("event_date") >= F.lit(low))
-    events = events.where(F.col("event_date") <= F.lit(high))
-    out = events.withColumn("event_day", local_date(F.col("event_ts"), tz, session_tz)).where(
-        F.col("event_day") <= F.lit(snapshot_date)
-    )
-    if since is not None:
-        out = out.where(F.col("event_day") >= F.lit(since))
-    return out
 
 
 def last_visit(events: DataFrame) -> DataFrame:
@@ -107,7 +56,7 @@ def event_days(events: DataFrame) -> DataFrame:
     midnight count it. That makes visits additive over days.
 
     Args:
-        events: :func:`events_until` output (resolved, with ``event_day``).
+        events: :func:`segengine.features.bronze.events_until` output (resolved, with ``event_day``).
 
     Returns:
         persona_id, day, visit_events, visits, visit_micros (duration of visit events
@@ -141,7 +90,8 @@ def anonymous_cookies(events: DataFrame) -> DataFrame:
     cookie's past events to another persona) is detected.
 
     Args:
-        events: raw events with ``event_day`` (before :func:`resolve_personas`).
+        events: raw events with ``event_day`` (before
+            :func:`segengine.features.bronze.resolve_personas`).
 
     Returns:
         persona_id (null), kind (``cookie``), key (cookie_id), n (events), micros (0).
@@ -157,13 +107,4 @@ def anonymous_cookies(events: DataFrame) -> DataFrame:
             "n",
             F.lit(0).cast("long").alias("micros"),
         )
-    )
-
-
-def cookie_owners(personas: DataFrame) -> DataFrame:
-    """cookie_id -> the persona its cookie-only events belong to (the smallest persona_id)."""
-    return (
-        personas.where(F.col("cookie_id").isNotNull())
-        .groupBy("cookie_id")
-        .agg(F.min("persona_id").alias("_cookie_persona"))
     )

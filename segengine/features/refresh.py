@@ -1,4 +1,9 @@
-"""Daily refresh of ``customer_features``: incremental from the state when exact, else full.
+"""The refresh planner: incremental from the state when exact, else full, decided up front.
+
+:func:`plan_refresh` reads only logs and small tables and returns a :class:`Plan`: the
+mode, why, the bronze versions and the slices of them the run reads. The run itself
+(:mod:`segengine.features.compute`) then goes through the stages in order; no stage
+looks at the plan or calls back here.
 
 Tables (see docs/features.md, "Refresh: what is recomputed"):
 
@@ -32,8 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import time
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,27 +44,22 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from segengine.contract import contract, read_bronze
-from segengine.features import behaviour, profile, rfmt, state, support
-from segengine.features.build import features_from_state, history_frames, persisted, session_timezone
-
-log = logging.getLogger(__name__)
+from segengine.contract import contract
+from segengine.features import bronze, state, support
+from segengine.features.windows import local_day_bounds
 
 # A longer gap is recomputed in full (the state would add many days at once).
 MAX_GAP_DAYS = 14
 BRONZE_INPUTS = ("order_lines", "events", "personas", "support_tickets", "survey_responses")
 STATE_TABLES = ("customer_daily", "feature_state", "feature_state_items")
-LOG_SCHEMA = (
-    "snapshot_date date, mode string, reason string, since date, daily_from date, versions string, "
-    "written_at timestamp, seconds double"
-)
 # The column whose statistics date a changed bronze file.
 TIME_COLUMNS = {"order_lines": "order_ts", "events": "event_ts"}
 
 
 @dataclass
 class Plan:
-    """How a refresh runs: ``mode`` (incremental | full), why, and what it reads."""
+    """How a refresh runs, decided once before anything is read: ``mode`` (incremental |
+    full), why, which bronze versions and which slices of them (``reads``) it reads."""
 
     mode: str
     reason: str
@@ -70,6 +68,8 @@ class Plan:
     write_state: bool = True
     daily_from: dt.date | None = None
     last: dict[str, Any] = field(default_factory=dict)
+    # read name -> the ``where`` of its bronze read (see :func:`bronze_reads`)
+    reads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def last_refresh(lake: Any) -> dict[str, Any] | None:
@@ -84,15 +84,52 @@ def last_refresh(lake: Any) -> dict[str, Any] | None:
     return row
 
 
+def bronze_reads(mode: str, day: dt.date, since: dt.date | None, fconf: Any) -> dict[str, dict[str, Any]]:
+    """The slices of bronze a refresh of ``day`` reads, as ``where`` filters of the lake's reader.
+
+    Both modes read the campaign window (``campaign_events``, ``campaign_order_lines``)
+    for the extra attributes. An incremental refresh reads the local days
+    ``since + 1 .. day`` of ``order_lines`` and ``events`` (partitions and file
+    statistics); a full one reads every order line, and the events from the event
+    history start on (``events``) and those before it (``earlier_events``), each from
+    its own partitions.
+    """
+    tz = fconf.timezone
+    first, last = support.campaign_window(day)
+    reads: dict[str, dict[str, Any]] = {
+        "campaign_events": {"event_date": bronze.event_date_range(first, last)},
+        "campaign_order_lines": {"order_ts": local_day_bounds(first, last, tz)},
+    }
+    if mode == "incremental":
+        assert since is not None
+        first_new = since + dt.timedelta(days=1)
+        bounds = local_day_bounds(first_new, day, tz)
+        reads["order_lines"] = {"order_ts": bounds}
+        reads["events"] = {"event_date": bronze.event_date_range(first_new, day), "event_ts": bounds}
+    else:
+        start = state.event_history_start(day, fconf)
+        reads["events"] = {"event_date": bronze.event_date_range(start, day)}
+        reads["earlier_events"] = {"event_date": bronze.event_date_range(None, start - dt.timedelta(days=1))}
+    return reads
+
+
 def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     """Decide between an incremental and a full refresh of ``day`` (cheap: logs and small tables)."""
     fconf = config.features
-    bronze = {t: bronze_version(lake, t) for t in BRONZE_INPUTS}
+    versions = {t: bronze_version(lake, t) for t in BRONZE_INPUTS}
     last = last_refresh(lake)
     since = last["snapshot_date"] if last else None
 
     def full(reason: str) -> Plan:
-        return Plan("full", reason, bronze, since, write_state=since is None or day >= since, last=last or {})
+        return Plan(
+            "full",
+            reason,
+            versions,
+            since,
+            write_state=since is None or day >= since,
+            last=last or {},
+            reads=bronze_reads("full", day, since, fconf),
+        )
 
     if not getattr(fconf, "incremental", True):
         return full("features.incremental is off")
@@ -112,13 +149,14 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     needed = state.stored_days_needed(since, day, fconf)
     if needed and (last["daily_from"] is None or needed[0] < last["daily_from"]):
         return full(f"customer_daily does not reach back to {needed[0]}")
-    late = late_rows(lake, recorded, bronze, since, fconf.timezone)
+    late = late_rows(lake, recorded, versions, since, fconf.timezone)
     if late:
         return full(late)
-    moved = moved_cookies(lake, recorded.get("personas"), bronze["personas"])
+    moved = moved_cookies(lake, recorded.get("personas"), versions["personas"])
     if moved:
         return full(moved)
-    return Plan("incremental", f"from the state of {since}", bronze, since, True, last["daily_from"], last)
+    reads = bronze_reads("incremental", day, since, fconf)
+    return Plan("incremental", f"from the state of {since}", versions, since, True, last["daily_from"], last, reads)
 
 
 def bronze_version(lake: Any, table: str) -> int | None:
@@ -203,9 +241,7 @@ def moved_cookies(lake: Any, recorded: int | None, now: int) -> str | None:
         return None
 
     def owners(version: int, alias: str) -> DataFrame:
-        return behaviour.cookie_owners(lake.read("personas", version=version)).withColumnRenamed(
-            "_cookie_persona", alias
-        )
+        return bronze.cookie_owners(lake.read("personas", version=version)).withColumnRenamed("_cookie_persona", alias)
 
     changed = (
         owners(recorded, "_old")
@@ -216,196 +252,3 @@ def moved_cookies(lake: Any, recorded: int | None, now: int) -> str | None:
     if changed.join(seen, "cookie_id", "left_semi").limit(1).count():
         return "a cookie with past cookie-only events changed persona"
     return None
-
-
-def local_day_bounds(first: dt.date, last: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
-    """The instants (UTC) from the start of local day ``first`` to the end of local day ``last``."""
-    zone = zoneinfo.ZoneInfo(tz)
-    start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
-    return start, end - dt.timedelta(microseconds=1)
-
-
-def refresh_features(spark: Any, lake: Any, config: Any, day: dt.date) -> dict[str, Any]:
-    """Write the ``customer_features`` partition of ``day``; keep the state up to date.
-
-    Returns:
-        ``{"version", "mode", "reason", ...}``: the features table version and how the
-        refresh ran (``files_read`` per bronze table for an incremental one).
-    """
-    started = time.time()
-    plan = plan_refresh(spark, lake, config, day)
-    log.info("features %s: %s refresh (%s)", day, plan.mode, plan.reason)
-    if plan.mode == "incremental":
-        out = _incremental(spark, lake, config, day, plan)
-    else:
-        out = _full(spark, lake, config, day, plan)
-    if plan.write_state:
-        row = (
-            day,
-            plan.mode,
-            plan.reason,
-            plan.since,
-            out.pop("daily_from"),
-            json.dumps({**plan.bronze, **out.pop("state_versions")}),
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            round(time.time() - started, 2),
-        )
-        lake.write_rows([row], LOG_SCHEMA, "feature_state_log", operation="REFRESH")
-    out.pop("daily_from", None)
-    out.pop("state_versions", None)
-    return {**out, "mode": plan.mode, "reason": plan.reason}
-
-
-def _bronze(lake: Any, plan: Plan, name: str, **kwargs: Any) -> DataFrame:
-    # A missing optional table (events) reads as an empty frame of its contract schema.
-    return read_bronze(lake, name, version=plan.bronze.get(name), **kwargs)
-
-
-def _extras(lake: Any, plan: Plan, day: dt.date, tz: str, session_tz: str) -> support.Extras:
-    """The support, survey and campaign attributes of ``day``: the same bounded reads in
-    both modes (the two small tables whole, events and order lines of the campaign window)."""
-    first, last = support.campaign_window(day)
-
-    def optional(name: str, **kwargs: Any) -> DataFrame | None:
-        return None if plan.bronze.get(name) is None else _bronze(lake, plan, name, **kwargs)
-
-    return support.extra_features(
-        optional("support_tickets"),
-        optional("survey_responses"),
-        optional("events", where={"event_date": behaviour.event_date_range(first, last)}),
-        _bronze(lake, plan, "order_lines", where={"order_ts": local_day_bounds(first, last, tz)}),
-        day,
-        tz,
-        session_tz,
-    )
-
-
-def _write_features(lake: Any, features: DataFrame, day: dt.date) -> int:
-    """Replace the partition of ``day``; attributes added to the catalog since the table was
-    created become new nullable columns (older partitions read them as null)."""
-    return lake.write(
-        features,
-        "customer_features",
-        mode="overwrite",
-        replace_partitions={"snapshot_date": day},
-        evolve_schema=True,
-    )
-
-
-def _write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
-    return {
-        "feature_state": lake.write(st, "feature_state", mode="overwrite", operation="FEATURE STATE"),
-        "feature_state_items": lake.write(items, "feature_state_items", mode="overwrite", operation="FEATURE STATE"),
-    }
-
-
-def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[str, Any]:
-    fconf = config.features
-    session_tz = session_timezone(spark)
-    personas = _bronze(lake, plan, "personas")
-    products = lake.read("products")
-    # The events from the event history start on and those before it, each from its own files.
-    first = state.event_history_start(day, fconf)
-    frames = history_frames(
-        personas,
-        _bronze(lake, plan, "order_lines"),
-        _bronze(lake, plan, "events", where={"event_date": behaviour.event_date_range(first, day)}),
-        day,
-        fconf,
-        session_tz,
-        earlier_events=_bronze(
-            lake, plan, "events", where={"event_date": behaviour.event_date_range(None, first - dt.timedelta(days=1))}
-        ),
-    )
-    st, items = frames["state"], frames["items"]
-    out: dict[str, Any] = {}
-    with persisted(frames["cached"]):
-        if plan.write_state:
-            daily = frames["daily"].repartition("day")  # one file per day
-            versions = {"customer_daily": lake.write(daily, "customer_daily", mode="overwrite", operation="DAILY")}
-            # The state's windows from the written daily rows (not a second aggregation).
-            st = state.state_from_history(
-                frames["order_rows"], lake.read("customer_daily"), frames["earlier_visits"], day, fconf
-            )
-            versions.update(_write_state(lake, st, items))
-            st, items = lake.read("feature_state"), lake.read("feature_state_items")
-            out = {"state_versions": versions, "daily_from": state.history_start(day, fconf)}
-        features = features_from_state(
-            profile.profile_features(personas, day, fconf.timezone, session_tz),
-            st,
-            items,
-            products,
-            day,
-            fconf,
-            has_events=plan.bronze["events"] is not None,
-            extras=_extras(lake, plan, day, fconf.timezone, session_tz),
-        )
-        out["version"] = _write_features(lake, features, day)
-    return out
-
-
-def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[str, Any]:
-    fconf = config.features
-    tz = fconf.timezone
-    session_tz = session_timezone(spark)
-    since = plan.since
-    assert since is not None
-    first_new = since + dt.timedelta(days=1)
-    # Only the files that can hold rows of the local days since+1 .. day are opened.
-    bounds = local_day_bounds(first_new, day, tz)
-    line_where = {"order_ts": bounds}
-    event_where = {"event_date": behaviour.event_date_range(first_new, day), "event_ts": bounds}
-    files_read = {
-        "order_lines": len(lake.files("order_lines", version=plan.bronze["order_lines"], where=line_where)),
-        "events": 0
-        if plan.bronze["events"] is None
-        else len(lake.files("events", version=plan.bronze["events"], where=event_where)),
-    }
-    personas = _bronze(lake, plan, "personas")
-    lines = rfmt.order_lines_until(_bronze(lake, plan, "order_lines", where=line_where), day, tz, session_tz).where(
-        F.col("order_date") >= F.lit(first_new)
-    )
-    orders = rfmt.order_facts(lines)
-    raw_events = behaviour.events_until(
-        _bronze(lake, plan, "events", where=event_where), day, tz, session_tz, first_new
-    )
-    evts = behaviour.resolve_personas(raw_events, personas)
-    new_days = state.days_between(first_new, day)
-    with persisted([lines, orders, raw_events]):
-        daily = state.daily_summary(rfmt.order_days(orders), behaviour.event_days(evts))
-        versions = {"customer_daily": lake.write(daily, "customer_daily", mode="append", operation="DAILY")}
-        needed = state.stored_days_needed(since, day, fconf)
-        stored = lake.read("customer_daily", partitions={"day": needed})
-        new_state = state.advance_state(
-            lake.read("feature_state"),
-            lake.read("customer_daily", partitions={"day": new_days}),
-            stored,
-            behaviour.last_visit(evts),
-            since,
-            day,
-            fconf,
-        )
-        new_items = state.merge_items(
-            lake.read("feature_state_items"),
-            rfmt.line_items(lines, orders),
-            behaviour.anonymous_cookies(raw_events),
-        )
-        versions.update(_write_state(lake, new_state, new_items))
-    features = features_from_state(
-        profile.profile_features(personas, day, tz, session_tz),
-        lake.read("feature_state"),
-        lake.read("feature_state_items"),
-        lake.read("products"),
-        day,
-        fconf,
-        has_events=plan.bronze["events"] is not None,
-        extras=_extras(lake, plan, day, tz, session_tz),
-    )
-    return {
-        "version": _write_features(lake, features, day),
-        "since": since.isoformat(),
-        "files_read": files_read,
-        "state_versions": versions,
-        "daily_from": plan.daily_from,
-    }

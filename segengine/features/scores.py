@@ -1,4 +1,7 @@
-"""Engagement and fit scores, both integers 0-100.
+"""Stage 5 of the features, scores: engagement and fit, both integers 0-100.
+
+Added after the tiers (:func:`segengine.features.tiers.with_tiers`: the fit profile is
+that of the ``top`` value tier) by :func:`with_scores`.
 
 **engagement_score** = round(100 x weighted sum of capped components):
 
@@ -77,3 +80,8 @@ def with_fit_score(df: DataFrame) -> DataFrame:
     d2 = d2 / len(FIT_FEATURES)
     fit = F.coalesce(F.round(100.0 * F.exp(-d2 / 2.0)), F.lit(0.0)).cast("int")
     return df.crossJoin(F.broadcast(profile)).select(*df.columns, fit.alias("fit_score"))
+
+
+def with_scores(df: DataFrame) -> DataFrame:
+    """Add ``engagement_score`` and ``fit_score`` (after :func:`segengine.features.tiers.with_tiers`)."""
+    return df.transform(with_engagement_score).transform(with_fit_score)

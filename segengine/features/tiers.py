@@ -1,4 +1,7 @@
-"""Value tier, behaviour state and lifecycle stage.
+"""Stage 5 of the features, tiers: value tier, behaviour state and lifecycle stage.
+
+Columns derived from the feature table (:func:`segengine.features.table.feature_table`);
+:func:`with_tiers` adds all three, the scores (:mod:`segengine.features.scores`) follow.
 
 * **value_tier** ranks customers by ``revenue_cycle`` (ties broken by
   ``revenue_lifetime`` then ``persona_id``): the first ``value_tier_top`` share is
@@ -22,6 +25,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -117,4 +121,24 @@ def with_lifecycle_stage(df: DataFrame, snapshot_date: dt.date, new_days: int, e
     return df.withColumn(
         "lifecycle_stage",
         F.when(days <= new_days, "new").when(days <= established_days, "established").otherwise("long_term"),
+    )
+
+
+def with_tiers(df: DataFrame, snapshot_date: dt.date, fconf: Any) -> DataFrame:
+    """Add ``value_tier``, ``behaviour_state`` and ``lifecycle_stage`` with the ``features`` settings.
+
+    Args:
+        df: :func:`segengine.features.table.feature_table`.
+        snapshot_date: the snapshot date.
+        fconf: the ``features`` config section.
+
+    Returns:
+        ``df`` plus the three tier columns.
+    """
+    return (
+        df.transform(lambda d: with_value_tier(d, fconf.value_tier_top, fconf.value_tier_next))
+        .transform(lambda d: with_behaviour_state(d, snapshot_date, fconf.declining_ratio, fconf.dormant_days))
+        .transform(
+            lambda d: with_lifecycle_stage(d, snapshot_date, fconf.lifecycle_new_days, fconf.lifecycle_established_days)
+        )
     )

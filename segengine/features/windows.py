@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import zoneinfo
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -19,6 +21,11 @@ UTC_NAMES = frozenset(
     | {"Zulu", "Etc/Zulu", "Z", "+00:00"}
 )
 MICROS_PER_DAY = 86_400_000_000
+
+
+def session_timezone(spark: Any) -> str:
+    """The session time zone (what ``to_date`` of a timestamp uses)."""
+    return spark.conf.get("spark.sql.session.timeZone")
 
 
 def local_date(ts: Column, tz: str, session_tz: str) -> Column:
@@ -81,3 +88,11 @@ def last_days_start(snapshot_date: dt.date, days: int) -> dt.date:
     ``last_days_start(2025-06-30, 30)`` is 2025-06-01: 30 dates, both ends inclusive.
     """
     return snapshot_date - dt.timedelta(days=days - 1)
+
+
+def local_day_bounds(first: dt.date, last: dt.date, tz: str) -> tuple[dt.datetime, dt.datetime]:
+    """The instants (UTC) from the start of local day ``first`` to the end of local day ``last``."""
+    zone = zoneinfo.ZoneInfo(tz)
+    start = dt.datetime.combine(first, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    return start, end - dt.timedelta(microseconds=1)

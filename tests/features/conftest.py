@@ -174,7 +174,8 @@ def bronze(spark):
 
 def features(spark, bronze, fconf, snapshot=SNAPSHOT):
     """Run the pure feature assembly on the bronze frames."""
-    from segengine.features.build import assemble_features, session_timezone
+    from segengine.features.build import assemble_features
+    from segengine.features.windows import session_timezone
 
     return assemble_features(
         bronze["personas"],

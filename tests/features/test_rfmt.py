@@ -57,112 +57,8 @@ def test_future_order_is_not_used(rows):
     assert (f1["orders_lifetime"], f1["revenue_lifetime"], f1["persona_type"]) == (0, 0.0, "visitor")
 
 
-def test_order_timestamps_are_dated_in_the_configured_timezone(spark):
-    from segengine.features import rfmt
-
-    lines = spark.createDataFrame(
-        [
-            # 23:30 UTC on the snapshot day is already the next day in Berlin (UTC+2).
-            ("A", 1, "p_late", ts("2025-06-30 23:30:00"), "web", "P1", 1, 10.0),
-            # 02:30 UTC the day after is still the snapshot day in New York (UTC-4).
-            ("B", 1, "p_ny", ts("2025-07-01 02:30:00"), "web", "P1", 1, 10.0),
-        ],
-        "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
-        "product_id string, quantity int, unit_price double",
-    )
-
-    def purchases(tz):
-        kept = rfmt.order_lines_until(lines, SNAPSHOT, tz, "UTC")
-        return {r["persona_id"]: str(r["order_date"]) for r in kept.collect()}
-
-    assert purchases("UTC") == {"p_late": "2025-06-30"}
-    assert purchases("Europe/Berlin") == {}
-    assert purchases("America/New_York") == {"p_late": "2025-06-30", "p_ny": "2025-06-30"}
-
-
-def test_assortment_ties_unknown_products_and_personas_without_a_bought_line(spark):
-    from segengine.features.rfmt import assortment_features
-
-    items = spark.createDataFrame(
-        [
-            ("p", "product", "A", 1, 100),
-            ("p", "product", "B", 2, 60),
-            ("p", "product", "C", 1, 40),
-            ("p", "product", "Z", 5, 500),  # not in the catalogue: a product, no category or brand
-            ("p", "channel", "web", 2, 0),
-            ("p", "channel", "app", 2, 0),
-            ("q", "channel", "store", 1, 0),  # no bought line: no assortment row
-            (None, "cookie", "ck-1", 3, 0),
-        ],
-        "persona_id string, kind string, key string, n long, micros long",
-    )
-    products = spark.createDataFrame(
-        [("A", "Shoes", "Acme"), ("B", "Bags", "Bolt"), ("C", "Bags", "Acme")],
-        "product_id string, category string, brand string",
-    )
-    got = {r["persona_id"]: r.asDict() for r in assortment_features(items, products).collect()}
-    # Shoes 100 = Bags 60 + 40 and Acme 140 > Bolt 60: the tie goes to the first name.
-    assert got == {
-        "p": {
-            "persona_id": "p",
-            "distinct_products": 4,
-            "distinct_categories": 2,
-            "favourite_category": "Bags",
-            "favourite_brand": "Acme",
-            "preferred_channel": "app",
-        }
-    }
-
-
-def test_assortment_codes_negative_spend_unknown_channels_and_groups_by_hashing(spark):
-    from segengine.features.rfmt import assortment_features
-
-    items = spark.createDataFrame(
-        [
-            ("r", "product", "A", -1, -70),  # a refund only: Shoes -70
-            ("r", "product", "B", 1, -90),  # Bags -90: Shoes still ranks first
-            ("r", "channel", "fax", 9, 0),  # not a contract channel: ignored
-            ("r", "channel", "store", 1, 0),
-            ("s", "product", "D", 1, 5),  # no category or brand in the catalogue
-            ("s", "channel", "fax", 1, 0),
-        ],
-        "persona_id string, kind string, key string, n long, micros long",
-    )
-    products = spark.createDataFrame(
-        [("A", "Shoes", "Acme"), ("B", "Bags", None), ("D", None, None)],
-        "product_id string, category string, brand string",
-    )
-    df = assortment_features(items, products)
-    # A minimum of a (score, key) struct made Spark sort every item row, twice; the
-    # packed codes group by hashing. Each item row is shuffled once, by persona: one
-    # exchange of the product rows, one of the channel rows, none per (persona, key).
-    plan = df._jdf.queryExecution().executedPlan().toString()
-    assert "HashAggregate" in plan and "SortAggregate" not in plan, plan
-    assert plan.count("Exchange hashpartitioning(persona_id") == 2, plan
-    assert plan.count("Exchange hashpartitioning(") == 2, plan
-    got = {r["persona_id"]: r.asDict() for r in df.collect()}
-    assert got == {
-        "r": {
-            "persona_id": "r",
-            "distinct_products": 2,
-            "distinct_categories": 2,
-            "favourite_category": "Shoes",
-            "favourite_brand": "Acme",
-            "preferred_channel": "store",
-        },
-        "s": {
-            "persona_id": "s",
-            "distinct_products": 1,
-            "distinct_categories": 0,
-            "favourite_category": None,
-            "favourite_brand": None,
-            "preferred_channel": None,
-        },
-    }
-
-
 def test_order_facts_take_the_first_channel_by_name_and_group_by_hashing(spark):
-    from segengine.features import rfmt
+    from segengine.features import bronze, rfmt
 
     lines = spark.createDataFrame(
         [
@@ -176,7 +72,7 @@ def test_order_facts_take_the_first_channel_by_name_and_group_by_hashing(spark):
         "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
         "product_id string, quantity int, unit_price double",
     )
-    orders = rfmt.order_facts(rfmt.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
+    orders = rfmt.order_facts(bronze.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
     got = {
         r["order_id"]: (r["channel"], r["is_purchase"], r["net_micros"], r["refund_micros"], r["items"])
         for r in orders.collect()
@@ -200,51 +96,9 @@ def test_order_facts_take_the_first_channel_by_name_and_group_by_hashing(spark):
         assert plan.count("Exchange hashpartitioning(persona_id") == 1 and plan.count("Exchange") == 1, plan
 
 
-def test_to_micros_rounds_half_away_from_zero_exactly(spark):
-    from pyspark.sql import functions as F
-
-    from segengine.features.rfmt import to_micros
-
-    cases = [
-        (19.99, 19_990_000),  # 19989999.999999996 after scaling
-        (0.285, 285_000),
-        (5e-7, 1),  # a tie: half to even would give 0
-        (1.5e-6, 2),
-        (2.5e-6, 3),  # a tie on an even unit
-        (2.0000005, 2_000_001),
-        (4e-7, 0),
-        (-2.5e-6, -3),  # away from zero on the negative side too
-        (-1.5e-6, -2),
-        (-19.99, -19_990_000),
-        (0.0, 0),
-        (None, None),
-    ]
-    df = spark.createDataFrame(cases, "amount double, expected long")
-    out = df.select(to_micros(F.col("amount")).alias("micros"), "expected").collect()
-    assert [r["micros"] for r in out] == [r["expected"] for r in out]
-
-
-def test_to_micros_agrees_with_sparks_round(spark):
-    """Against the BigDecimal rounding of ``F.round`` on prices with up to 8 decimals and ties."""
-    import random
-
-    from pyspark.sql import functions as F
-
-    from segengine.features.rfmt import MICROS, to_micros
-
-    rng = random.Random(7)
-    amounts = [round(rng.uniform(-10_000, 10_000), rng.randint(0, 8)) for _ in range(20_000)]
-    amounts += [(k + 0.5) / MICROS for k in range(-2_000, 2_000)]
-    amounts += [k / 100 + 5e-7 for k in range(0, 100_000, 7)]
-    df = spark.createDataFrame([(a,) for a in amounts], "amount double")
-    reference = F.round(F.col("amount") * F.lit(float(MICROS))).cast("long")
-    differ = df.where(~to_micros(F.col("amount")).eqNullSafe(reference))
-    assert differ.limit(5).collect() == []
-
-
 def test_a_refund_line_worth_nothing_still_makes_a_refund_order(spark):
     """refunds_lifetime counts orders with a refunded line (the catalog); a free item's refund counted 0."""
-    from segengine.features import rfmt
+    from segengine.features import bronze, rfmt
 
     lines = spark.createDataFrame(
         [
@@ -254,7 +108,7 @@ def test_a_refund_line_worth_nothing_still_makes_a_refund_order(spark):
         "order_id string, line_no int, persona_id string, order_ts timestamp, channel string, "
         "product_id string, quantity int, unit_price double",
     )
-    orders = rfmt.order_facts(rfmt.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
+    orders = rfmt.order_facts(bronze.order_lines_until(lines, SNAPSHOT, "UTC", "UTC"))
     days = {
         r["day"]: (r["purchases"], r["refund_orders"], r["refund_micros"])
         for r in rfmt.orders_as_days(orders).collect()

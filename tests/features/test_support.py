@@ -62,7 +62,7 @@ def test_a_features_table_written_before_the_new_attributes_takes_them_as_column
 
     from pyspark.sql import functions as F
 
-    from segengine.features.refresh import _write_features
+    from segengine.features.output import write_features
 
     from .conftest import SNAPSHOT
 
@@ -70,7 +70,7 @@ def test_a_features_table_written_before_the_new_attributes_takes_them_as_column
     earlier = dt.date(2025, 6, 1)
     old = feats.drop(*new).withColumn("snapshot_date", F.lit(earlier))
     lake.write(old, "customer_features", mode="overwrite", partition_by=["snapshot_date"])
-    _write_features(lake, feats, SNAPSHOT)
+    write_features(lake, feats, SNAPSHOT)
     table = lake.read("customer_features")
     assert set(new) <= set(table.columns)
     got = {
