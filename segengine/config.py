@@ -47,6 +47,8 @@ PropensityAlgorithm = Literal["gbt", "logistic"]
 RecommendScorer = Literal["vectorized", "mllib"]
 RawFormat = Literal["csv", "json", "parquet"]
 PersonaType = Literal["customer", "prospect", "visitor"]
+DEFAULT_RAW_FORMATS: tuple[RawFormat, ...] = ("csv", "json", "parquet")
+DEFAULT_RECOMMEND_TYPES: tuple[PersonaType, ...] = ("customer", "prospect")
 
 
 def _split_commas(value: object) -> object:
@@ -173,7 +175,7 @@ class IngestConfig(Settings):
 
     raw_dir: Text | None = Field(None, description="null: <warehouse>/raw.")
     formats: Annotated[list[RawFormat], BeforeValidator(_split_commas)] = Field(
-        default_factory=lambda: ["csv", "json", "parquet"], description="Raw file formats that are read."
+        default_factory=lambda: list(DEFAULT_RAW_FORMATS), description="Raw file formats that are read."
     )
 
 
@@ -286,7 +288,7 @@ class RecommendConfig(Settings):
     seed: int = 5
     model_name: Text = "segengine-recommend"
     persona_types: Annotated[list[PersonaType], BeforeValidator(_split_commas)] = Field(
-        default_factory=lambda: ["customer", "prospect"],
+        default_factory=lambda: list(DEFAULT_RECOMMEND_TYPES),
         description="Who gets recommendations; the rest of the personas are skipped.",
     )
     max_overfetch: int = Field(

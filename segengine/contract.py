@@ -13,7 +13,12 @@ view of those lines grouped by ``order_id``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.lake import Lake
 
 EVENT_TYPES = (
     "page_view",
@@ -231,12 +236,12 @@ def optional_tables() -> tuple[str, ...]:
     return tuple(name for name, tc in CONTRACTS.items() if tc.optional)
 
 
-def empty_bronze(spark: Any, name: str) -> Any:
+def empty_bronze(spark: SparkSession, name: str) -> Any:
     """An empty DataFrame with the bronze schema of ``name`` (raw and derived columns)."""
     return spark.createDataFrame([], spark_schema(name))
 
 
-def read_bronze(lake: Any, name: str, **kwargs: Any) -> Any:
+def read_bronze(lake: Lake, name: str, **kwargs: Any) -> Any:
     """Read a bronze table; an optional one the warehouse lacks reads as empty.
 
     The one place that decides what a missing optional input means: a warehouse without

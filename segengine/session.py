@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segengine.errors import EnvironmentProblem
 
@@ -228,10 +228,22 @@ def quiet_python_logs(verbose: bool = False) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
 
+def jvm_of(spark: SparkSession, needed_for: str) -> Any:
+    """The py4j view of the driver's JVM (untyped: py4j resolves names at run time).
+
+    A classic SparkSession has one; Spark Connect does not, and then ``needed_for`` says
+    in a one-line :class:`EnvironmentProblem` what could not be done.
+    """
+    jvm = spark.sparkContext._jvm
+    if jvm is None:
+        raise EnvironmentProblem(f"{needed_for} needs a classic SparkSession with a JVM (not Spark Connect)")
+    return jvm
+
+
 def delta_jars_available(spark: SparkSession) -> bool:
     """True when Delta's JVM classes can be loaded by this session's driver."""
     try:
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        jvm = jvm_of(spark, "loading Delta's classes")
         loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
         jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
         return True

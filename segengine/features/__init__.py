@@ -12,17 +12,24 @@ Public entry points (imported lazily so ``import segengine.features`` stays chea
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 
-def build_features(spark: Any, lake: Any, config: Any, snapshot_date: Any) -> Any:
+def build_features(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> DataFrame:
     """See :func:`segengine.features.build.build_features`."""
     from segengine.features.build import build_features as _build
 
     return _build(spark, lake, config, snapshot_date)
 
 
-def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: Any) -> dict[str, Any]:
+def compute_features(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """See :func:`segengine.features.compute.compute_features`."""
     from segengine.features.compute import compute_features as _compute
 

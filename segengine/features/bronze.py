@@ -15,7 +15,7 @@ persona are dropped.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -24,8 +24,11 @@ from segengine.contract import read_bronze
 from segengine.features.money import to_micros
 from segengine.features.windows import local_date
 
+if TYPE_CHECKING:
+    from segengine.lake import Lake
 
-def read(lake: Any, versions: dict[str, int | None], name: str, **kwargs: Any) -> DataFrame:
+
+def read(lake: Lake, versions: dict[str, int | None], name: str, **kwargs: Any) -> DataFrame:
     """Bronze table ``name`` at the version in ``versions`` (the one the refresh planned with).
 
     A missing optional table (events) reads as an empty frame of its contract schema.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -20,6 +20,12 @@ from pyspark.sql import DataFrame
 from segengine.contract import empty_bronze
 from segengine.features import output, profile, scores, state, support, table, tiers
 from segengine.features.windows import session_timezone
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config, FeaturesConfig
+    from segengine.lake import Lake
 
 # Spark builds a cache when an action first reads it, with this setting as it is then.
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
@@ -49,7 +55,10 @@ def persisted(frames: list[DataFrame]) -> Iterator[None]:
     finally:
         for df in frames:
             df.unpersist()
-        conf.set(CACHE_COMPRESSED, before)
+        if before is None:
+            conf.unset(CACHE_COMPRESSED)
+        else:
+            conf.set(CACHE_COMPRESSED, before)
 
 
 def features_from_state(
@@ -58,7 +67,7 @@ def features_from_state(
     items: DataFrame,
     products: DataFrame,
     snapshot_date: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
     has_events: bool = True,
     extras: support.Extras | None = None,
 ) -> DataFrame:
@@ -97,7 +106,7 @@ def assemble_features(
     products: DataFrame,
     events: DataFrame | None,
     snapshot_date: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
     session_tz: str,
     support_tickets: DataFrame | None = None,
     survey_responses: DataFrame | None = None,
@@ -151,7 +160,7 @@ def assemble_features(
         )
 
 
-def build_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> DataFrame:
+def build_features(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> DataFrame:
     """The feature table for ``snapshot_date`` from the bronze tables (full recompute, no write).
 
     Args:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -32,10 +32,16 @@ from segengine.features.refresh import Plan, plan_refresh
 from segengine.features.snapshots import require_bronze_data
 from segengine.features.windows import session_timezone
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config, FeaturesConfig
+    from segengine.lake import Lake
+
 log = logging.getLogger(__name__)
 
 
-def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def compute_features(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Write the ``customer_features`` partition of ``snapshot_date`` (idempotent).
 
     Args:
@@ -89,13 +95,13 @@ def compute_features(spark: Any, lake: Any, config: Any, snapshot_date: dt.date)
     return summary
 
 
-def _read(lake: Any, plan: Plan, name: str, read: str | None = None) -> DataFrame:
+def _read(lake: Lake, plan: Plan, name: str, read: str | None = None) -> DataFrame:
     """Bronze ``name`` at the planned version, sliced as the plan's ``reads[read]`` (None: whole)."""
     where = plan.reads.get(read) if read else None
     return bronze.read(lake, plan.bronze, name, **({"where": where} if where else {}))
 
 
-def _extras(lake: Any, plan: Plan, day: dt.date, tz: str, session_tz: str) -> support.Extras:
+def _extras(lake: Lake, plan: Plan, day: dt.date, tz: str, session_tz: str) -> support.Extras:
     """The support, survey and campaign attributes of ``day``: the same bounded reads in
     both modes (the two small tables whole, events and order lines of the campaign window)."""
 
@@ -114,13 +120,13 @@ def _extras(lake: Any, plan: Plan, day: dt.date, tz: str, session_tz: str) -> su
 
 
 def _features(
-    lake: Any,
+    lake: Lake,
     plan: Plan,
     personas: DataFrame,
     st: DataFrame,
     items: DataFrame,
     day: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
     session_tz: str,
 ) -> DataFrame:
     """Stages 4-6 (up to the write) from the state and item rows of ``day``."""
@@ -136,7 +142,7 @@ def _features(
     )
 
 
-def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[str, Any]:
+def _full(spark: SparkSession, lake: Lake, config: Config, day: dt.date, plan: Plan) -> dict[str, Any]:
     """Rebuild the state from the whole history; write it (a date on or after the state's) and the features."""
     fconf = config.features
     session_tz = session_timezone(spark)
@@ -168,7 +174,7 @@ def _full(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[
     return out
 
 
-def _incremental(spark: Any, lake: Any, config: Any, day: dt.date, plan: Plan) -> dict[str, Any]:
+def _incremental(spark: SparkSession, lake: Lake, config: Config, day: dt.date, plan: Plan) -> dict[str, Any]:
     """Advance the state from the plan's date by the new days' rows; write it and the features."""
     fconf = config.features
     tz = fconf.timezone

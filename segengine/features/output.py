@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from segengine.features.catalog import ATTRIBUTES, EVENT_ATTRIBUTES, MODEL_COLUMNS
+
+if TYPE_CHECKING:
+    from segengine.lake import Lake
 
 LOG_SCHEMA = (
     "snapshot_date date, mode string, reason string, since date, daily_from date, versions string, "
@@ -52,7 +55,7 @@ def conform_features(df: DataFrame, has_events: bool = True) -> DataFrame:
     return conform(df)
 
 
-def write_features(lake: Any, features: DataFrame, day: dt.date) -> int:
+def write_features(lake: Lake, features: DataFrame, day: dt.date) -> int:
     """Replace the partition of ``day``; attributes added to the catalog since the table was
     created become new nullable columns (older partitions read them as null)."""
     return lake.write(
@@ -64,14 +67,14 @@ def write_features(lake: Any, features: DataFrame, day: dt.date) -> int:
     )
 
 
-def write_daily(lake: Any, daily: DataFrame, replace: bool) -> int:
+def write_daily(lake: Lake, daily: DataFrame, replace: bool) -> int:
     """Write ``customer_daily`` rows: all of them (``replace``, one file per day) or append new days."""
     if replace:
         return lake.write(daily.repartition("day"), "customer_daily", mode="overwrite", operation="DAILY")
     return lake.write(daily, "customer_daily", mode="append", operation="DAILY")
 
 
-def write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
+def write_state(lake: Lake, st: DataFrame, items: DataFrame) -> dict[str, int]:
     """Overwrite ``feature_state`` and ``feature_state_items``; their new versions."""
     return {
         "feature_state": lake.write(st, "feature_state", mode="overwrite", operation="FEATURE STATE"),
@@ -80,7 +83,7 @@ def write_state(lake: Any, st: DataFrame, items: DataFrame) -> dict[str, int]:
 
 
 def write_log(
-    lake: Any,
+    lake: Lake,
     day: dt.date,
     mode: str,
     reason: str,

@@ -39,7 +39,7 @@ import datetime as dt
 import json
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -47,6 +47,12 @@ from pyspark.sql import functions as F
 from segengine.contract import contract
 from segengine.features import bronze, state, support
 from segengine.features.windows import local_day_bounds
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from segengine.config import Config, FeaturesConfig
+    from segengine.lake import Lake
 
 # A longer gap is recomputed in full (the state would add many days at once).
 MAX_GAP_DAYS = 14
@@ -72,7 +78,7 @@ class Plan:
     reads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def last_refresh(lake: Any) -> dict[str, Any] | None:
+def last_refresh(lake: Lake) -> dict[str, Any] | None:
     """The latest ``feature_state_log`` row (the state's date and versions), or None."""
     if not lake.exists("feature_state_log"):
         return None
@@ -84,7 +90,7 @@ def last_refresh(lake: Any) -> dict[str, Any] | None:
     return row
 
 
-def bronze_reads(mode: str, day: dt.date, since: dt.date | None, fconf: Any) -> dict[str, dict[str, Any]]:
+def bronze_reads(mode: str, day: dt.date, since: dt.date | None, fconf: FeaturesConfig) -> dict[str, dict[str, Any]]:
     """The slices of bronze a refresh of ``day`` reads, as ``where`` filters of the lake's reader.
 
     Both modes read the campaign window (``campaign_events``, ``campaign_order_lines``)
@@ -113,7 +119,7 @@ def bronze_reads(mode: str, day: dt.date, since: dt.date | None, fconf: Any) -> 
     return reads
 
 
-def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
+def plan_refresh(spark: SparkSession, lake: Lake, config: Config, day: dt.date) -> Plan:
     """Decide between an incremental and a full refresh of ``day`` (cheap: logs and small tables)."""
     fconf = config.features
     versions = {t: bronze_version(lake, t) for t in BRONZE_INPUTS}
@@ -135,6 +141,7 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
         return full("features.incremental is off")
     if last is None:
         return full("no feature state yet")
+    assert since is not None  # read from ``last``: a refresh always records its date
     if day <= since:
         return full(f"the state is of {since}, not before {day}")
     if (day - since).days > MAX_GAP_DAYS:
@@ -159,14 +166,14 @@ def plan_refresh(spark: Any, lake: Any, config: Any, day: dt.date) -> Plan:
     return Plan("incremental", f"from the state of {since}", versions, since, True, last["daily_from"], last, reads)
 
 
-def bronze_version(lake: Any, table: str) -> int | None:
+def bronze_version(lake: Lake, table: str) -> int | None:
     """The table's version, or None for an optional table the warehouse lacks (events)."""
     if contract(table).optional and not lake.exists(table):
         return None
     return lake.version(table)
 
 
-def rows_changed(lake: Any, table: str, recorded: int | None) -> bool:
+def rows_changed(lake: Lake, table: str, recorded: int | None) -> bool:
     """Whether commits after version ``recorded`` changed the rows of ``table``.
 
     A maintenance commit (OPTIMIZE: files rewritten with ``dataChange=false``; VACUUM)
@@ -199,7 +206,9 @@ def first_local_day(table: str, info: dict[str, Any], tz: str) -> dt.date | None
     return None
 
 
-def late_rows(lake: Any, recorded: dict[str, int], now: dict[str, int], since: dt.date, tz: str) -> str | None:
+def late_rows(
+    lake: Lake, recorded: dict[str, int | None], now: dict[str, int | None], since: dt.date, tz: str
+) -> str | None:
     """Why bronze changes since the state invalidate it (rows dated <= ``since``), or None.
 
     Compares the data files of the recorded and current versions of order_lines and
@@ -207,16 +216,17 @@ def late_rows(lake: Any, recorded: dict[str, int], now: dict[str, int], since: d
     (by its minimum timestamp statistic). A file without statistics counts as late.
     """
     for table in TIME_COLUMNS:
-        if recorded.get(table) == now[table]:
+        old, new = recorded.get(table), now[table]
+        if old == new:
             continue
-        if now[table] is None:
+        if new is None:
             return f"the {table} table is gone since the state of {since}"
-        if recorded.get(table) is None:
+        if old is None:
             return f"the {table} table was created after the state of {since}"
         try:
-            changes = lake.changed_files(table, recorded[table], now[table])
+            changes = lake.changed_files(table, old, new)
         except Exception as exc:  # noqa: BLE001 - a recreated/vacuumed table: recompute
-            return f"cannot compare {table} with version {recorded.get(table)} ({type(exc).__name__})"
+            return f"cannot compare {table} with version {old} ({type(exc).__name__})"
         for info in changes["added"] + changes["removed"]:
             first = first_local_day(table, info, tz)
             if first is None:
@@ -226,7 +236,7 @@ def late_rows(lake: Any, recorded: dict[str, int], now: dict[str, int], since: d
     return None
 
 
-def moved_cookies(lake: Any, recorded: int | None, now: int) -> str | None:
+def moved_cookies(lake: Lake, recorded: int | None, now: int | None) -> str | None:
     """Why a change of cookie owners invalidates the state, or None.
 
     A cookie-only event belongs to the persona owning its cookie when features are
@@ -235,7 +245,7 @@ def moved_cookies(lake: Any, recorded: int | None, now: int) -> str | None:
     """
     if recorded == now:
         return None
-    if recorded is None:
+    if recorded is None or now is None:
         return "personas version unknown"
     if not rows_changed(lake, "personas", recorded):
         return None

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segengine.dates import parse_date
 from segengine.errors import FeatureSnapshotMissing, MissingInput, TableFeatureUnsupported
+
+if TYPE_CHECKING:
+    from segengine.config import Config
+    from segengine.lake import Lake
 
 FEATURES_TABLE = "customer_features"
 PARTITION = "snapshot_date"
@@ -32,7 +36,7 @@ def _day(value: Any, field: str = "snapshot date") -> dt.date:
     return parse_date(value, field)
 
 
-def feature_snapshot_dates(lake: Any) -> list[dt.date]:
+def feature_snapshot_dates(lake: Lake) -> list[dt.date]:
     """The dates that have a ``customer_features`` partition, ascending.
 
     Read from the partition values of the table's files in the Delta log. A table the
@@ -55,7 +59,7 @@ def feature_snapshot_dates(lake: Any) -> list[dt.date]:
     return sorted(_day(v) for v in values if v is not None)
 
 
-def require_feature_partition(lake: Any, snapshot_date: dt.date | str) -> dt.date:
+def require_feature_partition(lake: Lake, snapshot_date: dt.date | str) -> dt.date:
     """Refuse to go on when ``customer_features`` has no partition for ``snapshot_date``.
 
     Args:
@@ -86,7 +90,7 @@ def require_feature_partition(lake: Any, snapshot_date: dt.date | str) -> dt.dat
     raise FeatureSnapshotMissing(message, day, latest)
 
 
-def _first_instant(lake: Any, table: str, column: str) -> dt.datetime | None:
+def _first_instant(lake: Lake, table: str, column: str) -> dt.datetime | None:
     """The earliest ``column`` of ``table`` as an aware datetime, from the files' statistics.
 
     A file without a minimum in the log (a writer that recorded no statistics) makes it
@@ -99,22 +103,23 @@ def _first_instant(lake: Any, table: str, column: str) -> dt.datetime | None:
         lows = [(f.get("min") or {}).get(column) for f in files]
     except TableFeatureUnsupported:
         lows = [None]
-    if lows and all(isinstance(v, dt.datetime) for v in lows):
-        first = min(v if v.tzinfo else v.replace(tzinfo=dt.UTC) for v in lows)
-        return first
+    stamps = [v for v in lows if isinstance(v, dt.datetime)]
+    if lows and len(stamps) == len(lows):
+        return min(v if v.tzinfo else v.replace(tzinfo=dt.UTC) for v in stamps)
     if not lows:
         return None
     from pyspark.sql import functions as F
 
-    value = lake.read(table).agg(F.min(column).alias("first")).first()["first"]
+    row = lake.read(table).agg(F.min(column).alias("first")).first()
+    value = row["first"] if row is not None else None
     if value is None:
         return None
     # collect() gives the instant as a naive datetime in the session time zone.
-    session_tz = lake.spark.conf.get("spark.sql.session.timeZone")
+    session_tz = lake.spark.conf.get("spark.sql.session.timeZone") or "UTC"
     return value.replace(tzinfo=zoneinfo.ZoneInfo(session_tz)) if value.tzinfo is None else value
 
 
-def first_bronze_day(lake: Any, timezone: str) -> dt.date | None:
+def first_bronze_day(lake: Lake, timezone: str) -> dt.date | None:
     """The first local day (in ``timezone``) with an order line or an event.
 
     Args:
@@ -130,7 +135,7 @@ def first_bronze_day(lake: Any, timezone: str) -> dt.date | None:
     return min(firsts).astimezone(zoneinfo.ZoneInfo(timezone)).date()
 
 
-def require_bronze_data(lake: Any, config: Any, snapshot_date: dt.date) -> None:
+def require_bronze_data(lake: Lake, config: Config, snapshot_date: dt.date) -> None:
     """Refuse a feature snapshot for a date before the first order line or event.
 
     Skipped when ``features.allow_before_first_data`` is true (``segengine features --force``).

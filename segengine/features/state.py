@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -34,6 +34,9 @@ from segengine.features import behaviour, bronze, rfmt
 from segengine.features.behaviour import EVENT_DAY_COLUMNS
 from segengine.features.rfmt import ORDER_DAY_COLUMNS
 from segengine.features.windows import cycle_start, last_days_start
+
+if TYPE_CHECKING:
+    from segengine.config import FeaturesConfig
 
 DAILY_COLUMNS = ORDER_DAY_COLUMNS + EVENT_DAY_COLUMNS + ("active",)
 LONG = "long"
@@ -50,7 +53,7 @@ class SumWindow:
     orders_only: bool = False
 
 
-def _cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+def _cycle(day: dt.date, fconf: FeaturesConfig) -> tuple[dt.date, dt.date]:
     return cycle_start(day, fconf.cycle_months), day
 
 
@@ -58,16 +61,16 @@ def _last(days: int) -> Callable[[dt.date, Any], tuple[dt.date, dt.date]]:
     return lambda day, fconf: (last_days_start(day, days), day)
 
 
-def _previous_cycle(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+def _previous_cycle(day: dt.date, fconf: FeaturesConfig) -> tuple[dt.date, dt.date]:
     start = cycle_start(day, fconf.cycle_months)
     return cycle_start(start, fconf.cycle_months), start - dt.timedelta(days=1)
 
 
-def _active(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+def _active(day: dt.date, fconf: FeaturesConfig) -> tuple[dt.date, dt.date]:
     return last_days_start(day, fconf.active_days), day
 
 
-def _active_prev(day: dt.date, fconf: Any) -> tuple[dt.date, dt.date]:
+def _active_prev(day: dt.date, fconf: FeaturesConfig) -> tuple[dt.date, dt.date]:
     start = last_days_start(day, fconf.active_days)
     return start - dt.timedelta(days=fconf.active_days), start - dt.timedelta(days=1)
 
@@ -113,12 +116,12 @@ SUM_COLUMNS = tuple(s for _, s in LIFETIME_SUMS) + WINDOW_COLUMNS
 STATE_COLUMNS = ("persona_id",) + SUM_COLUMNS + LIFETIME_DATES
 
 
-def history_start(day: dt.date, fconf: Any) -> dt.date:
+def history_start(day: dt.date, fconf: FeaturesConfig) -> dt.date:
     """The first day any window of ``day`` covers: daily rows from here on are kept."""
     return min(w.bounds(day, fconf)[0] for w in WINDOWS)
 
 
-def event_history_start(day: dt.date, fconf: Any) -> dt.date:
+def event_history_start(day: dt.date, fconf: FeaturesConfig) -> dt.date:
     """The first day a window with event columns covers: events from here on make daily rows.
 
     The daily rows before it (only the order-only previous cycle reaches back there)
@@ -153,7 +156,7 @@ def _zero_long() -> Column:
     return F.lit(0).cast(LONG)
 
 
-def window_sums(daily: DataFrame, day: dt.date, fconf: Any) -> list[Column]:
+def window_sums(daily: DataFrame, day: dt.date, fconf: FeaturesConfig) -> list[Column]:
     """Aggregate expressions: every window column of ``day`` summed over ``daily`` rows."""
     exprs = []
     for w in WINDOWS:
@@ -174,7 +177,7 @@ def lifetime_aggregates(order_days: DataFrame) -> list[Column]:
 
 
 def state_from_history(
-    order_days_all: DataFrame, recent_daily: DataFrame, earlier_visits: DataFrame, day: dt.date, fconf: Any
+    order_days_all: DataFrame, recent_daily: DataFrame, earlier_visits: DataFrame, day: dt.date, fconf: FeaturesConfig
 ) -> DataFrame:
     """The state of ``day`` from the whole history (the full recompute).
 
@@ -214,15 +217,26 @@ def _conform_state(df: DataFrame) -> DataFrame:
     return df.select("persona_id", *sums, *[F.col(c).cast("date").alias(c) for c in LIFETIME_DATES])
 
 
+class RebuiltState(TypedDict):
+    """What :func:`rebuild_state` gives: the frames the full recompute reads afterwards."""
+
+    state: DataFrame
+    order_rows: DataFrame
+    earlier_visits: DataFrame
+    items: DataFrame
+    daily: DataFrame
+    cached: list[DataFrame]  # persisted by the caller while the frames above are read
+
+
 def rebuild_state(
     personas: DataFrame,
     order_lines: DataFrame,
     events: DataFrame,
     snapshot_date: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
     session_tz: str,
     earlier_events: DataFrame | None = None,
-) -> dict[str, DataFrame]:
+) -> RebuiltState:
     """The state, item and recent daily rows of ``snapshot_date`` from the whole history.
 
     The full recompute's path through stages 1-3: the bronze readers, the daily facts,
@@ -287,7 +301,7 @@ def _range(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def window_moves(since: dt.date, day: dt.date, fconf: Any) -> dict[str, tuple[tuple[dt.date, dt.date], ...]]:
+def window_moves(since: dt.date, day: dt.date, fconf: FeaturesConfig) -> dict[str, tuple[tuple[dt.date, dt.date], ...]]:
     """Per window: the day ranges that enter and leave it from ``since`` to ``day``.
 
     Windows only move forward, so window(day) = window(since) + entering - leaving with
@@ -297,7 +311,7 @@ def window_moves(since: dt.date, day: dt.date, fconf: Any) -> dict[str, tuple[tu
     Returns:
         {window name: ((enter_first, enter_last), (leave_first, leave_last))}.
     """
-    moves = {}
+    moves: dict[str, tuple[tuple[dt.date, dt.date], ...]] = {}
     for w in WINDOWS:
         a_s, b_s = w.bounds(since, fconf)
         a_d, b_d = w.bounds(day, fconf)
@@ -307,7 +321,7 @@ def window_moves(since: dt.date, day: dt.date, fconf: Any) -> dict[str, tuple[tu
     return moves
 
 
-def stored_days_needed(since: dt.date, day: dt.date, fconf: Any) -> list[dt.date]:
+def stored_days_needed(since: dt.date, day: dt.date, fconf: FeaturesConfig) -> list[dt.date]:
     """Days up to ``since`` whose daily rows :func:`advance_state` reads back."""
     needed: set[dt.date] = set()
     for enter, leave in window_moves(since, day, fconf).values():
@@ -324,7 +338,7 @@ def advance_state(
     new_last_visits: DataFrame,
     since: dt.date,
     day: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
 ) -> DataFrame:
     """The state of ``day`` from the state of ``since`` and the days in between.
 

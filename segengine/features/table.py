@@ -13,7 +13,7 @@ columns derived from other features follow in stage 5 (:mod:`segengine.features.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -23,6 +23,9 @@ from segengine.features import profile, support
 from segengine.features.money import from_micros
 from segengine.features.rfmt import CHANNEL_ORDER
 from segengine.features.windows import cycle_start
+
+if TYPE_CHECKING:
+    from segengine.config import FeaturesConfig
 
 # Columns whose absence means "none": 0 for counts and money after the left joins.
 ZERO_INT = (
@@ -45,7 +48,7 @@ ZERO_INT = (
 ZERO_DOUBLE = ("monetary", "revenue_lifetime", "time_on_site_30d", "refund_amount_lifetime", "revenue_prev_cycle")
 
 
-def state_features(state: DataFrame, day: dt.date, fconf: Any) -> DataFrame:
+def state_features(state: DataFrame, day: dt.date, fconf: FeaturesConfig) -> DataFrame:
     """The per persona feature columns that come from the state.
 
     Returns:
@@ -238,7 +241,7 @@ def feature_table(
     items: DataFrame,
     products: DataFrame,
     snapshot_date: dt.date,
-    fconf: Any,
+    fconf: FeaturesConfig,
     extras: support.Extras | None = None,
 ) -> DataFrame:
     """Join the per-persona parts of ``snapshot_date`` into one row per persona.

@@ -25,10 +25,13 @@ Columns derived from the feature table (:func:`segengine.features.table.feature_
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from segengine.config import FeaturesConfig
 
 
 def _ranks_at_or_before(last: Column) -> Column:
@@ -124,7 +127,7 @@ def with_lifecycle_stage(df: DataFrame, snapshot_date: dt.date, new_days: int, e
     )
 
 
-def with_tiers(df: DataFrame, snapshot_date: dt.date, fconf: Any) -> DataFrame:
+def with_tiers(df: DataFrame, snapshot_date: dt.date, fconf: FeaturesConfig) -> DataFrame:
     """Add ``value_tier``, ``behaviour_state`` and ``lifecycle_stage`` with the ``features`` settings.
 
     Args:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # Zone names Spark and the tz database read as UTC (offset 0, no transitions).
 UTC_NAMES = frozenset(
@@ -23,9 +26,9 @@ UTC_NAMES = frozenset(
 MICROS_PER_DAY = 86_400_000_000
 
 
-def session_timezone(spark: Any) -> str:
+def session_timezone(spark: SparkSession) -> str:
     """The session time zone (what ``to_date`` of a timestamp uses)."""
-    return spark.conf.get("spark.sql.session.timeZone")
+    return spark.conf.get("spark.sql.session.timeZone") or "UTC"
 
 
 def local_date(ts: Column, tz: str, session_tz: str) -> Column:

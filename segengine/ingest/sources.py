@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from segengine.contract import TableContract
-from segengine.errors import DataContractError, EnvironmentProblem
+from segengine.errors import DataContractError
 from segengine.ingest.validate import CORRUPT, ROW, SOURCE
+from segengine.session import jvm_of
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -82,10 +83,7 @@ def list_files(spark: SparkSession, directory: str, formats: list[str]) -> list[
 
 def _jvm(spark: SparkSession) -> Any:
     """The py4j gateway to Hadoop's FileSystem (a classic session has one; Spark Connect does not)."""
-    jvm = spark.sparkContext._jvm
-    if jvm is None:
-        raise EnvironmentProblem("listing raw files needs a classic SparkSession with a JVM (not Spark Connect)")
-    return jvm
+    return jvm_of(spark, "listing raw files")
 
 
 def _first_line(spark: SparkSession, path: str) -> str:

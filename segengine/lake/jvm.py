@@ -189,7 +189,7 @@ def safe_cast(src: DataType, dst: DataType) -> bool:
     """Widening casts that lose nothing (int -> long, float -> double, null -> anything)."""
     from pyspark.sql import types as T
 
-    ints = [T.ByteType, T.ShortType, T.IntegerType, T.LongType]
+    ints: list[type[DataType]] = [T.ByteType, T.ShortType, T.IntegerType, T.LongType]
     if type(src) in ints and type(dst) in ints:
         return ints.index(type(src)) <= ints.index(type(dst))
     if isinstance(src, (T.FloatType, *ints)) and isinstance(dst, T.DoubleType):
@@ -339,11 +339,11 @@ class JvmBackend:
             try:
                 yield
             finally:
-                for key, value in before.items():
-                    if value is None:
+                for key, old in before.items():
+                    if old is None:
                         self.spark.conf.unset(key)
                     else:
-                        self.spark.conf.set(key, value)
+                        self.spark.conf.set(key, old)
 
     def _failure(self, uri: str, exc: BaseException, operation: str, replace_partitions: Any = None) -> BaseException:
         """The segengine error for a failed Delta operation (``exc`` itself when none fits)."""

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from segengine.errors import SegengineError, TableNotFound
 from segengine.lake import TABLES, table_spec
+from segengine.session import jvm_of
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -390,11 +391,11 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
             spark.conf.set(key, value)
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
 
 
 def _commits_after(history: list[dict[str, Any]], version: int, operations: set[str]) -> list[dict[str, Any]]:
@@ -435,7 +436,7 @@ def _sizes(spark: SparkSession, paths: Sequence[str]) -> int | None:
             if local is not None:
                 total += os.stat(local).st_size
             else:
-                jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+                jvm = jvm_of(spark, f"measuring {path}")
                 hpath = jvm.org.apache.hadoop.fs.Path(path)
                 fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
                 total += int(fs.getFileStatus(hpath).getLen())

@@ -11,19 +11,22 @@ create it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from segengine.errors import MissingInput
 
+if TYPE_CHECKING:
+    from segengine.config import Config
 
-def local_warehouse_path(config: Any) -> Path | None:
+
+def local_warehouse_path(config: Config) -> Path | None:
     """The local folder of the warehouse, or None for a remote one (s3://, abfss://, …)."""
     if not config.is_local_warehouse:
         return None
     return Path(config.warehouse_uri.removeprefix("file://").removeprefix("file:"))
 
 
-def require_warehouse(config: Any) -> None:
+def require_warehouse(config: Config) -> None:
     """Refuse a local warehouse folder that does not exist (remote ones are not checked).
 
     Raises:

@@ -134,7 +134,11 @@ class DeltaCommits(DeltaLog):
 
         # A unique id in the commit's info finds our version afterwards.
         commit_id = uuid.uuid4().hex
-        custom = {"operation_source": "segengine", "segengine.operation": operation, "segengine.commit_id": commit_id}
+        custom: dict[str, str | int | float | bool] = {
+            "operation_source": "segengine",
+            "segengine.operation": operation,
+            "segengine.commit_id": commit_id,
+        }
         custom.update(
             {k: (v if isinstance(v, (str, int, float, bool)) else json.dumps(v)) for k, v in (metadata or {}).items()}
         )
@@ -242,7 +246,7 @@ class DeltaCommits(DeltaLog):
                     f"{uri}: version {version} was committed while {operation} ran and its log entry "
                     "cannot be read to check it"
                 )
-            info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+            info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
             what = f"{uri}: concurrent commit version {version} ({info.get('operation', 'unknown operation')})"
             for action in actions:
                 if "metaData" in action or "protocol" in action:

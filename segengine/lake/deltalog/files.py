@@ -150,8 +150,8 @@ def _logged_file(path: str, entry: dict[str, Any], part_cols: list[str], typed: 
         "path": path,
         "partition": {c: values.get(c) for c in part_cols},
         "size": entry.get("size"),
-        "min": parsed(stats.get("minValues")),
-        "max": parsed(stats.get("maxValues")),
+        "min": parsed(stats.get("minValues") or {}),
+        "max": parsed(stats.get("maxValues") or {}),
     }
 
 

@@ -27,6 +27,7 @@ from segengine.lake.deltalog.files import (
     _remove_action,
     _strip_file_scheme,
 )
+from segengine.session import jvm_of
 
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
@@ -172,7 +173,7 @@ class DeltaLogWriter(DeltaCommits):
                         rel = os.path.relpath(full, local).replace(os.sep, "/")
                         found.append((rel, int(st.st_size), st.st_mtime_ns // 1_000_000, full))
             return sorted(found)
-        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
+        jvm = jvm_of(self.spark, f"listing {target}")
         hconf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
         path = jvm.org.apache.hadoop.fs.Path(target)
         fs = path.getFileSystem(hconf)

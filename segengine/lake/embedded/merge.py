@@ -108,7 +108,7 @@ class SparkMerges(SparkWrites, SparkReads):
         # ``within``): the result is the source alone, the slice's files come from
         # the log and no target data is read. A new column rewrites the whole slice
         # too: delta-rs commits a schema only with the removes of partition filters.
-        replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in) <= set(within)
+        replaces_slice = bool(within) and bool(delete_missing_in) and set(delete_missing_in or ()) <= set(within or ())
         rewrites_slice = bool(new_fields) and not replaces_slice
         key_counts = src.groupBy(*keys).count()  # one aggregation: the keys and their repeats
         src_keys = key_counts.select(*keys)
@@ -140,7 +140,7 @@ class SparkMerges(SparkWrites, SparkReads):
         answers = probe.collect()
         strays = [r[1] for r in answers if r[0] is None]
         if strays:
-            shown = {k: sorted(_partition_values(v)) for k, v in within.items()}
+            shown = {k: sorted(_partition_values(v)) for k, v in (within or {}).items()}
             raise SegengineError(f"{uri}: merge source row {strays[0]} lies outside the slice {shown}")
         _check_unique_keys(uri, keys, [list(json.loads(r[1]).values()) for r in answers if r[0]])
         src_rows = src.select(*[f.name for f in (src.schema.fields)])

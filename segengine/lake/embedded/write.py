@@ -24,7 +24,7 @@ from segengine.lake.deltalog.writer import DeltaLogWriter
 from segengine.lake.embedded.rules import _VIOLATION_MARK, _generation_expressions, _sql_expr, _table_rules
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
 
@@ -98,7 +98,7 @@ class SparkWrites(DeltaLogWriter):
             missing = [c for c in part_cols if c not in df.columns]
             if missing:
                 raise SchemaMismatch(f"{uri}: partition column(s) {missing} are not in the data")
-        filters = None
+        filters: list[tuple[str, str, Any]] | None = None
         if replace_partitions:
             if mode != "overwrite":
                 raise SegengineError(f"{uri}: replace_partitions needs mode='overwrite'")
@@ -122,7 +122,7 @@ class SparkWrites(DeltaLogWriter):
         operation = operation or ("WRITE" if not replace_partitions else "REPLACE PARTITION")
         if mode == "append":
             reads = _Reads(blind=blind_create or table is not None)
-            removes = []
+            removes: list[Any] = []  # delta-rs remove actions
         elif mode == "error":
             reads, removes = _Reads(whole=True), []
         else:
@@ -224,11 +224,12 @@ class SparkWrites(DeltaLogWriter):
         if not rules:
             return df
         row = F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns]))
-        guard = None
+        guard: Column | None = None
         for label, ok in rules:
             failed = ~F.coalesce(ok, F.lit(False))
             error = F.raise_error(F.concat(F.lit(f"{_VIOLATION_MARK}{uri}: {label} violated by row "), row))
             guard = F.when(failed, error) if guard is None else guard.when(failed, error)
+        assert guard is not None  # ``rules`` is not empty here
         try:
             return df.filter(guard.otherwise(F.lit(True)))
         except Exception as exc:  # the expression does not resolve on these columns
