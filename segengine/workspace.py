@@ -433,5 +433,5 @@ class Workspace:
     def profile(self, persona_id: str, date: DateLike | None = None) -> Profile:
         """The 360 profile of one persona, as of ``date`` (default: the latest snapshot)."""
         day = _day(date) if date is not None else None
-        data = customer_profile(self.spark, self.lake, self.config, persona_id, day)
+        data = customer_profile(self.spark, self.lake, self.config, persona_id, day, self.user)
         return Profile(persona_id, parse_date(data["snapshot_date"], "snapshot date"), data)

@@ -275,22 +275,21 @@ def get_audience(
     """Look up an audience by id or name, as ``user`` sees it.
 
     Raises:
-        AudienceError: unknown or deleted, or private to another owner.
+        UnknownAudience: unknown or deleted, or private to another owner. The two read
+            the same: the message does not tell another user that a private audience
+            exists, nor who owns it.
     """
     if isinstance(audience, Audience):
         audience = audience.audience_id
     ws = _workspace(lake, workspace)
-    rows = _rows(spark, lake, ws)
+    rows = [a for a in _rows(spark, lake, ws) if _visible(a, user)]
     found = [a for a in rows if a.audience_id == audience] or [a for a in rows if a.name == audience]
     if not found:
-        visible = [a.name for a in rows if _visible(a, user)]
+        visible = [a.name for a in rows]
         raise UnknownAudience(
             f"no audience {audience!r} in workspace {ws!r}{did_you_mean(audience, visible)}", audience, visible
         )
-    aud = found[0]
-    if not _visible(aud, user):
-        raise AudienceError(f"audience {aud.name!r} is private to {aud.owner}; {user} cannot see or use it")
-    return aud
+    return found[0]
 
 
 def _save(spark: SparkSession, lake: Lake, aud: Audience, operation: str) -> int:

@@ -8,6 +8,7 @@ import json
 import click
 
 from segengine.cli import DATE, Context, cli, pass_ctx
+from segengine.cli.audience import user_option
 
 
 @cli.command("insights")
@@ -46,10 +47,11 @@ def report_cmd(ctx: Context, snapshot_date: dt.date, out_path: str | None, build
 @click.argument("persona_id")
 @click.option("--date", "snapshot_date", type=DATE, default=None, help="Snapshot date (default: latest).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@user_option
 @pass_ctx
-def profile_cmd(ctx: Context, persona_id: str, snapshot_date: dt.date | None, as_json: bool) -> None:
-    """Print the customer 360 profile of one persona."""
+def profile_cmd(ctx: Context, persona_id: str, snapshot_date: dt.date | None, as_json: bool, user: str) -> None:
+    """Print the customer 360 profile of one persona (the audiences ``--user`` may see)."""
     from segengine.insights.profile import customer_profile, format_profile, profile_json
 
-    profile = customer_profile(ctx.spark, ctx.lake, ctx.config, persona_id, snapshot_date)
+    profile = customer_profile(ctx.spark, ctx.lake, ctx.config, persona_id, snapshot_date, user)
     click.echo(profile_json(profile) if as_json else format_profile(profile))

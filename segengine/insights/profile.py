@@ -125,7 +125,12 @@ def _order_summary(lines: DataFrame) -> tuple[dict[str, Any], list[dict[str, Any
 
 
 def customer_profile(
-    spark: SparkSession, lake: Lake, config: Config, persona_id: str, snapshot_date: dt.date | None = None
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    persona_id: str,
+    snapshot_date: dt.date | None = None,
+    user: str | None = None,
 ) -> dict[str, Any]:
     """The 360 profile of one persona.
 
@@ -135,6 +140,8 @@ def customer_profile(
         config: the Config (``insights.profile_event_days`` bounds the recent events).
         persona_id: the persona to describe.
         snapshot_date: features as of this date (default: the latest snapshot).
+        user: who asks: ``audiences`` leaves out the private audiences of other owners.
+            None is the system (a scheduled job, the demo), which sees them all.
 
     Returns:
         A JSON-serialisable dict with ``identity``, ``consents``, ``orders`` (summary and
@@ -221,6 +228,9 @@ def customer_profile(
             reg = lake.read("audiences")
             if "deleted" in reg.columns:
                 reg = reg.where(~F.coalesce(F.col("deleted"), F.lit(False)))
+            if user is not None and "visibility" in reg.columns:
+                reg = reg.where((F.col("visibility") != F.lit("private")) | (F.col("owner") == F.lit(user)))
+                mem = mem.join(reg.select("audience_id").distinct(), "audience_id", "left_semi")
             reg_keep = [c for c in ("audience_id", "name", "kind", "source", "owner") if c in reg.columns]
             mem = mem.join(reg.select(*reg_keep).dropDuplicates(["audience_id"]), "audience_id", "left")
         audiences = _rows(mem.orderBy("audience_id"))

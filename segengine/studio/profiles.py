@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from segengine.errors import FeatureSnapshotMissing, InvalidDate, SegengineError
 from segengine.insights.profile import customer_profile
-from segengine.studio.audiences import audience_rows
 from segengine.studio.auth import acting_user
 from segengine.studio.models import DATE_PATTERN, ErrorResponse
 from segengine.studio.state import StudioState, get_state
@@ -30,13 +29,11 @@ def persona_profile(state: StudioState, persona_id: str, date: str | None, user:
         HTTPException: 404 when the persona is in neither personas nor customer_features.
     """
     try:
-        profile = customer_profile(state.spark, state.lake, state.config, persona_id, state.day(date))
+        profile = customer_profile(state.spark, state.lake, state.config, persona_id, state.day(date), user)
     except (InvalidDate, FeatureSnapshotMissing):
         raise
     except SegengineError as exc:
         raise HTTPException(404, str(exc)) from None
-    visible = {r["audience_id"] for r in audience_rows(state, user)}
-    profile["audiences"] = [a for a in profile.get("audiences", []) if a.get("audience_id") in visible]
     return profile
 
 

@@ -15,14 +15,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from segengine.audiences import get_audience
 from segengine.audiences import resolver as audience_resolver
 from segengine.errors import (
-    AudienceError,
     FeatureSnapshotMissing,
     SegmentDefinitionError,
-    UnknownAudience,
-    UnknownName,
     did_you_mean,
 )
 from segengine.features.catalog import CATALOG
@@ -72,23 +68,9 @@ def parse_document(state: StudioState, document: dict[str, Any]) -> Segment:
 
 
 def visible_resolver(state: StudioState, user: str) -> Resolver:
-    """``in_segment`` names -> the rule audiences ``user`` may see.
-
-    The registry's resolver says an audience is private to its owner; here an audience
-    another user keeps private is unknown, as it is everywhere else in the studio.
-    """
-    resolve = audience_resolver(state.spark, state.lake, user)
-
-    def visible(name: str) -> Segment:
-        try:
-            get_audience(state.spark, state.lake, name, user)
-        except UnknownAudience as exc:
-            raise UnknownName(name, exc.candidates) from None
-        except AudienceError:
-            raise UnknownName(name) from None
-        return resolve(name)
-
-    return visible
+    """``in_segment`` names -> the rule audiences ``user`` may see (another user's private
+    audience is unknown, as it is everywhere else)."""
+    return audience_resolver(state.spark, state.lake, user)
 
 
 def compile_for(state: StudioState, segment: Segment, day: dt.date, user: str, views: Any = None) -> CompiledSegment:

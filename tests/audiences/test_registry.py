@@ -10,10 +10,11 @@ from segengine.audiences import (
     get_audience,
     list_audiences,
     members,
+    resolver,
     set_sync,
     update_audience,
 )
-from segengine.errors import AudienceError
+from segengine.errors import AudienceError, UnknownAudience, UnknownName
 
 from .conftest import D1, ids
 
@@ -43,8 +44,14 @@ def test_private_audience_is_visible_only_to_its_owner(spark, lake, config):
     _static(spark, lake, config, "ours", "bob", ["p2"])
     assert [a["name"] for a in list_audiences(spark, lake, user="ann", sort_by="name")] == ["mine", "ours"]
     assert [a["name"] for a in list_audiences(spark, lake, user="bob", sort_by="name")] == ["ours"]
-    with pytest.raises(AudienceError, match="private to ann"):
+    # To bob it does not exist: the error neither confirms it nor names its owner.
+    with pytest.raises(UnknownAudience, match="no audience 'mine'") as err:
         members(spark, lake, "mine", user="bob")
+    assert "ann" not in str(err.value) and "private" not in str(err.value)
+    # Nor does an in_segment reference to it in a rule.
+    with pytest.raises(UnknownName) as err:
+        resolver(spark, lake, "bob")("mine")
+    assert "ann" not in str(err.value) and "private" not in str(err.value)
     assert ids(members(spark, lake, "mine", user="ann")) == ["p1"]
 
 

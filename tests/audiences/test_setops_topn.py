@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segengine.audiences import combine_audiences, create_audience, members, refresh_audience, top_n_audience
-from segengine.errors import AudienceError
+from segengine.errors import AudienceError, UnknownAudience
 
 from .conftest import D1, D2, ids
 
@@ -30,7 +30,7 @@ def test_intersect_merge_exclude_are_materialised_for_static_results(spark, lake
 def test_set_operation_cannot_use_another_users_private_audience(spark, lake, config):
     _static(spark, lake, config, "secret", ["p1"], owner="bob", visibility="private")
     _static(spark, lake, config, "a", ["p1", "p2"])
-    with pytest.raises(AudienceError, match="private to bob"):
+    with pytest.raises(UnknownAudience, match="no audience 'secret'"):
         combine_audiences(spark, lake, config, "exclude", ["a", "secret"], "x", "ann", snapshot_date=D1)
 
 

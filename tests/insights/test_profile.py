@@ -161,3 +161,24 @@ def test_order_money_is_rounded_to_the_cent(spark):
     totals, recent = _order_summary(lines)
     assert (totals["net_revenue"], totals["refunded"]) == (0.2, 0.1)
     assert sorted(o["value"] for o in recent) == [-0.1, 0.3]
+
+
+def test_profile_leaves_out_other_owners_private_audiences(spark, config, lake_with_everything):
+    lake = lake_with_everything
+    lake.write(
+        spark.createDataFrame(
+            [("A1", "Big spenders", "static", "ann", "private"), ("A3", "Shared list", "static", "ann", "shared")],
+            "audience_id string, name string, kind string, owner string, visibility string",
+        ),
+        "audiences",
+        mode="overwrite",
+        evolve_schema=True,
+    )
+    lake.write(spark.createDataFrame([("A3", "a")], "audience_id string, persona_id string"), "audience_members")
+
+    def names(user):
+        return [a["name"] for a in customer_profile(spark, lake, config, "a", user=user)["audiences"]]
+
+    assert names("ann") == ["Big spenders", "Shared list"]
+    assert names("bob") == ["Shared list"]  # ann's private audience is not bob's to see
+    assert names(None) == ["Big spenders", "Shared list"]  # the system sees every audience
