@@ -252,6 +252,24 @@ class MaintenanceConfig:
 
 
 @dataclass
+class IdentityConfig:
+    # Country calling code (digits, no +) given to national phone numbers (leading 0).
+    default_country_code: str = "49"
+    # An identifier (email, phone, cookie) of more personas than this is cut from the
+    # graph and reported in identity_rejected (a shared cookie, info@…).
+    max_personas_per_identifier: int = 10
+    # A component of more personas than this is not merged (each persona stays its own
+    # person) and is reported in identity_rejected.
+    max_component_size: int = 50
+    # Link a persona to the cookie of an event that carries both (a login).
+    event_links: bool = True
+    max_iterations: int = 40  # label propagation: refuse to go on after this many rounds
+    # localCheckpoint the labels every this many rounds (cuts the lineage). A round reads
+    # the previous labels four times, so each uncut round multiplies the plan by four.
+    checkpoint_every: int = 1
+
+
+@dataclass
 class PipelineConfig:
     # A run of the daily pipeline holds the lock of its date; a crashed run's lock
     # expires this long after its last renewal (renewed between steps), so it must
@@ -278,6 +296,7 @@ class Config:
     audiences: AudiencesConfig = field(default_factory=AudiencesConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     # Table name -> path relative to the warehouse (or an absolute URI).
     tables: dict[str, str] = field(default_factory=dict)
