@@ -50,6 +50,7 @@ _CLI_COMMAND_MODULES = (
     "data",
     "destination",
     "features",
+    "identity",
     "insights",
     "maintain",
     "models",

@@ -240,6 +240,7 @@ def _register() -> None:
         data,
         destination,
         features,
+        identity,
         insights,
         maintain,
         models,
