@@ -381,6 +381,31 @@ class MaintenanceConfig(Settings):
     tables: StrList = Field(default_factory=list, description="Tables to maintain; empty: every table that exists.")
 
 
+class IdentityConfig(Settings):
+    """Identity stitching (`segengine identity build`)."""
+
+    default_country_code: Text = Field(
+        "49", description="Country calling code (digits, no +) given to national phone numbers (leading 0)."
+    )
+    max_personas_per_identifier: int = Field(
+        10,
+        description="An identifier (email, phone, cookie) of more personas than this is cut from the graph and "
+        "reported in identity_rejected (a shared cookie, info@...).",
+    )
+    max_component_size: int = Field(
+        50,
+        description="A component of more personas than this is not merged (each persona stays its own person) and "
+        "is reported in identity_rejected.",
+    )
+    event_links: bool = Field(True, description="Link a persona to the cookie of an event that carries both (a login).")
+    max_iterations: int = Field(40, description="Label propagation: refuse to go on after this many rounds.")
+    checkpoint_every: int = Field(
+        1,
+        description="localCheckpoint the labels every this many rounds (cuts the lineage). A round reads the "
+        "previous labels four times, so each uncut round multiplies the plan by four.",
+    )
+
+
 class PipelineConfig(Settings):
     """The daily pipeline."""
 
@@ -415,6 +440,7 @@ class Config(Settings):
     audiences: AudiencesConfig = Field(default_factory=AudiencesConfig)
     insights: InsightsConfig = Field(default_factory=InsightsConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     tables: dict[Text, Text] = Field(
         default_factory=dict, description="Table name -> path relative to the warehouse (or an absolute URI)."

@@ -29,7 +29,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("config",),  # the one typed Config, loaded from YAML
     ("session",),  # builds the SparkSession from the config
     ("lake", "contract"),  # Delta storage; the bronze tables' contract (schemas, readers)
-    ("ingest", "features"),  # raw files -> bronze; bronze -> customer_features
+    # identity: personas -> canonical persons (bronze -> identity_map); a peer of features so
+    # features may read the map, and it reuses their local-date helper.
+    ("ingest", "features", "identity"),  # raw files -> bronze; bronze -> customer_features
     ("generate", "rules"),  # sample data (writes raw files, then ingests); segment rules over features
     ("models", "insights", "audiences"),  # capabilities over features and rules
     ("pipeline",),  # steps, jobs' adapters, the daily run
@@ -44,6 +46,7 @@ _CLI_COMMAND_MODULES = (
     "data",
     "destination",
     "features",
+    "identity",
     "insights",
     "maintain",
     "models",

@@ -259,6 +259,7 @@ def _register() -> None:
         data,
         destination,
         features,
+        identity,
         insights,
         maintain,
         models,

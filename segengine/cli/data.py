@@ -27,6 +27,13 @@ def _print_ingest(result: dict[str, Any]) -> None:
 @click.option("--seed", type=int, default=None, help="Random seed; same seed and count give the same data.")
 @click.option("--malformed-share", type=float, default=None, help="Share of damaged rows per table (e.g. 0.01).")
 @click.option("--out", "out_dir", default=None, help="Output directory (default: the ingest landing directory).")
+@click.option(
+    "--identity-share",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of people spread over 2-3 personas (planted truth in <out>/identity_truth).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_ctx
 def generate_cmd(
@@ -35,6 +42,7 @@ def generate_cmd(
     seed: int | None,
     malformed_share: float | None,
     out_dir: str | None,
+    identity_share: float,
     as_json: bool,
 ) -> None:
     """Write seeded sample raw files: personas/products CSV, order_lines Parquet, events JSON lines."""
@@ -43,7 +51,13 @@ def generate_cmd(
 
     ctx.may_create_warehouse = True
     result = generate_raw(
-        ctx.spark, ctx.config, out_dir or default_raw_dir(ctx.config), personas, seed, malformed_share
+        ctx.spark,
+        ctx.config,
+        out_dir or default_raw_dir(ctx.config),
+        personas,
+        seed,
+        malformed_share,
+        identity_share=identity_share,
     )
     if as_json:
         click.echo(json.dumps(result, default=str))
@@ -52,6 +66,12 @@ def generate_cmd(
     for table, n in result["rows"].items():
         click.echo(
             f"  {table:12s} {n:12d} rows  {result['malformed'][table]:8d} malformed  ({result['formats'][table]})"
+        )
+    if "identity" in result:
+        planted = result["identity"]
+        click.echo(
+            f"  planted identities: {planted['people']} people over {planted['people'] + planted['alias_personas']} "
+            f"personas, truth in {planted['truth_dir']}"
         )
 
 

@@ -356,6 +356,7 @@ def generate_raw(
     personas: int | None = None,
     seed: int | None = None,
     malformed_share: float | None = None,
+    identity_share: float = 0.0,
 ) -> dict[str, Any]:
     """Generate the raw files of every bronze table under ``out_dir/<table>/``.
 
@@ -368,13 +369,22 @@ def generate_raw(
         personas: number of personas (default ``generator.personas``).
         seed: random seed (default ``generator.seed``); same seed and count → same data.
         malformed_share: share of damaged rows per table (default ``generator.malformed_share``).
+        identity_share: share of clean customers and prospects spread over two or three
+            persona rows, with the ground truth in ``out_dir/identity_truth``
+            (:mod:`segengine.generate.identities`); 0 (the default) writes exactly the
+            files of a generator without planted identities.
 
     Returns:
         ``{"out_dir", "seed", "rows": {table: n}, "malformed": {table: n},
         "formats": {table: fmt}, "seconds": {table: s, "total": s},
-        "rows_per_second", "personas_per_second"}``.
+        "rows_per_second", "personas_per_second"}``, and with ``identity_share`` > 0
+        ``"identity": {"people", "alias_personas", "alias_events", "truth_dir"}``.
     """
     params = sim_params(config, personas, seed, malformed_share)
+    if not 0.0 <= identity_share <= 1.0:
+        from segengine.errors import ConfigError
+
+        raise ConfigError(f"identity share: expected a share in [0, 1], got {identity_share}")
     out = out_dir.rstrip("/")
     rows: dict[str, int] = {}
     bad: dict[str, int] = {}
@@ -384,7 +394,15 @@ def generate_raw(
     t = time.time()
     sim = _simulate(spark, params, "personas")
     rows["personas"], bad["personas"] = _counts(sim)
-    _personas_raw(sim, params.seed).write.mode("overwrite").option("header", True).csv(f"{out}/personas")
+    raw_personas = _personas_raw(sim, params.seed)
+    planted = None
+    if identity_share > 0:
+        from segengine.generate.identities import TRUTH_DIR
+
+        planted = _plant_identities(sim, params, identity_share, config.identity.default_country_code)
+        raw_personas = raw_personas.unionByName(planted[0])
+        planted[2].coalesce(1).write.mode("overwrite").option("header", True).csv(f"{out}/{TRUTH_DIR}")
+    raw_personas.write.mode("overwrite").option("header", True).csv(f"{out}/personas")
     seconds["personas"] = time.time() - t
 
     t = time.time()
@@ -402,7 +420,10 @@ def generate_raw(
     t = time.time()
     sim = _simulate(spark, params, "events")
     rows["events"], bad["events"] = _counts(sim)
-    _events_raw(sim).write.mode("overwrite").text(f"{out}/events")
+    raw_events = _events_raw(sim)
+    if planted is not None:
+        raw_events = raw_events.unionByName(planted[1])
+    raw_events.write.mode("overwrite").text(f"{out}/events")
     _rename_parts(spark, f"{out}/events", ".txt", ".jsonl")
     seconds["events"] = time.time() - t
 
@@ -413,9 +434,31 @@ def generate_raw(
         to_raw(sim).write.mode("overwrite").option("header", True).csv(f"{out}/{table}")
         seconds[table] = time.time() - t
 
+    identity: dict[str, Any] = {}
+    if planted is not None:
+        from pyspark.sql import functions as F
+
+        from segengine.generate.identities import read_truth
+
+        truth = read_truth(spark, out)
+        counts = truth.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("person_id").alias("people")).first()
+        people, aliases = int(counts["people"]), int(counts["rows"]) - int(counts["people"])
+        alias_events = planted[1].count()
+        rows["personas"] += aliases
+        rows["events"] += alias_events
+        identity = {
+            "identity": {
+                "people": people,
+                "alias_personas": aliases,
+                "alias_events": alias_events,
+                "truth_dir": f"{out}/{TRUTH_DIR}",
+            }
+        }
+
     total = time.time() - started
     seconds["total"] = total
     return {
+        **identity,
         "out_dir": out,
         "seed": params.seed,
         "personas": params.personas,
@@ -435,7 +478,20 @@ def generate_raw(
     }
 
 
-def generate_bronze(spark: SparkSession, lake: Lake, config: Config, personas: int, seed: int = 42) -> dict[str, Any]:
+def _plant_identities(sim: DataFrame, params: Any, share: float, national_cc: str) -> tuple[Any, Any, Any]:
+    """Alias personas, their events and the truth for the clean customers and prospects of ``sim``."""
+    from pyspark.sql import functions as F
+
+    from segengine.generate.identities import plant
+
+    clean = sim.where((F.col("bad") == 0) & (F.col("ptype") < 2))
+    originals = _personas_raw(clean, params.seed).withColumn("idx", F.substring("persona_id", 2, 20).cast("bigint"))
+    return plant(originals, params.personas, params.seed, share, national_cc, params.end_day)
+
+
+def generate_bronze(
+    spark: SparkSession, lake: Lake, config: Config, personas: int, seed: int = 42, identity_share: float = 0.0
+) -> dict[str, Any]:
     """Generate raw files under ``<warehouse>/raw`` (or ``ingest.raw_dir``) and ingest them.
 
     Args:
@@ -444,6 +500,7 @@ def generate_bronze(spark: SparkSession, lake: Lake, config: Config, personas: i
         config: the configuration.
         personas: number of personas.
         seed: random seed.
+        identity_share: people spread over several personas (see :func:`generate_raw`).
 
     Returns:
         ``{"generate": <generate_raw result>, "ingest": <ingest result>}``.
@@ -451,6 +508,6 @@ def generate_bronze(spark: SparkSession, lake: Lake, config: Config, personas: i
     from segengine.ingest import default_raw_dir, ingest
 
     raw_dir = default_raw_dir(config)
-    generated = generate_raw(spark, config, raw_dir, personas=personas, seed=seed)
+    generated = generate_raw(spark, config, raw_dir, personas=personas, seed=seed, identity_share=identity_share)
     loaded = ingest(spark, lake, config, raw_dir)
     return {"generate": generated, "ingest": loaded}

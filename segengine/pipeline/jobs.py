@@ -17,6 +17,7 @@ from segengine.audiences.refresh import refresh_all
 from segengine.errors import AudienceError
 from segengine.features.compute import compute_features
 from segengine.generate import generate_raw
+from segengine.identity import build_identity_map
 from segengine.ingest import default_raw_dir, ingest
 from segengine.insights import build_insights
 from segengine.insights.report import default_report_path, render_report
@@ -42,6 +43,11 @@ def run_features_job(ctx: JobContext) -> dict[str, Any]:
     if getattr(ctx.args, "force", False):
         config = config.replace(features=config.features.replace(allow_before_first_data=True))
     return compute_features(ctx.spark, ctx.lake, config, ctx.date)
+
+
+def run_identity_job(ctx: JobContext) -> dict[str, Any]:
+    """``jobs/build_identity.py``: stitch personas into people and write ``identity_map`` for ``--date``."""
+    return build_identity_map(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
 
 
 def run_train_segments_job(ctx: JobContext) -> dict[str, Any]:
@@ -128,18 +134,30 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
 
 
 def add_generate_args(parser: argparse.ArgumentParser) -> None:
-    """``--personas``, ``--seed``, ``--malformed-share``, ``--out``."""
+    """``--personas``, ``--seed``, ``--malformed-share``, ``--out``, ``--identity-share``."""
     parser.add_argument("--personas", type=int, default=None, help="Number of personas (default generator.personas)")
     parser.add_argument("--seed", type=int, default=None, help="Random seed (default generator.seed)")
     parser.add_argument("--malformed-share", type=float, default=None, help="Share of damaged rows per table")
     parser.add_argument("--out", default=None, help="Output directory (default the ingest landing directory)")
+    parser.add_argument(
+        "--identity-share",
+        type=float,
+        default=0.0,
+        help="Share of people spread over several personas, with planted ground truth (default 0: none)",
+    )
 
 
 def run_generate_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/generate.py``: write the raw sample files; returns row counts, damaged-row counts and throughput."""
     a = ctx.args
     return generate_raw(
-        ctx.spark, ctx.config, a.out or default_raw_dir(ctx.config), a.personas, a.seed, a.malformed_share
+        ctx.spark,
+        ctx.config,
+        a.out or default_raw_dir(ctx.config),
+        a.personas,
+        a.seed,
+        a.malformed_share,
+        identity_share=getattr(a, "identity_share", 0.0) or 0.0,
     )
 
 

@@ -148,6 +148,10 @@ CASES: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {
         (("--date", BAD_DATE), DATE_ERROR),
         ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR),
     ],
+    ("identity", "build"): [
+        (("--date", BAD_DATE), DATE_ERROR),
+        ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR),
+    ],
     ("features", "catalog"): [(("--format", "xml"), "Invalid value for '--format': 'xml' is not one of")],
     ("features", "show"): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
     ("insights",): [(("--date", BAD_DATE), DATE_ERROR), ((NO_WAREHOUSE, "--date", D), WAREHOUSE_ERROR)],
@@ -228,6 +232,7 @@ GROUP_CASES: dict[tuple[str, ...], tuple[str, str]] = {
     ("pipeline",): ("dayly", "no such command 'dayly' (did you mean daily?)"),
     ("segment",): ("validat", "no such command 'validat' (did you mean validate?)"),
     ("features",): ("catalogue", "no such command 'catalogue' (did you mean catalog?)"),
+    ("identity",): ("bild", "no such command 'bild' (did you mean build?)"),
     ("recommend",): ("evalute", "no such command 'evalute' (did you mean evaluate?)"),
 }
 
