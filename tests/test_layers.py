@@ -25,7 +25,13 @@ PACKAGE = "segengine"
 # package's own __init__). Units on one line are peers: they may import each other, as
 # long as no cycle forms between them.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "dates", "codes", "bootstrap"),  # plain helpers: exceptions, dates, enum codes, bootstrap weights
+    (
+        "errors",
+        "dates",
+        "codes",
+        "bootstrap",
+        "frames",
+    ),  # plain helpers: exceptions, dates, enum codes, bootstrap weights, one_row
     ("config",),  # the one typed Config, loaded from YAML
     ("session",),  # builds the SparkSession from the config
     ("lake", "contract"),  # Delta storage; the bronze tables' contract (schemas, readers)

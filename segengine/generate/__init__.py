@@ -30,7 +30,9 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from segengine.frames import one_row
 from segengine.generate import reference as ref
+from segengine.session import jvm_of
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -334,13 +336,13 @@ def _products_raw(spark: SparkSession, params: Any) -> tuple[DataFrame, int]:
 def _counts(df: DataFrame) -> tuple[int, int]:
     from pyspark.sql import functions as F
 
-    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("bad") > 0, 1).otherwise(0)).alias("bad")).first()
+    row = one_row(df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.when(F.col("bad") > 0, 1).otherwise(0)).alias("bad")))
     return int(row["n"]), int(row["bad"] or 0)
 
 
 def _rename_parts(spark: SparkSession, directory: str, old: str, new: str) -> None:
     """Rename Spark's ``part-*.txt`` files to ``.jsonl`` (Hadoop FS: works on any URI)."""
-    jvm = spark.sparkContext._jvm
+    jvm = jvm_of(spark, f"renaming files in {directory}")
     path = jvm.org.apache.hadoop.fs.Path(directory)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     for status in fs.listStatus(path):
@@ -441,7 +443,7 @@ def generate_raw(
         from segengine.generate.identities import read_truth
 
         truth = read_truth(spark, out)
-        counts = truth.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("person_id").alias("people")).first()
+        counts = one_row(truth.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("person_id").alias("people")))
         people, aliases = int(counts["people"]), int(counts["rows"]) - int(counts["people"])
         alias_events = planted[1].count()
         rows["personas"] += aliases

@@ -43,6 +43,7 @@ from pyspark.sql import functions as F
 from segengine.contract import read_bronze
 from segengine.errors import ConfigError
 from segengine.features.windows import local_date
+from segengine.frames import one_row
 from segengine.identity.graph import (
     SAMPLE_PERSONAS,
     connected_components,
@@ -287,11 +288,13 @@ def summarise(identity_map: DataFrame, rejected: DataFrame) -> dict[str, Any]:
     ``identity.max_component_size`` plus the few too-large components), so it is collected.
     """
     personas = identity_map.where(F.col("id_type") == "persona_id")
-    totals = personas.agg(
-        F.count(F.lit(1)).alias("personas"),
-        F.countDistinct("person_id").alias("persons"),
-        F.sum(F.when(F.col("status") == "merged", 1).otherwise(0)).alias("merged_personas"),
-    ).first()
+    totals = one_row(
+        personas.agg(
+            F.count(F.lit(1)).alias("personas"),
+            F.countDistinct("person_id").alias("persons"),
+            F.sum(F.when(F.col("status") == "merged", 1).otherwise(0)).alias("merged_personas"),
+        )
+    )
     by_type = {
         r["id_type"]: int(r["n"])
         for r in identity_map.where(F.col("id_type") != "persona_id")

@@ -12,10 +12,12 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from segengine.frames import one_row
+
 
 def _pairs(df: DataFrame, *keys: str) -> int:
     n = df.groupBy(*keys).agg(F.count(F.lit(1)).alias("n"))
-    value = n.agg(F.sum(F.col("n") * (F.col("n") - 1) / 2).alias("pairs")).first()["pairs"]
+    value = one_row(n.agg(F.sum(F.col("n") * (F.col("n") - 1) / 2).alias("pairs")))["pairs"]
     return int(value or 0)
 
 

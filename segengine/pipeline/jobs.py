@@ -47,7 +47,7 @@ def run_features_job(ctx: JobContext) -> dict[str, Any]:
 
 def run_identity_job(ctx: JobContext) -> dict[str, Any]:
     """``jobs/build_identity.py``: stitch personas into people and write ``identity_map`` for ``--date``."""
-    return build_identity_map(ctx.spark, ctx.lake, ctx.config, ctx.snapshot_date)
+    return build_identity_map(ctx.spark, ctx.lake, ctx.config, ctx.date)
 
 
 def run_train_segments_job(ctx: JobContext) -> dict[str, Any]:
