@@ -58,10 +58,9 @@ catalog columns the model reads are logged with it and checked again when scorin
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyspark
@@ -77,6 +76,21 @@ from segengine.features.catalog import CATALOG
 from segengine.features.snapshots import require_feature_partition
 from segengine.features.windows import cycle_start, local_date
 from segengine.models.btyd import SUMMARY_COLUMNS, BtydModel, btyd_summary, fit_bgnbd, fit_gamma_gamma
+from segengine.models.cutoffs import (
+    MICROS as MICROS,  # re-exported: callers read it from here
+)
+from segengine.models.cutoffs import (
+    FeatureBuilder,
+    history_text,
+    money,
+    one_row,
+    order_facts,
+    order_history_span,
+    session_time_zone,
+    shift_months,
+    stack_cutoffs,
+    window_text,
+)
 from segengine.models.segments import customers_only
 from segengine.models.tracking import (
     Validation,
@@ -90,7 +104,7 @@ from segengine.models.tracking import (
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
-    from pyspark.sql import DataFrame, Row, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from segengine.config import Config
     from segengine.lake import Lake
@@ -129,22 +143,11 @@ GG_Q_MIN = 2.0
 # trees split it off cleanly (counts and days are never negative; a net amount below
 # -1 needs refunds exceeding purchases, rare enough to share the branch).
 MISSING = -1.0
-MICROS = 1_000_000
 VALIDATION_MODEL_TAG = "segengine.validation_model"
 VALIDATION_METRIC = "holdout_mae"
 
-FeatureBuilder = Callable[["SparkSession", "Lake", "Config", dt.date], "DataFrame"]
-
 
 # ------------------------------------------------------------------ time windows
-
-
-def shift_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved by ``months`` calendar months (clamped to the month's last day)."""
-    total = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(total, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def clv_windows(
@@ -185,31 +188,6 @@ def clv_windows(
     }
 
 
-def order_facts(order_lines: DataFrame, tz: str, session_tz: str) -> DataFrame:
-    """One row per order: its local date, purchase flag, net value and bought units.
-
-    Args:
-        order_lines: bronze order lines (persona_id, order_id, order_ts, quantity, unit_price).
-        tz: ``features.timezone``: order dates are local dates there, as in the features.
-        session_tz: the session time zone.
-
-    Returns:
-        DataFrame(persona_id, order_id, order_date, is_purchase, net_micros long, items long).
-        Money is in whole micro-units (exact sums, as the feature table's).
-    """
-    micros = F.col("quantity").cast("long") * F.round(F.col("unit_price").cast("double") * MICROS).cast("long")
-    return order_lines.groupBy("persona_id", "order_id").agg(
-        F.min(local_date(F.col("order_ts"), tz, session_tz)).alias("order_date"),
-        F.max(F.col("quantity") > 0).alias("is_purchase"),
-        F.sum(micros).alias("net_micros"),
-        F.sum(F.when(F.col("quantity") > 0, F.col("quantity")).otherwise(0)).cast("long").alias("items"),
-    )
-
-
-def _money(micros: Any) -> Any:
-    return F.round(micros.cast("double") / F.lit(float(MICROS)), 2)
-
-
 def label_frame(orders: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     """Net spend per persona with local order date in ``(start, end]``.
 
@@ -225,7 +203,7 @@ def label_frame(orders: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     return (
         orders.filter((day > F.lit(start)) & (day <= F.lit(end)))
         .groupBy("persona_id")
-        .agg(_money(F.sum("net_micros")).alias("label"))
+        .agg(money(F.sum("net_micros")).alias("label"))
     )
 
 
@@ -267,7 +245,7 @@ def customer_value_features(
         F.sum(F.when(in_cycle, F.col("items")).otherwise(zero)).cast("int").alias("items_cycle"),
     )
     existing = personas.where(local_date(F.col("created_at"), tz, session_tz) <= day).select("persona_id")
-    revenue = _money(F.col("_lifetime_micros"))
+    revenue = money(F.col("_lifetime_micros"))
     return (
         agg.where(F.col("orders_lifetime") > 0)
         .join(existing, "persona_id", "left_semi")
@@ -277,7 +255,7 @@ def customer_value_features(
             F.lit("customer").alias("persona_type"),
             F.datediff(day, "_last_cycle_purchase").alias("recency_days"),
             "frequency",
-            _money(F.col("_cycle_micros")).alias("monetary"),
+            money(F.col("_cycle_micros")).alias("monetary"),
             F.datediff(day, "_first_purchase").alias("tenure_days"),
             "orders_lifetime",
             revenue.alias("revenue_lifetime"),
@@ -466,50 +444,6 @@ def regression_metrics(df: DataFrame, prediction: str, label: str = "label") -> 
     return {k: float(row[k] or 0.0) for k in ("mae", "rmse", "predicted_total", "actual_total", "customers")}
 
 
-def one_row(aggregate: DataFrame) -> Row:
-    """The row of a global aggregate (``df.agg(...)`` without ``groupBy``: always exactly one)."""
-    row = aggregate.first()
-    if row is None:
-        raise ValueError("one_row: the aggregate returned no row")
-    return row
-
-
-def session_time_zone(spark: SparkSession) -> str:
-    """``spark.sql.session.timeZone`` (Spark always sets it: the JVM's zone by default)."""
-    tz = spark.conf.get("spark.sql.session.timeZone")
-    if tz is None:
-        raise ValueError("spark.sql.session.timeZone is not set")
-    return tz
-
-
-def stack_cutoffs(frames: Sequence[DataFrame], partitions: int) -> DataFrame:
-    """The training rows of several cutoffs in one layout that depends on the rows only.
-
-    Tree learners draw samples and sum statistics per partition and in row order, so a
-    seed pins the model only if the rows come in a fixed layout: hash-partitioned by
-    (persona, cutoff) into ``partitions`` and sorted by that key within each partition.
-    The ingest layout, the files and ``spark.sql.shuffle.partitions`` then no longer
-    matter (a plain ``coalesce`` kept whatever order the upstream shuffles produced).
-
-    Args:
-        frames: labelled rows with ``persona_id`` and ``_cutoff`` (one row per pair).
-        partitions: the number of partitions of the result.
-
-    Returns:
-        The union, repartitioned and sorted.
-    """
-    out = frames[0]
-    for df in frames[1:]:
-        out = out.unionByName(df)
-    return out.repartition(max(int(partitions), 1), "persona_id", "_cutoff").sortWithinPartitions(
-        "persona_id", "_cutoff"
-    )
-
-
-def _window_text(window: tuple[dt.date, dt.date]) -> str:
-    return f"({window[0].isoformat()}, {window[1].isoformat()}]"
-
-
 def evaluate_holdout(model: PipelineModel, holdout: DataFrame) -> dict[str, dict[str, float]]:
     """Model and "next cycle = last cycle" baseline metrics on the holdout frame."""
     scored = model.transform(holdout).withColumn("baseline", F.coalesce(F.col("monetary").cast("double"), F.lit(0.0)))
@@ -565,12 +499,10 @@ def train_clv(
     orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
     labelled: dict[dt.date, DataFrame] = {}
     try:
-        span = orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")).first()
-        assert span is not None  # a global aggregate has exactly one row
-        first_day, last_day = span["first"], span["last"]
+        first_day, last_day = order_history_span(orders)
         holdout_cutoff = windows["holdout"][0]
         if first_day is None or first_day > holdout_cutoff:
-            history = f"{first_day.isoformat()} .. {last_day.isoformat()}" if first_day else "no orders"
+            history = history_text(first_day, last_day)
             raise ModelError(
                 f"CLV: the holdout cutoff {holdout_cutoff.isoformat()} (snapshot {snapshot_date.isoformat()} minus "
                 f"features.cycle_months={cycle}) is before the first order (order history: {history}): the cycle "
@@ -613,21 +545,20 @@ def train_clv(
             for w in windows[role]:
                 if rows[w[0]] == 0 or counts[w[0]]["buyers"] == 0:
                     why = "no customers at its cutoff" if rows[w[0]] == 0 else "no orders in its label window"
-                    empty.append(f"{role} window {_window_text(w)}: {why}")
+                    empty.append(f"{role} window {window_text(w)}: {why}")
         for text in dict.fromkeys(empty):
             log.warning(
-                "CLV %s: %s (order history %s .. %s); it adds nothing to the fit",
+                "CLV %s: %s (order history %s); it adds nothing to the fit",
                 snapshot_date.isoformat(),
                 text,
-                first_day.isoformat(),
-                last_day.isoformat(),
+                history_text(first_day, last_day),
             )
         if n_train == 0 or n_holdout == 0:
-            per_window = ", ".join(f"{_window_text(w)}: {rows[w[0]]}" for w in windows["train"])
+            per_window = ", ".join(f"{window_text(w)}: {rows[w[0]]}" for w in windows["train"])
             raise ModelError(
                 f"CLV: no customers to learn from (customers per train window {per_window}; holdout window "
-                f"{_window_text(windows['holdout'])}: {n_holdout}); the order history is "
-                f"{first_day.isoformat()} .. {last_day.isoformat()}: use fewer clv.train_cycles, a shorter "
+                f"{window_text(windows['holdout'])}: {n_holdout}); the order history is "
+                f"{history_text(first_day, last_day)}: use fewer clv.train_cycles, a shorter "
                 "features.cycle_months or a later snapshot date"
             )
         # The tree learners run a few small jobs per level and iteration: few partitions

@@ -79,13 +79,19 @@ from segengine.features.catalog import CATALOG
 from segengine.features.profile import profile_features
 from segengine.features.snapshots import require_feature_partition
 from segengine.features.windows import cycle_start
-from segengine.models.clv import (
-    customer_value_features,
+from segengine.models.clv import customer_value_features
+from segengine.models.cutoffs import (
+    FeatureBuilder,
+    LabelWindow,
+    history_text,
+    money,
     one_row,
     order_facts,
+    order_history_span,
     session_time_zone,
     shift_months,
     stack_cutoffs,
+    window_text,
 )
 from segengine.models.tracking import (
     Validation,
@@ -106,9 +112,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALIBRATION_BINS = 10
-
-
-LabelWindow = tuple[dt.date, dt.date]
 
 
 class PropensityWindows(TypedDict):
@@ -335,8 +338,6 @@ MISSING = -1.0
 VALIDATION_METRIC = "holdout_roc_auc"
 PROBABILITY = "propensity_probability"  # the classifier's probability vector (element 1: the event)
 
-FeatureBuilder = Callable[["SparkSession", "Lake", "Config", dt.date], "DataFrame"]
-
 
 def propensity_inputs(available: Sequence[str] | None = None) -> list[tuple[str, str, tuple[str, ...], bool]]:
     """The :data:`PROPENSITY_INPUTS` whose columns are all in the catalog and in ``available``."""
@@ -491,7 +492,7 @@ def propensity_features(
     customer = F.col("orders_lifetime").isNotNull()
     kind = F.when(customer, "customer").when(F.col("has_email") | F.col("has_phone"), "prospect").otherwise("visitor")
     micros = F.coalesce(F.col("_prev_micros"), F.lit(0).cast("long"))
-    revenue_prev = F.when(customer, F.round(micros.cast("double") / F.lit(1_000_000.0), 2))
+    revenue_prev = F.when(customer, money(micros))
     joined = profile.join(value, "persona_id", "left").join(prev, "persona_id", "left")
     rest = [c for c in value.columns if c != "persona_id"]
     return joined.select(
@@ -640,14 +641,6 @@ def scored_holdout(model: PipelineModel, baseline: PipelineModel | None, holdout
     return out.select(*cols)
 
 
-def _history_text(first_day: dt.date | None, last_day: dt.date | None) -> str:
-    return f"{first_day.isoformat()} .. {last_day.isoformat()}" if first_day and last_day else "no orders"
-
-
-def _window_text(window: LabelWindow) -> str:
-    return f"({window[0].isoformat()}, {window[1].isoformat()}]"
-
-
 # ------------------------------------------------------------------ training
 
 
@@ -689,8 +682,7 @@ def train_propensity(
     orders = order_facts(lake.read("order_lines"), tz, session_tz).persist(StorageLevel.MEMORY_AND_DISK)
     built: dict[dt.date, DataFrame] = {}
     try:
-        span = one_row(orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")))
-        first_day, last_day = span["first"], span["last"]
+        first_day, last_day = order_history_span(orders)
         if feature_builder is None:
             personas = lake.read("personas")
 
@@ -744,7 +736,7 @@ def _train_target(
     first_day, last_day = history
     what = f"propensity {target.key} ({target.column})"
     if first_day is None or first_day > holdout_cutoff:
-        span = _history_text(first_day, last_day)
+        span = history_text(first_day, last_day)
         raise ModelError(
             f"{what}: the holdout cutoff {holdout_cutoff.isoformat()} (snapshot {snapshot_date.isoformat()} minus "
             f"propensity.{target.horizon_field}={horizon}) is before the first order (order history: {span}); "
@@ -768,17 +760,17 @@ def _train_target(
         pos_train = sum(int(counts[c]["pos"] or 0) for c, _ in windows["train"])
         n_holdout = int(counts[holdout_cutoff]["n"])
         if n_train == 0 or n_holdout == 0:
-            per_window = ", ".join(f"{_window_text(w)}: {int(counts[w[0]]['n'])}" for w in windows["train"])
+            per_window = ", ".join(f"{window_text(w)}: {int(counts[w[0]]['n'])}" for w in windows["train"])
             raise ModelError(
                 f"{what}: no rows to learn from (rows per train window {per_window}; holdout window "
-                f"{_window_text(windows['holdout'])}: {n_holdout}); the order history is "
-                f"{_history_text(first_day, last_day)}: use fewer propensity.train_cutoffs "
+                f"{window_text(windows['holdout'])}: {n_holdout}); the order history is "
+                f"{history_text(first_day, last_day)}: use fewer propensity.train_cutoffs "
                 "or a later snapshot date"
             )
         if pos_train in (0, n_train):
             raise ModelError(
                 f"{what}: the {n_train} training rows all have label {1 if pos_train else 0} "
-                f"(train windows {_window_text(windows['train'][-1])} .. {_window_text(windows['train'][0])}): "
+                f"(train windows {window_text(windows['train'][-1])} .. {window_text(windows['train'][0])}): "
                 "nothing to learn; use more propensity.train_cutoffs or a later snapshot date"
             )
         train = stack_cutoffs([labelled[c] for c, _ in windows["train"]], spark.sparkContext.defaultParallelism)
