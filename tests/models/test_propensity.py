@@ -307,7 +307,7 @@ def test_a_planted_purchase_after_the_cutoff_changes_the_label_never_the_feature
 def test_weighted_auc_counts_ties_half_and_weights_rows():
     import numpy as np
 
-    from segengine.models.propensity import _tie_groups, weighted_auc
+    from segengine.models.propensity.evaluation import _tie_groups, weighted_auc
 
     y = np.array([0.0, 1.0, 0.0, 1.0])
     s = np.array([0.1, 0.5, 0.5, 0.9])
