@@ -14,7 +14,7 @@ propensity); what is the same lives here:
   cutoff before the history starts;
 * :func:`stack_cutoffs`: the labelled rows of several cutoffs in one fixed layout, so a
   seeded learner gives the same model whatever the file layout;
-* :func:`one_row`, :func:`session_time_zone` and the texts of windows and history that
+* :func:`session_time_zone` and the texts of windows and history that
   the error messages use.
 """
 
@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from segengine.features.windows import local_date
+from segengine.frames import one_row
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, Row, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from segengine.config import Config
     from segengine.lake import Lake
@@ -82,14 +83,6 @@ def order_history_span(orders: DataFrame) -> tuple[dt.date | None, dt.date | Non
     """The first and last local order dates of :func:`order_facts` (both None without orders)."""
     span = one_row(orders.agg(F.min("order_date").alias("first"), F.max("order_date").alias("last")))
     return span["first"], span["last"]
-
-
-def one_row(aggregate: DataFrame) -> Row:
-    """The row of a global aggregate (``df.agg(...)`` without ``groupBy``: always exactly one)."""
-    row = aggregate.first()
-    if row is None:
-        raise ValueError("one_row: the aggregate returned no row")
-    return row
 
 
 def session_time_zone(spark: SparkSession) -> str:

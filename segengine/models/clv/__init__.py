@@ -56,6 +56,9 @@ the feature catalog's definitions, see ``docs/features.md``); scoring reads the
 catalog columns the model reads are logged with it and checked again when scoring.
 """
 
+# The order facts and cutoff helpers lived here before both models shared them
+# (:mod:`segengine.models.cutoffs`); callers still import them from this package.
+from segengine.frames import one_row
 from segengine.models.clv.features import (
     CLV_INPUTS,
     clv_feature_columns,
@@ -78,13 +81,9 @@ from segengine.models.clv.pipeline import (
 )
 from segengine.models.clv.scoring import apply_clv_model, score_clv
 from segengine.models.clv.training import VALIDATION_METRIC, VALIDATION_MODEL_TAG, train_clv
-
-# The order facts and cutoff helpers lived here before both models shared them
-# (:mod:`segengine.models.cutoffs`); callers still import them from this package.
 from segengine.models.cutoffs import (
     MICROS,
     FeatureBuilder,
-    one_row,
     order_facts,
     session_time_zone,
     shift_months,

@@ -11,9 +11,9 @@ from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
 from segengine.features.snapshots import require_feature_partition
+from segengine.frames import one_row
 from segengine.models.clv.pipeline import btyd_stage, with_btyd_summary
 from segengine.models.cutoffs import (
-    one_row,
     order_facts,
     session_time_zone,
 )

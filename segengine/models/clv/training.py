@@ -14,6 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
+from segengine.frames import one_row
 from segengine.models.btyd import SUMMARY_COLUMNS
 from segengine.models.clv.features import (
     clv_feature_columns,
@@ -26,7 +27,6 @@ from segengine.models.clv.pipeline import BTYD_INPUTS, clv_pipeline, evaluate_ho
 from segengine.models.cutoffs import (
     FeatureBuilder,
     history_text,
-    one_row,
     order_facts,
     order_history_span,
     session_time_zone,

@@ -11,9 +11,7 @@ from pyspark.ml import PipelineModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.sql import functions as F
 
-from segengine.models.cutoffs import (
-    one_row,
-)
+from segengine.frames import one_row
 from segengine.models.propensity.pipelines import PROBABILITY, event_probability, isotonic
 
 if TYPE_CHECKING:

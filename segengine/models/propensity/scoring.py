@@ -12,9 +12,7 @@ from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
 from segengine.features.snapshots import require_feature_partition
-from segengine.models.cutoffs import (
-    one_row,
-)
+from segengine.frames import one_row
 from segengine.models.propensity.labels import OUTPUT_COLUMNS, TARGETS, Target
 from segengine.models.propensity.pipelines import PROBABILITY, event_probability
 from segengine.models.tracking import (

@@ -15,10 +15,10 @@ from pyspark.ml.feature import SQLTransformer
 from pyspark.sql import functions as F
 
 from segengine.errors import ModelError
+from segengine.frames import one_row
 from segengine.models.cutoffs import (
     FeatureBuilder,
     history_text,
-    one_row,
     order_facts,
     order_history_span,
     session_time_zone,
