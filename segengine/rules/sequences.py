@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from segengine.rules.conditions import (
+from segengine.rules.conditions.behaviour import (
     TARGET_KEYS,
     WINDOW_KEYS,
     _event_type,
