@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx  # noqa: F401
+from segengine.cli.base import DATE, Context, cli, pass_ctx  # noqa: F401
 
 
 def _default_user() -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
+from segengine.cli.base import Context, cli, pass_ctx
 
 
 def _print_ingest(result: dict[str, Any]) -> None:

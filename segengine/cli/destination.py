@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
 from segengine.cli.audience import user_option
+from segengine.cli.base import Context, cli, pass_ctx
 
 
 def _echo(data: Any) -> None:

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx
+from segengine.cli.base import DATE, Context, cli, pass_ctx
 
 
 @cli.group("features", invoke_without_command=True)

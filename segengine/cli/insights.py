@@ -7,8 +7,8 @@ import json
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx
 from segengine.cli.audience import user_option
+from segengine.cli.base import DATE, Context, cli, pass_ctx
 
 
 @cli.command("insights")

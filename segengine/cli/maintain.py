@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
+from segengine.cli.base import Context, cli, pass_ctx
 
 
 @cli.command("maintain")

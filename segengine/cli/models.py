@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx
+from segengine.cli.base import DATE, Context, cli, pass_ctx
 
 
 def _echo(result: object) -> None:

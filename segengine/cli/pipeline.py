@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx
+from segengine.cli.base import DATE, Context, cli, pass_ctx
 
 
 @cli.group()

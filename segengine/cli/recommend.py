@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from segengine.cli import DATE, cli, moved_command, pass_ctx
 from segengine.cli.audience import audience
+from segengine.cli.base import DATE, cli, moved_command, pass_ctx
 from segengine.cli.models import echo_promotions, force_promote_option, train
 
 

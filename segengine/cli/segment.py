@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from segengine.cli import DATE, Context, cli, pass_ctx
+from segengine.cli.base import DATE, Context, cli, pass_ctx
 
 if TYPE_CHECKING:
     from segengine.lake import Lake

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from segengine.cli import Context, cli, pass_ctx
 from segengine.cli.audience import _default_user
+from segengine.cli.base import Context, cli, pass_ctx
 
 
 @cli.command("studio")
