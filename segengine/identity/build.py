@@ -35,14 +35,15 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from segengine.config import Config
 from segengine.contract import read_bronze
 from segengine.errors import ConfigError
-from segengine.features.windows import local_date
+from segengine.features.windows import local_date, session_timezone
 from segengine.frames import one_row
 from segengine.identity.graph import (
     SAMPLE_PERSONAS,
@@ -51,6 +52,9 @@ from segengine.identity.graph import (
     identifier_stats,
     persona_edges,
 )
+
+if TYPE_CHECKING:
+    from segengine.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +219,13 @@ def _typed(df: DataFrame, columns: tuple[str, ...]) -> DataFrame:
     return df.select(*[F.col(c).cast(_TYPES.get(c, "string")).alias(c) for c in columns])
 
 
-def _personas_until(lake: Any, config: Any, snapshot_date: dt.date, session_tz: str) -> DataFrame:
+def _personas_until(lake: Lake, config: Config, snapshot_date: dt.date, session_tz: str) -> DataFrame:
     personas = read_bronze(lake, "personas")
     day = local_date(F.col("created_at"), config.features.timezone, session_tz)
     return personas.where(F.col("created_at").isNull() | (day <= F.lit(snapshot_date)))
 
 
-def _events_until(lake: Any, config: Any, snapshot_date: dt.date, session_tz: str) -> DataFrame:
+def _events_until(lake: Lake, config: Config, snapshot_date: dt.date, session_tz: str) -> DataFrame:
     events = read_bronze(lake, "events").select("persona_id", "cookie_id", "event_ts", "event_date")
     # event_date is the UTC date: one day of slack for a zone east of UTC, then the local date.
     events = events.where(F.col("event_date") <= F.lit(snapshot_date + dt.timedelta(days=1)))
@@ -231,7 +235,7 @@ def _events_until(lake: Any, config: Any, snapshot_date: dt.date, session_tz: st
     )
 
 
-def build_identity_map(spark: Any, lake: Any, config: Any, snapshot_date: dt.date) -> dict[str, Any]:
+def build_identity_map(spark: SparkSession, lake: Lake, config: Config, snapshot_date: dt.date) -> dict[str, Any]:
     """Stitch bronze up to ``snapshot_date`` and replace that date's ``identity_map`` and ``identity_rejected``.
 
     Args:
@@ -252,7 +256,7 @@ def build_identity_map(spark: Any, lake: Any, config: Any, snapshot_date: dt.dat
     """
     check_settings(config.identity)
     started = time.time()
-    session_tz = spark.conf.get("spark.sql.session.timeZone")
+    session_tz = session_timezone(spark)
     personas = _personas_until(lake, config, snapshot_date, session_tz)
     events = _events_until(lake, config, snapshot_date, session_tz)
     result = stitch(personas, events, config.identity)
